@@ -1,0 +1,219 @@
+"""The digits data set and its partitions across agents (MATH.md, 'Data and models').
+
+Inputs are centred by the training mean and scaled to unit L2 norm per sample, so every
+input lies on the unit sphere, where the NTK of a stax MLP depends only on angles. Targets
+are one-hot (optionally centred). The training set is split across ``Q`` agents by one of
+three seeded schemes: ``"iid"``, label-sorted ``"shards"``, or ``"dirichlet"`` label skew.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.datasets import load_digits
+
+PARTITION_SCHEMES = ("iid", "shards", "dirichlet")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test split of a classification data set (float64 arrays).
+
+    Attributes:
+        x_train: Inputs, shape (n_train, d).
+        y_train: Targets, shape (n_train, C): one-hot, or one-hot minus 1/C if centred.
+        labels_train: Integer class labels, shape (n_train,).
+        x_test: Inputs, shape (n_test, d); n_test may be 0.
+        y_test: Targets, shape (n_test, C).
+        labels_test: Integer class labels, shape (n_test,).
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    labels_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    labels_test: np.ndarray
+
+    @property
+    def num_classes(self) -> int:
+        """Number of output channels C."""
+        return self.y_train.shape[1]
+
+
+def _split(
+    indices: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``size`` of ``indices`` (stratified when both parts can hold every class).
+
+    Stratification keeps class proportions in small training sets; it needs at least one
+    sample per class on both sides, otherwise the draw is uniformly random.
+    """
+    if size == len(indices):
+        return np.sort(indices), np.empty(0, dtype=indices.dtype)
+    classes, counts = np.unique(labels[indices], return_counts=True)
+    rest = len(indices) - size
+    if min(size, rest) < len(classes) or counts.min() < 2:
+        order = rng.permutation(indices)
+        return np.sort(order[:size]), np.sort(order[size:])
+    # Largest-remainder allocation of ``size`` slots in proportion to the class counts.
+    quota = counts * size / len(indices)
+    take = np.floor(quota).astype(int)
+    extra = np.argsort(-(quota - take), kind="stable")[: size - take.sum()]
+    take[extra] += 1
+    chosen, left = [], []
+    for cls, k in zip(classes, take, strict=True):
+        members = rng.permutation(indices[labels[indices] == cls])
+        chosen.append(members[:k])
+        left.append(members[k:])
+    return np.sort(np.concatenate(chosen)), np.sort(np.concatenate(left))
+
+
+def load_digits_dataset(
+    n_train: int,
+    n_test: int = 0,
+    *,
+    seed: int = 0,
+    center_targets: bool = False,
+    classes: int = 10,
+) -> Dataset:
+    """Load scikit-learn's 8x8 digits (no download) as in MATH.md, 'Data and models'.
+
+    Only digits ``0 .. classes-1`` are used. The train/test split is seeded and stratified
+    by class when each side can hold every class, uniformly random otherwise. Inputs are
+    centred by the *training* mean and then scaled to unit L2 norm per sample.
+
+    Args:
+        n_train: Number of training samples (>= 1).
+        n_test: Number of test samples (>= 0).
+        seed: Seed of the split.
+        center_targets: Subtract 1/C from the one-hot targets, so each target sums to 0.
+        classes: Number of classes C, from 2 to 10.
+
+    Returns:
+        A :class:`Dataset` with 64 input features and C outputs.
+
+    Raises:
+        ValueError: If ``classes`` is out of range or the sizes do not fit the data.
+
+    Example:
+        >>> data = load_digits_dataset(20, 10, seed=1, classes=3)
+        >>> data.x_train.shape, data.y_train.shape, data.x_test.shape
+        ((20, 64), (20, 3), (10, 64))
+        >>> bool(np.allclose(np.linalg.norm(data.x_train, axis=1), 1.0))
+        True
+    """
+    if not 2 <= classes <= 10:
+        raise ValueError(f"classes={classes} is out of range; pick an integer from 2 to 10.")
+    if n_train < 1 or n_test < 0:
+        raise ValueError(f"n_train={n_train}, n_test={n_test}: need n_train >= 1 and n_test >= 0.")
+    digits = load_digits()
+    pool = np.flatnonzero(digits.target < classes)
+    if n_train + n_test > len(pool):
+        raise ValueError(
+            f"n_train + n_test = {n_train + n_test} exceeds the {len(pool)} digits with "
+            f"classes={classes}; reduce n_train or n_test (or raise classes)."
+        )
+    labels = digits.target.astype(np.int64)
+    rng = np.random.default_rng(seed)
+    chosen, _ = _split(pool, labels, n_train + n_test, rng)
+    train, test = _split(chosen, labels, n_train, rng)
+
+    inputs = digits.data.astype(np.float64)
+    mean = inputs[train].mean(axis=0)
+
+    def prepare(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = inputs[idx] - mean
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        # A sample equal to the training mean has no direction; leave it at the origin.
+        x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+        y = np.eye(classes)[labels[idx]] - (1.0 / classes if center_targets else 0.0)
+        return x, y, labels[idx]
+
+    return Dataset(*prepare(train), *prepare(test))
+
+
+def _dirichlet(
+    labels: np.ndarray, num_agents: int, alpha: float, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Split each class across agents in Dirichlet(alpha) proportions, then fill empties."""
+    parts: list[list[np.ndarray]] = [[] for _ in range(num_agents)]
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        cuts = np.round(np.cumsum(rng.dirichlet(np.full(num_agents, alpha))) * len(members))
+        for agent, chunk in enumerate(np.split(members, cuts[:-1].astype(int))):
+            parts[agent].append(chunk)
+    merged = [np.concatenate(p) for p in parts]
+    # Small alpha can leave an agent with nothing; every agent needs a local loss, so move
+    # one sample at a time from the largest agent (deterministic given the draw).
+    for agent in range(num_agents):
+        if len(merged[agent]) == 0:
+            donor = int(np.argmax([len(p) for p in merged]))
+            merged[agent], merged[donor] = merged[donor][-1:], merged[donor][:-1]
+    return merged
+
+
+def partition_indices(
+    labels: np.ndarray,
+    num_agents: int,
+    *,
+    scheme: str = "iid",
+    alpha: float = 0.5,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """Split training rows across agents (MATH.md, 'Setting' and 'Data and models').
+
+    Schemes:
+        ``"iid"``: a seeded shuffle cut into ``num_agents`` near-equal parts.
+        ``"shards"``: rows sorted by label (ties in random order) cut into contiguous
+        shards, so each agent sees one or a few classes.
+        ``"dirichlet"``: for each class, proportions across agents drawn from
+        Dirichlet(alpha); smaller alpha means stronger label skew. Agents left empty
+        receive one row from the largest agent.
+
+    Args:
+        labels: Integer labels of the n training rows, shape (n,).
+        num_agents: Number of agents Q, from 1 to n.
+        scheme: One of ``"iid"``, ``"shards"``, ``"dirichlet"``.
+        alpha: Dirichlet concentration (> 0); used by ``"dirichlet"`` only.
+        seed: Seed of the partition.
+
+    Returns:
+        Q sorted, disjoint, non-empty int64 index arrays that together cover ``range(n)``.
+        Sizes may differ between agents.
+
+    Raises:
+        ValueError: For a bad ``num_agents``, ``scheme``, ``alpha`` or ``labels``.
+
+    Example:
+        >>> labels = np.array([0, 0, 1, 1, 2])
+        >>> [labels[p].tolist() for p in partition_indices(labels, 2, scheme="shards")]
+        [[0, 0, 1], [1, 2]]
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"labels must be a non-empty 1-D integer array, got shape {labels.shape} and "
+            f"dtype {labels.dtype}; pass e.g. Dataset.labels_train."
+        )
+    n = labels.size
+    if not 1 <= num_agents <= n:
+        raise ValueError(
+            f"num_agents={num_agents} must be between 1 and the number of rows n={n}; "
+            "every agent needs at least one sample."
+        )
+    if scheme not in PARTITION_SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; valid schemes are {PARTITION_SCHEMES}.")
+    if not alpha > 0:
+        raise ValueError(f"alpha={alpha} must be > 0 (smaller alpha means stronger skew).")
+    rng = np.random.default_rng(seed)
+    if scheme == "iid":
+        parts = np.array_split(rng.permutation(n), num_agents)
+    elif scheme == "shards":
+        shuffled = rng.permutation(n)
+        order = shuffled[np.argsort(labels[shuffled], kind="stable")]
+        parts = np.array_split(order, num_agents)
+    else:
+        parts = _dirichlet(labels, num_agents, alpha, rng)
+    return [np.sort(p).astype(np.int64) for p in parts]

@@ -1,0 +1,355 @@
+"""Neural tangent kernels in MATH.md's sample-major order (MATH.md, 'Linearization').
+
+The empirical NTK is ``K = J(x1) J(x2)^T`` with ``J`` the Jacobian of the flattened outputs,
+so row ``i * C + c`` belongs to sample ``i``, output ``c``. For the MLPs of
+:func:`companion.models.mlp` it is computed layer by layer without forming ``J``: a Dense
+layer ``z = a * h @ W + c * b`` contributes
+
+    ``(a^2 h(x) . h(x') + c^2) * (s_c(x) . s_c'(x'))``
+
+where ``h`` is the layer input and ``s_c = d f_c / d z`` the output sensitivity, obtained
+by backpropagating the C output basis vectors at once. The sum over layers is exact.
+Anything else falls back to neural-tangents' Jacobian contraction (implementation 1);
+implementation 3 is broken on our pins and never used (PIPELINE.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import neural_tangents as nt
+import numpy as np
+
+from companion.models import MLPSpec, Model
+
+# Rows of K computed per block are capped at this many bytes, which keeps the transient
+# memory of a block well below K itself once K is large (K is 200 MB at m = 5000).
+BLOCK_BYTES = 32 * 2**20
+
+
+def _check_inputs(x1: Any, x2: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return float64 copies of the inputs after checking shape and finiteness."""
+    checked = []
+    for name, x in (("x1", x1), ("x2", x2)):
+        if x is None:
+            checked.append(None)
+            continue
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise ValueError(
+                f"{name} must be a non-empty 2-D array (samples, features), got shape "
+                f"{x.shape}; reshape a single sample with x[None, :]."
+            )
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{name} contains NaN or inf; clean or drop those samples.")
+        checked.append(x)
+    if checked[1] is not None and checked[1].shape[1] != checked[0].shape[1]:
+        raise ValueError(
+            f"x1 has {checked[0].shape[1]} features but x2 has {checked[1].shape[1]}; "
+            "both must come from the same input space."
+        )
+    return checked[0], checked[1]
+
+
+def _block_rows(n1: int, row_bytes: int, block_size: int | None) -> int:
+    """Samples per block: as asked, or within ``BLOCK_BYTES``, balanced across blocks."""
+    if block_size is not None:
+        if not isinstance(block_size, int | np.integer) or block_size < 1:
+            raise ValueError(f"block_size={block_size!r} must be a positive integer or None.")
+        return min(int(block_size), n1)
+    cap = max(1, BLOCK_BYTES // max(row_bytes, 1))
+    # Equal-sized blocks waste less on the zero padding of the last block.
+    return math.ceil(n1 / math.ceil(n1 / cap))
+
+
+def _dense_params(spec: MLPSpec, params: Any, in_dim: int) -> list[tuple[Any, Any]]:
+    """Pick the (W, b) pairs out of stax.serial params, checking them against ``spec``."""
+    depth = len(spec.widths) - 1
+    hint = "pass the params returned by this model's init_fn"
+    if not isinstance(params, list | tuple) or len(params) != 2 * depth + 1:
+        raise ValueError(f"params do not match {depth} hidden layers plus readout; {hint}.")
+    weights = [tuple(params[2 * layer]) for layer in range(depth + 1)]
+    fan_in = in_dim
+    for layer, ((w, b), width) in enumerate(zip(weights, spec.widths, strict=True)):
+        if jnp.shape(w) != (fan_in, width) or (b is None) == spec.bias:
+            raise ValueError(
+                f"Dense layer {layer} has W of shape {jnp.shape(w)} and "
+                f"{'no ' if b is None else ''}bias, expected ({fan_in}, {width}) and "
+                f"{'a' if spec.bias else 'no'} bias; {hint}."
+            )
+        fan_in = width
+    return weights
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _forward(
+    spec: MLPSpec, weights: list[tuple[Any, Any]], x: jax.Array
+) -> tuple[list[jax.Array], list[jax.Array]]:
+    """Inputs of every Dense layer and activation slopes of every hidden layer."""
+    inputs, slopes = [], []
+    h = x
+    for w, b in weights[:-1]:
+        a, c = spec.layer_scales(h.shape[1])
+        z = a * h @ w if b is None else a * h @ w + c * b
+        inputs.append(h)
+        # Forward-mode with unit tangents gives the elementwise derivative of the very
+        # activation stax applies (including its convention at kinks).
+        h, slope = jax.jvp(spec.activate, (z,), (jnp.ones_like(z),))
+        slopes.append(slope)
+    inputs.append(h)
+    return inputs, slopes
+
+
+@jax.jit
+def _backprop(sens: jax.Array, w: jax.Array, scale: float, slope: jax.Array) -> jax.Array:
+    """Sensitivities (n, C, width) of the outputs one Dense layer further down."""
+    return (sens @ (scale * w).T) * slope[:, None, :]
+
+
+@functools.partial(jax.jit, static_argnames="traced")
+def _layer_block(
+    h1: jax.Array,
+    h2: jax.Array,
+    s1: jax.Array,
+    s2: jax.Array,
+    a: float,
+    c: float,
+    traced: bool,
+) -> jax.Array:
+    """One Dense layer's contribution to a block of rows of K (or of the traced K)."""
+    gram = a**2 * (h1 @ h2.T) + c**2
+    n1, out_dim, _ = s1.shape
+    if traced:
+        sens = s1.reshape(n1, -1) @ s2.reshape(s2.shape[0], -1).T / out_dim
+        return gram * sens
+    sens = jnp.einsum("icu,jdu->icjd", s1, s2)
+    return (gram[:, None, :, None] * sens).reshape(n1 * out_dim, -1)
+
+
+def _structured_ntk(
+    spec: MLPSpec,
+    params: Any,
+    x1: np.ndarray,
+    x2: np.ndarray | None,
+    block_size: int | None,
+    traced: bool,
+) -> np.ndarray:
+    """Layer-wise NTK of a stax MLP: exact, and never forms the m x P Jacobian."""
+    weights = _dense_params(spec, params, x1.shape[1])
+    out_dim = spec.widths[-1]
+    n1 = x1.shape[0]
+    n2 = n1 if x2 is None else x2.shape[0]
+    rows = _block_rows(n1, 8 * out_dim**2 * n2, block_size)
+    # Zero rows pad x1 to whole blocks so every block has one shape (one compilation).
+    x1p = np.pad(x1, ((0, -n1 % rows), (0, 0)))
+    inputs1, slopes1 = jax.tree_util.tree_map(np.asarray, _forward(spec, weights, x1p))
+    if x2 is None:
+        inputs2, slopes2 = [h[:n1] for h in inputs1], [s[:n1] for s in slopes1]
+    else:
+        inputs2, slopes2 = jax.tree_util.tree_map(np.asarray, _forward(spec, weights, x2))
+    eye = np.eye(out_dim)
+    sens1 = np.broadcast_to(eye, (x1p.shape[0], out_dim, out_dim))
+    sens2 = sens1[:n1] if x2 is None else np.broadcast_to(eye, (n2, out_dim, out_dim))
+    c_rows = 1 if traced else out_dim
+    kernel = np.zeros((n1 * c_rows, n2 * c_rows))
+    # Top-down over layers so only one layer's sensitivities are alive at a time.
+    for layer in reversed(range(len(weights))):
+        a, c = spec.layer_scales(weights[layer][0].shape[0])
+        for start in range(0, n1, rows):
+            stop = min(start + rows, n1)
+            block = _layer_block(
+                inputs1[layer][start : start + rows],
+                inputs2[layer],
+                sens1[start : start + rows],
+                sens2,
+                a,
+                c,
+                traced,
+            )
+            kernel[start * c_rows : stop * c_rows] += np.asarray(block)[: (stop - start) * c_rows]
+        if layer > 0:
+            sens1 = np.asarray(_backprop(sens1, weights[layer][0], a, slopes1[layer - 1]))
+            if x2 is None:
+                sens2 = sens1[:n1]
+            else:
+                sens2 = np.asarray(_backprop(sens2, weights[layer][0], a, slopes2[layer - 1]))
+    return kernel
+
+
+@functools.lru_cache(maxsize=16)
+def _nt_kernel_fn(apply_fn: Callable[..., Any], traced: bool) -> Callable[..., Any]:
+    """Jitted neural-tangents Jacobian contraction, cached so repeated calls reuse it."""
+    return jax.jit(
+        nt.empirical_ntk_fn(
+            apply_fn,
+            trace_axes=(-1,) if traced else (),
+            vmap_axes=0,
+            implementation=nt.NtkImplementation.JACOBIAN_CONTRACTION,
+        )
+    )
+
+
+def _fallback_ntk(
+    apply_fn: Callable[..., Any],
+    params: Any,
+    x1: np.ndarray,
+    x2: np.ndarray | None,
+    block_size: int | None,
+    traced: bool,
+) -> np.ndarray:
+    """Row blocks of neural-tangents' implementation 1, reshaped to sample-major order."""
+    x2 = x1 if x2 is None else x2
+    out_shape = jax.eval_shape(apply_fn, params, x1[:1]).shape
+    if len(out_shape) != 2:
+        raise ValueError(
+            f"apply_fn must map (n, d) inputs to (n, C) outputs, got {out_shape} for one "
+            "sample; flatten the outputs in apply_fn."
+        )
+    out_dim = out_shape[1]
+    n1, n2 = x1.shape[0], x2.shape[0]
+    rows = _block_rows(n1, 8 * out_dim**2 * n2, block_size)
+    x1p = np.pad(x1, ((0, -n1 % rows), (0, 0)))
+    kernel_fn = _nt_kernel_fn(apply_fn, traced)
+    blocks = []
+    for start in range(0, n1, rows):
+        block = np.asarray(kernel_fn(x1p[start : start + rows], x2, params))
+        if not traced:
+            # (b, n2, C, C) -> (b, C, n2, C): sample-major, output-minor (MATH.md).
+            block = block.transpose(0, 2, 1, 3).reshape(rows * out_dim, n2 * out_dim)
+        blocks.append(block)
+    c_rows = 1 if traced else out_dim
+    return np.concatenate(blocks)[: n1 * c_rows]
+
+
+def _kernel(
+    model_or_apply_fn: Model | Callable[..., Any],
+    params: Any,
+    x1: Any,
+    x2: Any,
+    block_size: int | None,
+    traced: bool,
+) -> np.ndarray:
+    x1, x2 = _check_inputs(x1, x2)
+    if isinstance(model_or_apply_fn, Model):
+        if isinstance(model_or_apply_fn.spec, MLPSpec):
+            return _structured_ntk(model_or_apply_fn.spec, params, x1, x2, block_size, traced)
+        apply_fn = model_or_apply_fn.apply_fn
+    elif callable(model_or_apply_fn):
+        apply_fn = model_or_apply_fn
+    else:
+        raise ValueError(
+            f"expected a companion Model or an apply_fn, got {type(model_or_apply_fn)}."
+        )
+    return _fallback_ntk(apply_fn, params, x1, x2, block_size, traced)
+
+
+def empirical_ntk(
+    model_or_apply_fn: Model | Callable[..., Any],
+    params: Any,
+    x1: Any,
+    x2: Any = None,
+    *,
+    block_size: int | None = None,
+) -> np.ndarray:
+    """Full-output empirical NTK ``J(x1) J(x2)^T`` (MATH.md, 'Linearization').
+
+    Models from :func:`companion.models.mlp` use the exact layer-wise computation (module
+    docstring); any other model or plain ``apply_fn`` uses neural-tangents'
+    implementation 1 with ``vmap_axes=0`` (so outputs of one sample must not depend on
+    the other samples in the batch).
+
+    Args:
+        model_or_apply_fn: A :class:`~companion.models.Model` or ``apply_fn(params, x)``
+            returning (n, C) outputs.
+        params: Parameters at which to linearize (``theta_0``).
+        x1: Inputs, shape (n1, d).
+        x2: Inputs, shape (n2, d); None means ``x1`` (the train-train kernel).
+        block_size: Samples of ``x1`` per block; None keeps each block of rows under
+            ``BLOCK_BYTES``. Smaller blocks lower peak memory, not the result.
+
+    Returns:
+        float64 array of shape (n1 * C, n2 * C); entry ``[i*C + c, j*C + e]`` is
+        ``<d f_c(x1_i)/d theta, d f_e(x2_j)/d theta>``.
+
+    Raises:
+        ValueError: For non-2-D, empty or non-finite inputs, mismatched features, or
+            params that do not fit the model.
+
+    Example:
+        >>> from companion.models import mlp
+        >>> model = mlp(8, 2, 3)
+        >>> _, params = model.init_fn(jax.random.PRNGKey(0), (-1, 4))
+        >>> x = np.ones((5, 4))
+        >>> empirical_ntk(model, params, x).shape, empirical_ntk(model, params, x, x[:2]).shape
+        ((15, 15), (15, 6))
+    """
+    return _kernel(model_or_apply_fn, params, x1, x2, block_size, traced=False)
+
+
+def traced_ntk(
+    model_or_apply_fn: Model | Callable[..., Any],
+    params: Any,
+    x1: Any,
+    x2: Any = None,
+    *,
+    block_size: int | None = None,
+) -> np.ndarray:
+    """Output-averaged empirical NTK ``K_scalar[i, j] = (1/C) sum_c K[iC+c, jC+c]``.
+
+    This is an approximation: using ``K_scalar (x) I_C`` in place of the full-output
+    kernel drops the cross-output blocks and the differences between the diagonal ones,
+    both of which vanish only at infinite width (MATH.md, 'Linearization'). It costs C
+    times less than :func:`empirical_ntk`. Arguments as for :func:`empirical_ntk`.
+
+    Returns:
+        float64 array of shape (n1, n2).
+
+    Example:
+        >>> from companion.models import mlp
+        >>> model = mlp(8, 1, 3)
+        >>> _, params = model.init_fn(jax.random.PRNGKey(0), (-1, 4))
+        >>> x = np.eye(4)
+        >>> full = empirical_ntk(model, params, x).reshape(4, 3, 4, 3)
+        >>> bool(np.allclose(traced_ntk(model, params, x), np.einsum("icjc->ij", full) / 3))
+        True
+    """
+    return _kernel(model_or_apply_fn, params, x1, x2, block_size, traced=True)
+
+
+def analytic_ntk(
+    model: Model, x1: Any, x2: Any = None, *, out_dim: int | None = None
+) -> np.ndarray:
+    """Infinite-width NTK expanded to full outputs, ``K_inf (x) I_C`` (MATH.md).
+
+    ``K_inf = model.kernel_fn(x1, x2, "ntk")``. At infinite width the output channels
+    decouple, so this Kronecker form is exact there (and exact at any width for the
+    affine model); a finite network's :func:`empirical_ntk` fluctuates around it.
+
+    Args:
+        model: A :class:`~companion.models.Model` with a ``kernel_fn``.
+        x1: Inputs, shape (n1, d).
+        x2: Inputs, shape (n2, d); None means ``x1``.
+        out_dim: Number of outputs C; needed only when ``model.spec`` does not record it.
+
+    Returns:
+        float64 array of shape (n1 * C, n2 * C), sample-major.
+
+    Example:
+        >>> from companion.models import affine
+        >>> analytic_ntk(affine(2), np.ones((1, 3))).tolist()
+        [[4.0, 0.0], [0.0, 4.0]]
+    """
+    x1, x2 = _check_inputs(x1, x2)
+    out_dim = model.out_dim if out_dim is None else out_dim
+    if out_dim is None or model.kernel_fn is None:
+        raise ValueError(
+            "analytic_ntk needs model.kernel_fn and the number of outputs; pass out_dim= "
+            "for models without a spec."
+        )
+    scalar = np.asarray(model.kernel_fn(x1, x2, "ntk"), dtype=np.float64)
+    return np.kron(scalar, np.eye(out_dim))
