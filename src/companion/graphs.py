@@ -292,3 +292,23 @@ def gossip(mixing, x0, steps: int) -> np.ndarray:
         x = w @ x
         out.append(np.linalg.norm(x - mean) / scale)
     return np.array(out)
+
+
+def observed_rate(disagreement, floor: float = 1e-10) -> float:
+    """Geometric mean contraction per step of a decaying curve, before it hits ``floor``.
+
+    Used to compare consensus measured with :func:`gossip` against the predicted rate
+    :func:`second_largest_modulus`. A curve that drops below ``floor`` in one step has rate 0.
+
+    Example:
+      >>> observed_rate([1.0, 0.5, 0.25, 0.125])
+      0.5
+    """
+    d = np.asarray(disagreement, dtype=float)
+    above = np.flatnonzero(d > floor)
+    last = int(above[-1])
+    if last == 0:
+        return 0.0
+    # Skip the first half: the slowest mode dominates only after the others have decayed.
+    first = last // 2
+    return float((d[last] / d[first]) ** (1.0 / (last - first)))

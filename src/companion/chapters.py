@@ -1,0 +1,297 @@
+"""Chapters: read their parameters, execute them with papermill, build the book.
+
+A chapter is ``book/NN_slug.py`` in jupytext percent format. Its parameters cell (tagged
+``parameters``) holds flat assignments, one per line, each with a comment::
+
+    # %% tags=["parameters"]
+    quick = False  # small sizes for CI
+    width = 1024  # hidden-layer width
+
+Execution is one way only: the ``.py`` source is converted to a notebook in memory and
+papermill writes the executed ``.ipynb``; the source is never rewritten.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jupytext
+import yaml
+
+from companion.paths import build_dir, project_root
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One line of a chapter's parameters cell."""
+
+    name: str
+    default: Any
+    comment: str
+
+    def coerce(self, text: str) -> Any:
+        """Converts a command-line string to the type of the default.
+
+        Example:
+          >>> Parameter("steps", 300, "").coerce("50")
+          50
+          >>> Parameter("quick", False, "").coerce("yes")
+          True
+          >>> Parameter("steps", 300, "").coerce("fifty")
+          Traceback (most recent call last):
+          ...
+          ValueError: parameter 'steps' expects int (default 300), got 'fifty'
+        """
+        kind = type(self.default)
+        try:
+            if kind is bool:
+                lowered = text.strip().lower()
+                if lowered in ("1", "true", "yes", "on"):
+                    return True
+                if lowered in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            if kind is str:
+                return text
+            if kind in (int, float):
+                return kind(text) if kind is float else int(text)
+            value = ast.literal_eval(text)
+            if not isinstance(value, kind):
+                raise ValueError
+            return value
+        except (ValueError, SyntaxError):
+            raise ValueError(
+                f"parameter {self.name!r} expects {kind.__name__} "
+                f"(default {self.default!r}), got {text!r}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter source and what its parameters cell declares."""
+
+    slug: str
+    path: Path
+    title: str
+    parameters: tuple[Parameter, ...]
+
+    def resolve(self, overrides: dict[str, str], quick: bool = False) -> dict[str, Any]:
+        """Typed parameter values for papermill from command-line strings.
+
+        Raises:
+          ValueError: for an unknown name (listing the valid ones) or a badly typed value.
+        """
+        known = {p.name: p for p in self.parameters}
+        values: dict[str, Any] = {}
+        for name, text in overrides.items():
+            if name not in known:
+                valid = ", ".join(known) or "none"
+                raise ValueError(
+                    f"chapter {self.slug} has no parameter {name!r}; valid parameters: {valid}"
+                )
+            values[name] = known[name].coerce(text)
+        if quick:
+            if "quick" not in known:
+                raise ValueError(f"chapter {self.slug} has no quick mode")
+            values["quick"] = True
+        return values
+
+
+def _parameters_cell(notebook) -> str | None:
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            return cell.source
+    return None
+
+
+def _parse_parameters(source: str, where: Path) -> tuple[Parameter, ...]:
+    lines = source.splitlines()
+    params = []
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+            raise ValueError(f"{where}: parameters cell may only hold 'name = value  # comment'")
+        target = node.targets[0]
+        if not isinstance(target, ast.Name):
+            raise ValueError(f"{where}: parameters cell assigns to a non-name")
+        line = lines[node.lineno - 1]
+        comment = line.split("#", 1)[1].strip() if "#" in line else ""
+        params.append(Parameter(target.id, ast.literal_eval(node.value), comment))
+    return tuple(params)
+
+
+def load_chapter(path: Path) -> Chapter:
+    """Reads a chapter's title and parameters from its ``.py`` source."""
+    notebook = jupytext.read(path)
+    title = next(
+        (
+            line.lstrip("# ").strip()
+            for cell in notebook.cells
+            if cell.cell_type == "markdown"
+            for line in cell.source.splitlines()
+            if line.startswith("# ")
+        ),
+        path.stem,
+    )
+    source = _parameters_cell(notebook)
+    params = _parse_parameters(source, path) if source else ()
+    return Chapter(path.stem, path, title, params)
+
+
+def chapters(root: Path | None = None) -> list[Chapter]:
+    """Every executable chapter, in the order of ``_toc.yml``."""
+    root = root or project_root()
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    entries = [toc.get("root", "")]
+    for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]):
+        entries += [c["file"] for c in part.get("chapters", [])]
+    paths = [root / f"{entry}.py" for entry in entries if entry]
+    return [load_chapter(p) for p in paths if p.is_file()]
+
+
+def find_chapter(name: str, root: Path | None = None) -> Chapter:
+    """A chapter by slug (``03_dgd``), number (``3``) or name (``dgd``)."""
+    found = chapters(root)
+    for chapter in found:
+        number, _, short = chapter.slug.partition("_")
+        if name in (chapter.slug, short) or (
+            name.isdigit() and number.isdigit() and int(name) == int(number)
+        ):
+            return chapter
+    valid = ", ".join(c.slug for c in found)
+    raise ValueError(f"no chapter {name!r}; chapters are: {valid}")
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter raised during execution; the message names the chapter and the cell."""
+
+
+def run(
+    chapter: Chapter, parameters: dict[str, Any], output: Path, *, root: Path | None = None
+) -> float:
+    """Executes ``chapter`` with papermill into ``output``; returns the wall time in s.
+
+    The kernel starts in the repository root and sees ``COMPANION_CHAPTER`` so recorded
+    claims land in ``_build/results/<slug>.json``.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    root = root or project_root()
+    notebook = jupytext.read(chapter.path)
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    os.environ["COMPANION_CHAPTER"] = chapter.slug
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / f"{chapter.slug}.ipynb"
+        jupytext.write(notebook, source)
+        try:
+            papermill.execute_notebook(
+                str(source),
+                str(output),
+                parameters=parameters,
+                cwd=str(root),
+                progress_bar=False,
+                kernel_name="python3",
+            )
+        except PapermillExecutionError as err:
+            raise ChapterFailed(
+                f"chapter {chapter.slug} failed in cell {err.exec_count} "
+                f"(notebook cell {err.cell_index}): {err.ename}: {err.evalue}\n"
+                f"--- cell source ---\n{err.source}\n--- executed notebook: {output}"
+            ) from None
+        finally:
+            os.environ.pop("COMPANION_CHAPTER", None)
+    return time.perf_counter() - start
+
+
+def _stage_mathjax(root: Path) -> None:
+    """Copies the locally installed MathJax into ``_build/mathjax`` for the HTML build."""
+    source = root / "node_modules" / "mathjax" / "es5"
+    if not (source / "tex-mml-chtml.js").is_file():
+        raise FileNotFoundError(
+            "MathJax is not installed: run 'npm ci' (or 'make book', which does it)"
+        )
+    target = build_dir(root) / "mathjax" / "mathjax"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    shutil.copy2(source / "tex-mml-chtml.js", target)
+    for sub in ("output/chtml/fonts/woff-v2", "input/tex/extensions"):
+        shutil.copytree(source / sub, target / sub)
+
+
+def build_html(root: Path | None = None) -> Path:
+    """Builds ``_build/html`` from the executed notebooks, warnings as errors.
+
+    Builds into a staging folder and swaps it in only on success, so a failed build leaves
+    the previous HTML in place.
+    """
+    root = root or project_root()
+    _stage_mathjax(root)
+    staging = build_dir(root) / "staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    jb = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(jb), "build", str(root), "--path-output", str(staging), "-W", "-n", "--keep-going"]
+    done = subprocess.run(cmd, cwd=root)
+    if done.returncode != 0:
+        raise ChapterFailed(f"jupyter-book build failed (exit {done.returncode}); see above")
+    html = build_dir(root) / "html"
+    shutil.rmtree(html, ignore_errors=True)
+    (staging / "_build" / "html").rename(html)
+    shutil.rmtree(staging)
+    return html
+
+
+def machine() -> dict[str, str]:
+    """The machine and versions a status page reports."""
+    import jax
+    import neural_tangents
+    import numpy
+
+    return {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "neural-tangents": neural_tangents.__version__,
+        "numpy": numpy.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+    }
+
+
+def build_book(quick: bool = False, root: Path | None = None, log=print) -> Path:
+    """Executes every chapter in ``_toc.yml`` order, then builds the HTML.
+
+    Writes ``_build/timings.json`` after each chapter (the status chapter reads it) and
+    stops at the first failing chapter, leaving the previous HTML intact.
+    """
+    root = root or project_root()
+    found = chapters(root)
+    timings_path = build_dir(root) / "timings.json"
+    timings_path.parent.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, Any] = {"quick": quick, "chapters": {}}
+    for i, chapter in enumerate(found, 1):
+        log(f"[{i}/{len(found)}] {chapter.slug} ...", end=" ", flush=True)
+        params = chapter.resolve({}, quick=quick and bool(chapter.parameters))
+        seconds = run(chapter, params, chapter.path.with_suffix(".ipynb"), root=root)
+        log(f"{seconds:.1f} s")
+        timings["chapters"][chapter.slug] = round(seconds, 1)
+        timings_path.write_text(json.dumps(timings, indent=2))
+    log("building HTML ...", flush=True)
+    start = time.perf_counter()
+    html = build_html(root)
+    log(f"HTML built in {time.perf_counter() - start:.1f} s: {html / 'index.html'}")
+    return html

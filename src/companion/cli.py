@@ -1,0 +1,85 @@
+"""``companion``: list, run and build the book's chapters.
+
+Examples::
+
+    companion list
+    companion run dgd -p width 2048 -p steps 500 -o my_dgd.ipynb
+    companion run 8 --quick
+    companion book            # what `make book` calls
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from companion import chapters
+
+
+def _list(args: argparse.Namespace) -> int:
+    for chapter in chapters.chapters():
+        print(f"{chapter.slug}: {chapter.title}")
+        if not chapter.parameters:
+            print("    (no parameters)")
+        for p in chapter.parameters:
+            print(f"    {p.name} = {p.default!r}  # {p.comment}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    chapter = chapters.find_chapter(args.chapter)
+    names = [name for name, _ in args.param]
+    duplicated = {n for n in names if names.count(n) > 1}
+    if duplicated:
+        raise ValueError(f"parameter given twice: {', '.join(sorted(duplicated))}")
+    values = chapter.resolve(dict(args.param), quick=args.quick)
+    output = Path(args.output or f"_build/runs/{chapter.slug}.ipynb").resolve()
+    print(f"running {chapter.slug} with {values or 'its defaults'} ...", flush=True)
+    seconds = chapters.run(chapter, values, output)
+    print(f"done in {seconds:.1f} s: {output}")
+    return 0
+
+
+def _book(args: argparse.Namespace) -> int:
+    chapters.build_book(quick=args.quick)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    top = argparse.ArgumentParser(prog="companion", description=__doc__.splitlines()[0])
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every chapter with its parameters").set_defaults(func=_list)
+    run = sub.add_parser("run", help="execute one chapter")
+    run.add_argument("chapter", help="slug (03_dgd), number (3) or name (dgd)")
+    run.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a parameter (repeatable); see 'companion list'",
+    )
+    run.add_argument("--quick", action="store_true", help="small sizes, as in CI")
+    run.add_argument("-o", "--output", help="executed notebook (default _build/runs/SLUG.ipynb)")
+    run.set_defaults(func=_run)
+    book = sub.add_parser("book", help="execute every chapter and build the HTML")
+    book.add_argument("--quick", action="store_true", help="small sizes, as in CI")
+    book.set_defaults(func=_book)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``companion`` console script."""
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, chapters.ChapterFailed) as err:
+        print(f"companion: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

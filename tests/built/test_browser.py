@@ -1,0 +1,75 @@
+"""The built book as a reader sees it, in headless Chromium with no network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from companion import chapters
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAPTERS = chapters.chapters(ROOT)
+PAGES = ["book/intro.html"] + [f"{c.path.relative_to(ROOT).with_suffix('.html')}" for c in CHAPTERS]
+# Pages whose source holds TeX must show typeset math.
+MATH_PAGES = {
+    f"{c.path.relative_to(ROOT).with_suffix('.html')}"
+    for c in CHAPTERS
+    if "$" in c.path.read_text()
+}
+
+
+def test_every_chapter_has_a_page(html_dir):
+    missing = [p for p in PAGES if not (html_dir / p).is_file()]
+    assert not missing, f"pages not built: {missing}"
+    assert (html_dir / "index.html").is_file()
+
+
+def test_no_page_references_an_off_site_asset(html_dir):
+    offenders = []
+    for page in html_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        for marker in ('src="http', "src='http", 'href="http', "@import url(http"):
+            for chunk in text.split(marker)[1:]:
+                tag_start = text.rfind("<", 0, text.find(marker + chunk[:40]))
+                tag = text[tag_start : tag_start + 12]
+                if tag.startswith(("<script", "<link", "<img", "<iframe")):
+                    offenders.append(f"{page.name}: {tag}{marker}{chunk[:60]}")
+    assert not offenders, offenders[:5]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_offline(browser, base_url, page):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    errors, foreign, failed = [], [], []
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    tab.on(
+        "request",
+        lambda r: (
+            foreign.append(r.url)
+            if not r.url.startswith(base_url) and not r.url.startswith("data:")
+            else None
+        ),
+    )
+    tab.on("requestfailed", lambda r: failed.append(r.url))
+    tab.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    tab.goto(base_url + page, wait_until="networkidle")
+    has_math = tab.evaluate("() => typeof MathJax !== 'undefined'")
+    if has_math:
+        tab.evaluate("() => MathJax.startup.promise")
+    math = tab.locator("mjx-container").count()
+    merrors = tab.locator("mjx-merror").count()
+    broken = tab.evaluate(
+        "() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))"
+        ".map(i => i.src)"
+    )
+    context.close()
+    assert not errors, f"console errors on {page}: {errors}"
+    assert not foreign, f"{page} requested off-site resources: {foreign}"
+    assert not failed, f"{page} had failed requests: {failed}"
+    assert not broken, f"{page} has images that did not load: {broken}"
+    assert merrors == 0, f"{page} has {merrors} MathJax errors"
+    if page in MATH_PAGES:
+        assert has_math and math > 0, f"{page}: no typeset math (MathJax did not run)"
