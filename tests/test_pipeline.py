@@ -1,0 +1,133 @@
+"""The book pipeline: pins, chapter parameters, the command line and recorded claims."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from companion import chapters, cli, report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _lock() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_lock_pins_every_package_exactly():
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.+\-]+", line), line
+
+
+def test_lock_holds_the_stack_that_works():
+    pins = _lock()
+    assert pins["jax"] == pins["jaxlib"] == "0.4.35"
+    assert pins["neural-tangents"] == "0.6.5"
+    assert pins["tf2jax"] == "0.3.6"
+    assert int(pins["jupyter-book"].split(".")[0]) < 2
+
+
+def test_environment_yml_agrees_with_the_lock():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    conda_pins = dict(p.split("==") for p in pip)
+    conda_pins = {k.lower().replace("_", "-"): v for k, v in conda_pins.items()}
+    assert conda_pins == _lock()
+
+
+def test_every_chapter_declares_quick_and_comments_every_parameter():
+    found = chapters.chapters(ROOT)
+    assert found, "no chapters found through _toc.yml"
+    for chapter in found:
+        if not chapter.parameters:
+            continue
+        names = [p.name for p in chapter.parameters]
+        assert names[0] == "quick" and chapter.parameters[0].default is False, chapter.slug
+        for p in chapter.parameters:
+            assert p.comment, f"{chapter.slug}: parameter {p.name} has no comment"
+
+
+def test_every_toc_chapter_has_a_source():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    for f in files:
+        assert (ROOT / f"{f}.py").is_file() or (ROOT / f"{f}.md").is_file(), f
+
+
+def test_find_chapter_by_slug_number_and_name():
+    assert chapters.find_chapter("01_graphs", ROOT).slug == "01_graphs"
+    assert chapters.find_chapter("1", ROOT).slug == "01_graphs"
+    assert chapters.find_chapter("graphs", ROOT).slug == "01_graphs"
+    with pytest.raises(ValueError, match="no chapter 'nope'; chapters are: 01_graphs"):
+        chapters.find_chapter("nope", ROOT)
+
+
+def test_resolve_types_and_refuses_unknown_names():
+    chapter = chapters.find_chapter("graphs", ROOT)
+    assert chapter.resolve({"steps": "7"}, quick=True) == {"steps": 7, "quick": True}
+    with pytest.raises(ValueError, match="no parameter 'stepz'; valid parameters: quick, "):
+        chapter.resolve({"stepz": "7"})
+    with pytest.raises(ValueError, match="'steps' expects int"):
+        chapter.resolve({"steps": "7.5"})
+
+
+def test_parameters_cell_must_be_flat(tmp_path):
+    source = tmp_path / "bad.py"
+    source.write_text('# %% tags=["parameters"]\nquick = False  # ok\nprint(quick)\n')
+    with pytest.raises(ValueError, match="may only hold 'name = value  # comment'"):
+        chapters.load_chapter(source)
+
+
+def test_cli_list_prints_parameters(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "01_graphs: Graphs and mixing matrices" in out
+    assert "num_agents = 16  # agents Q" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "graphs", "-p", "width", "3"], "no parameter 'width'; valid parameters"),
+        (["run", "graphs", "-p", "steps", "many"], "'steps' expects int (default 60)"),
+        (["run", "graphs", "-p", "steps", "3", "-p", "steps", "4"], "given twice: steps"),
+        (["run", "chapter-that-does-not-exist"], "no chapter"),
+    ],
+)
+def test_cli_refuses_bad_runs_with_a_clear_message(capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(ROOT)
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_record_writes_and_gathers(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPANION_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setenv("COMPANION_CHAPTER", "99_demo")
+    report.record("demo.err", 2e-3, bound=1e-3, statement="too large")
+    report.record("demo.flag", True, statement="a boolean claim")
+    report.record("demo.map", {64: 0.3, 128: 0.2}, statement="by width", passed=True)
+    stored = json.loads((tmp_path / "99_demo.json").read_text())
+    assert [c["id"] for c in stored] == ["demo.err", "demo.flag", "demo.map"]
+    assert [c["passed"] for c in stored] == [False, True, True]
+    assert stored[2]["value"] == {"64": 0.3, "128": 0.2}
+    assert report.gather(["99_demo", "absent"], str(tmp_path)) == stored
+
+
+def test_record_refuses_what_it_cannot_judge(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPANION_RESULTS_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="needs a bound"):
+        report.record("x", 1.0, statement="s")
+    with pytest.raises(ValueError, match="cannot compare"):
+        report.record("x", float("nan"), bound=1.0, statement="s")
