@@ -1,0 +1,180 @@
+"""Input validation shared by `dynamics`, `simulate` and `stability`.
+
+Every check raises `ValueError` naming the offending entry and how to fix it, so a wrong
+call fails at the door instead of deep inside a scan. Tolerances are stated in messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+ALGORITHMS = ("dgd", "atc", "cta")
+STOCHASTIC_TOL = 1e-10  # doubly stochastic rows/columns and non-negativity, absolute
+SYMMETRY_TOL = 1e-8  # kernel symmetry, relative to max |K|
+
+
+def check_algorithm(algorithm: Any) -> str:
+    """Return `algorithm` if it is one of "dgd", "atc", "cta"."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(
+            f"unknown algorithm {algorithm!r}: use one of {', '.join(map(repr, ALGORITHMS))}"
+        )
+    return algorithm
+
+
+def check_lr_value(lr: Any) -> float:
+    """Return `lr` as a float if it is a positive finite number."""
+    try:
+        value = float(lr)
+    except (TypeError, ValueError):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    return value
+
+
+def check_steps(steps: Any) -> int:
+    """Return `steps` if it is a positive integer."""
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+        raise ValueError(f"steps must be a positive integer (number of updates), got {steps!r}")
+    return int(steps)
+
+
+def check_matrix(value: Any, shape: tuple[int, ...], name: str, hint: str) -> np.ndarray:
+    """Return `value` as a finite float array of exactly `shape`."""
+    array = np.asarray(value, dtype=float)
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {array.shape}, expected {tuple(shape)}: {hint}")
+    bad = np.argwhere(~np.isfinite(array))
+    if len(bad):
+        where = ", ".join(map(str, bad[0]))
+        raise ValueError(
+            f"{name} has {len(bad)} non-finite entries, first at [{where}]: "
+            f"recompute it in float64 and check for overflow"
+        )
+    return array
+
+
+def check_targets(targets: Any, name: str = "targets") -> np.ndarray:
+    """Return targets as a finite (n, C) float array."""
+    array = np.asarray(targets, dtype=float)
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n, C), got shape {array.shape}: "
+            f"reshape a vector with {name}[:, None]"
+        )
+    return check_matrix(array, array.shape, name, "")
+
+
+def check_kernel(kernel: Any, shape: tuple[int, int], name: str = "kernel") -> np.ndarray:
+    """Return a finite kernel of `shape`; square kernels must also be symmetric."""
+    hint = "pass the full-output NTK in sample-major order (row i*C + c)"
+    array = check_matrix(kernel, shape, name, hint)
+    if shape[0] == shape[1]:
+        gap = np.abs(array - array.T)
+        scale = max(1.0, float(np.abs(array).max()))
+        if gap.max() > SYMMETRY_TOL * scale:
+            i, j = np.unravel_index(gap.argmax(), gap.shape)
+            raise ValueError(
+                f"{name} is not symmetric: |K[{i}, {j}] - K[{j}, {i}]| = {gap[i, j]:.3g} "
+                f"(tolerance {SYMMETRY_TOL:g} x max|K|); pass the train-train NTK J J^T"
+            )
+    return array
+
+
+def check_partition(partition: Any, num_samples: int) -> list[np.ndarray]:
+    """Return the partition as a list of int arrays: non-empty, in range, disjoint."""
+    if isinstance(partition, np.ndarray) or not isinstance(partition, Sequence):
+        raise ValueError(
+            "partition must be a list of integer index arrays, one per agent, "
+            f"got {type(partition).__name__}"
+        )
+    if len(partition) == 0:
+        raise ValueError("partition is empty: give at least one agent a list of rows")
+    owner = np.full(num_samples, -1)
+    checked = []
+    for q, rows in enumerate(partition):
+        rows = np.asarray(rows)
+        if rows.ndim != 1 or rows.size == 0:
+            raise ValueError(
+                f"partition[{q}] has shape {rows.shape}: every agent needs a non-empty "
+                "1-D array of row indices"
+            )
+        if not np.issubdtype(rows.dtype, np.integer):
+            raise ValueError(
+                f"partition[{q}] has dtype {rows.dtype}: pass integer row indices "
+                "(e.g. np.flatnonzero(mask) instead of a boolean mask)"
+            )
+        outside = rows[(rows < 0) | (rows >= num_samples)]
+        if outside.size:
+            raise ValueError(
+                f"partition[{q}] index {outside[0]} is out of range for {num_samples} "
+                f"training rows: indices must lie in [0, {num_samples - 1}]"
+            )
+        values, counts = np.unique(rows, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(
+                f"partition[{q}] lists row {values[counts > 1][0]} more than once: "
+                "remove duplicate indices"
+            )
+        taken = rows[owner[rows] >= 0]
+        if taken.size:
+            raise ValueError(
+                f"row {taken[0]} is in both partition[{owner[taken[0]]}] and "
+                f"partition[{q}]: agents must hold disjoint rows"
+            )
+        owner[rows] = q
+        checked.append(rows.astype(int))
+    return checked
+
+
+def check_mixing(mixing: Any, num_agents: int) -> np.ndarray:
+    """Return W if it is a finite, non-negative, doubly stochastic Q x Q matrix."""
+    array = np.asarray(mixing, dtype=float)
+    if array.ndim != 2 or array.shape[0] != array.shape[1]:
+        raise ValueError(f"mixing must be a square Q x Q matrix, got shape {array.shape}")
+    if array.shape[0] != num_agents:
+        raise ValueError(
+            f"mixing is {array.shape[0]} x {array.shape[0]} but partition has {num_agents} "
+            "agents: build W for a graph with one node per agent"
+        )
+    array = check_matrix(array, array.shape, "mixing", "")
+    tol = STOCHASTIC_TOL
+    if (array < -tol).any():
+        i, j = np.argwhere(array < -tol)[0]
+        raise ValueError(
+            f"mixing[{i}, {j}] = {array[i, j]:.3g} is negative: mixing weights must be "
+            "non-negative (e.g. Metropolis-Hastings weights from companion.graphs)"
+        )
+    for axis, label in ((1, "row"), (0, "column")):
+        sums = array.sum(axis=axis)
+        off = np.flatnonzero(np.abs(sums - 1) > tol)
+        if off.size:
+            raise ValueError(
+                f"{label} {off[0]} of mixing sums to {sums[off[0]]:.12g}, not 1 "
+                f"(tolerance {tol:g}): W must be doubly stochastic; use Metropolis-Hastings "
+                "weights, which are for any undirected graph"
+            )
+    return array
+
+
+def check_problem(
+    algorithm: Any,
+    targets: Any,
+    partition: Any,
+    mixing: Any,
+    lr: Any,
+    steps: Any | None = None,
+) -> tuple[str, np.ndarray, list[np.ndarray], np.ndarray, float]:
+    """Validate the arguments every dynamics call shares; `steps=None` skips that check."""
+    algorithm = check_algorithm(algorithm)
+    targets = check_targets(targets)
+    partition = check_partition(partition, targets.shape[0])
+    mixing = check_mixing(mixing, len(partition))
+    lr = check_lr_value(lr)
+    if steps is not None:
+        check_steps(steps)
+    return algorithm, targets, partition, mixing, lr

@@ -1,0 +1,163 @@
+"""Small float64 problems shared by the dynamics, simulation and stability tests.
+
+Models are defined here in pure JAX (not `companion.models`) so that these tests pin down
+the closed forms independently of the model code; the NTK is the plain Jacobian product.
+Model functions live at module level so the compiled training scan is reused across tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import networkx as nx
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+import companion  # noqa: F401  (enables float64)
+from companion import graphs
+
+NUM_AGENTS = 5
+NUM_SAMPLES = 14
+NUM_TEST = 6
+IN_DIM = 3
+OUT_DIM = 2
+
+
+def mlp_apply(params, x):
+    """Two-layer tanh MLP; 1/sqrt(fan_in) scaling keeps the NTK of order one."""
+    hidden = jnp.tanh(x @ params["w1"] / np.sqrt(x.shape[-1]) + params["b1"])
+    return hidden @ params["w2"] / np.sqrt(hidden.shape[-1]) + params["b2"]
+
+
+def affine_apply(params, x):
+    """The affine model f(x) = x A + b."""
+    return x @ params["a"] + params["b"]
+
+
+def mlp_params(seed: int = 0, width: int = 16) -> dict:
+    keys = jax.random.split(jax.random.PRNGKey(seed), 4)
+    return {
+        "w1": jax.random.normal(keys[0], (IN_DIM, width)),
+        "b1": 0.1 * jax.random.normal(keys[1], (width,)),
+        "w2": jax.random.normal(keys[2], (width, OUT_DIM)),
+        "b2": 0.1 * jax.random.normal(keys[3], (OUT_DIM,)),
+    }
+
+
+def affine_params(seed: int = 0) -> dict:
+    keys = jax.random.split(jax.random.PRNGKey(seed), 2)
+    return {
+        "a": jax.random.normal(keys[0], (IN_DIM, OUT_DIM)),
+        "b": jax.random.normal(keys[1], (OUT_DIM,)),
+    }
+
+
+def jacobian(apply_fn, params, x) -> np.ndarray:
+    """Jacobian (n*C, P) of the flattened outputs, sample-major (row i*C + c)."""
+    flat, unravel = ravel_pytree(params)
+    return np.asarray(jax.jacrev(lambda p: apply_fn(unravel(p), x).ravel())(flat))
+
+
+def uneven_partition(num_samples: int, num_agents: int, seed: int) -> list[np.ndarray]:
+    """Random disjoint, covering partition with distinct sizes where possible."""
+    rng = np.random.default_rng(seed)
+    cuts = np.sort(rng.choice(np.arange(1, num_samples), num_agents - 1, replace=False))
+    return [np.sort(p) for p in np.split(rng.permutation(num_samples), cuts)]
+
+
+def mixing_for(name: str, num_agents: int = NUM_AGENTS, seed: int = 0) -> np.ndarray:
+    if name == "random_geometric":
+        for trial in range(100):  # first connected draw
+            graph = graphs.topology(name, num_agents, seed=seed + trial, radius=0.6)
+            if nx.is_connected(graph):
+                return graphs.mixing_matrix(graph)
+    return graphs.mixing_matrix(graphs.topology(name, num_agents, seed=seed))
+
+
+@dataclasses.dataclass
+class Problem:
+    """Training and test data, theta_0, and the NTK quantities of one small problem."""
+
+    apply_fn: object
+    params: dict
+    inputs: np.ndarray
+    targets: np.ndarray
+    inputs_test: np.ndarray
+    targets_test: np.ndarray
+    partition: list
+    jacobian: np.ndarray
+    jacobian_test: np.ndarray
+
+    @property
+    def kernel(self) -> np.ndarray:
+        return self.jacobian @ self.jacobian.T
+
+    @property
+    def kernel_test(self) -> np.ndarray:
+        return self.jacobian_test @ self.jacobian.T
+
+    @property
+    def f0(self) -> np.ndarray:
+        return np.asarray(self.apply_fn(self.params, self.inputs))
+
+    @property
+    def f0_test(self) -> np.ndarray:
+        return np.asarray(self.apply_fn(self.params, self.inputs_test))
+
+    def closed_form_args(self) -> dict:
+        return dict(
+            kernel=self.kernel,
+            targets=self.targets,
+            partition=self.partition,
+            f0=self.f0,
+            kernel_test=self.kernel_test,
+            f0_test=self.f0_test,
+            targets_test=self.targets_test,
+        )
+
+    def train_args(self) -> dict:
+        return dict(
+            inputs=self.inputs,
+            targets=self.targets,
+            partition=self.partition,
+            inputs_test=self.inputs_test,
+            targets_test=self.targets_test,
+            progress=False,
+        )
+
+
+def make_problem(
+    model: str = "mlp", seed: int = 0, num_agents: int = NUM_AGENTS, num_samples: int = NUM_SAMPLES
+) -> Problem:
+    rng = np.random.default_rng(seed)
+    apply_fn, params = (
+        (mlp_apply, mlp_params(seed)) if model == "mlp" else (affine_apply, affine_params(seed))
+    )
+    inputs = rng.normal(size=(num_samples, IN_DIM))
+    inputs_test = rng.normal(size=(NUM_TEST, IN_DIM))
+    labels = rng.integers(0, OUT_DIM, num_samples + NUM_TEST)
+    onehot = np.eye(OUT_DIM)[labels]
+    return Problem(
+        apply_fn=apply_fn,
+        params=params,
+        inputs=inputs,
+        targets=onehot[:num_samples],
+        inputs_test=inputs_test,
+        targets_test=onehot[num_samples:],
+        partition=uneven_partition(num_samples, num_agents, seed),
+        jacobian=jacobian(apply_fn, params, inputs),
+        jacobian_test=jacobian(apply_fn, params, inputs_test),
+    )
+
+
+@pytest.fixture(scope="session")
+def mlp_problem() -> Problem:
+    return make_problem("mlp")
+
+
+@pytest.fixture(scope="session")
+def affine_problem() -> Problem:
+    return make_problem("affine")

@@ -1,0 +1,156 @@
+"""Closed forms against real decentralized training (MATH.md facts 1 and 2)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import networkx as nx
+import numpy as np
+import pytest
+from conftest import make_problem, mixing_for
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from companion import dynamics, graphs, simulate, stability
+from companion.trajectory import relative_error
+
+ALGORITHMS = ["dgd", "atc", "cta"]
+TOPOLOGIES = ["cycle", "star", "complete", "random_geometric"]
+STEPS = 40
+FIELDS = [
+    "predictions",
+    "local_loss",
+    "global_loss",
+    "param_distance",
+    "consensus_distance",
+    "test_predictions",
+    "test_loss",
+]
+
+
+def worst_error(estimate, reference) -> float:
+    """Largest relative error over every recorded quantity."""
+    errors = []
+    for field in FIELDS:
+        a, b = getattr(estimate, field), getattr(reference, field)
+        # consensus is measured against the size of the parameter moves: it can be ~0
+        scale = np.linalg.norm(reference.param_distance) if field == "consensus_distance" else 0
+        errors.append(np.linalg.norm(a - b) / max(np.linalg.norm(b), scale))
+    return max(errors)
+
+
+def safe_lr(algorithm, problem, mixing, fraction=0.7) -> float:
+    return fraction * stability.max_stable_lr(
+        algorithm, problem.kernel, problem.partition, mixing, num_outputs=problem.targets.shape[1]
+    )
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_closed_form_equals_linearized_training(mlp_problem, algorithm, topology):
+    mixing = mixing_for(topology)
+    lr = safe_lr(algorithm, mlp_problem, mixing)
+    predicted = dynamics.predict(
+        algorithm, **mlp_problem.closed_form_args(), mixing=mixing, lr=lr, steps=STEPS
+    )
+    trained = simulate.train(
+        algorithm, mlp_problem.apply_fn, mlp_problem.params, **mlp_problem.train_args(),
+        mixing=mixing, lr=lr, steps=STEPS, linearize=True, chunk=STEPS,
+    )  # fmt: skip
+    assert predicted.method == "dual-recursion"
+    assert trained.method == "linearized-simulation"
+    assert trained.local_loss.shape == (STEPS + 1, len(mixing))
+    assert worst_error(predicted, trained) <= 1e-10
+    # the run must actually move, or agreement would be trivial
+    assert trained.mean_loss[-1] < 0.5 * trained.mean_loss[0]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_affine_closed_forms_equal_real_training(affine_problem, algorithm):
+    mixing = mixing_for("cycle")
+    lr = safe_lr(algorithm, affine_problem, mixing)
+    args = dict(affine_problem.closed_form_args(), mixing=mixing, lr=lr, steps=STEPS)
+    del args["kernel"], args["kernel_test"]
+    jacobians = dict(jacobian=affine_problem.jacobian, jacobian_test=affine_problem.jacobian_test)
+    primal = dynamics.predict(algorithm, **args, **jacobians)
+    dual = dynamics.predict(algorithm, **args, **jacobians, method="dual")
+    trained = simulate.train(
+        algorithm, affine_problem.apply_fn, affine_problem.params, **affine_problem.train_args(),
+        mixing=mixing, lr=lr, steps=STEPS, chunk=STEPS,
+    )  # fmt: skip
+    methods = (primal.method, dual.method, trained.method)
+    assert methods == ("primal", "dual-recursion", "simulation")
+    assert worst_error(primal, trained) <= 1e-10
+    assert worst_error(dual, trained) <= 1e-10
+
+
+def test_atc_on_uniform_complete_graph_is_centralized_gd(affine_problem):
+    p = affine_problem
+    num_agents = len(p.partition)
+    lr = 0.5
+
+    def global_loss(params):
+        residual = p.apply_fn(params, p.inputs) - p.targets
+        return sum(0.5 * jnp.sum(residual[rows] ** 2) / len(rows) for rows in p.partition) / (
+            num_agents
+        )
+
+    params, central = p.params, []
+    for _ in range(STEPS + 1):
+        central.append(np.asarray(p.apply_fn(params, p.inputs)))
+        grads = jax.grad(global_loss)(params)
+        params = jax.tree_util.tree_map(lambda a, g: a - lr * g, params, grads)
+    uniform = np.full((num_agents, num_agents), 1 / num_agents)
+    trained = simulate.train(
+        "atc", p.apply_fn, p.params, **p.train_args(), mixing=uniform, lr=lr, steps=STEPS
+    )
+    predicted = dynamics.predict("atc", **p.closed_form_args(), mixing=uniform, lr=lr, steps=STEPS)
+    central = np.broadcast_to(np.stack(central)[:, None], trained.predictions.shape)
+    assert relative_error(trained.predictions, central) <= 1e-12
+    assert relative_error(predicted.predictions, central) <= 1e-12
+    assert np.abs(trained.consensus_distance[1:]).max() <= 1e-12
+
+
+def test_real_network_is_recorded_the_same_way(mlp_problem):
+    mixing = mixing_for("cycle")
+    trained = simulate.train(
+        "dgd", mlp_problem.apply_fn, mlp_problem.params, **mlp_problem.train_args(),
+        mixing=mixing, lr=0.3, steps=5, chunk=4,
+    )  # fmt: skip
+    assert trained.predictions.shape == (6, len(mixing), *mlp_problem.targets.shape)
+    np.testing.assert_allclose(trained.predictions[0], np.broadcast_to(mlp_problem.f0, (5, 14, 2)))
+    assert trained.param_distance[0].max() == 0 and trained.consensus_distance[0] == 0
+    assert trained.test_accuracy.shape == (6, len(mixing))
+
+
+@st.composite
+def connected_problems(draw):
+    num_agents = draw(st.integers(3, 4))
+    pairs = [(q, r) for q in range(num_agents) for r in range(q + 1, num_agents)]
+    edges = [pair for pair in pairs if draw(st.booleans())]
+    order = draw(st.permutations(range(num_agents)))
+    graph = nx.Graph(edges + list(zip(order, order[1:], strict=False)))
+    rule = draw(st.sampled_from(["metropolis", "max_degree"]))
+    sizes = draw(st.lists(st.integers(1, 4), min_size=num_agents, max_size=num_agents))
+    rows = np.random.default_rng(draw(st.integers(0, 2**16))).permutation(12)
+    partition = np.split(rows[: sum(sizes)], np.cumsum(sizes)[:-1])
+    algorithm = draw(st.sampled_from(ALGORITHMS))
+    fraction = draw(st.floats(0.05, 0.95))
+    return graphs.mixing_matrix(graph, rule), partition, algorithm, fraction
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(connected_problems())
+def test_property_closed_form_equals_training_on_random_graphs(case):
+    """Any connected graph, any (uneven, not necessarily covering) partition, any stable lr."""
+    mixing, partition, algorithm, fraction = case
+    p = make_problem("mlp", seed=1, num_agents=len(partition), num_samples=12)
+    p.partition = partition
+    lr = safe_lr(algorithm, p, mixing, fraction)
+    predicted = dynamics.predict(algorithm, **p.closed_form_args(), mixing=mixing, lr=lr, steps=15)
+    trained = simulate.train(
+        algorithm, p.apply_fn, p.params, **p.train_args(), mixing=mixing, lr=lr, steps=15,
+        linearize=True,
+    )  # fmt: skip
+    assert worst_error(predicted, trained) <= 1e-10
+    assert np.all(trained.local_loss >= 0)
