@@ -131,3 +131,39 @@ def test_record_refuses_what_it_cannot_judge(tmp_path, monkeypatch):
         report.record("x", 1.0, statement="s")
     with pytest.raises(ValueError, match="cannot compare"):
         report.record("x", float("nan"), bound=1.0, statement="s")
+
+
+def _toy_project(tmp_path: Path, body: str) -> Path:
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: intro\nparts:\n  - chapters:\n      - file: book/01_toy\n"
+    )
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "01_toy.py").write_text(
+        '# %% [markdown]\n# # Toy\n\n# %% tags=["parameters"]\nquick = False  # small\n'
+        f"steps = 3  # how many\n\n# %%\n{body}\n"
+    )
+    return tmp_path
+
+
+def test_a_failing_chapter_names_itself_and_the_cell(tmp_path):
+    root = _toy_project(tmp_path, "x = 1\n\n# %%\nraise RuntimeError(f'boom after {steps}')")
+    chapter = chapters.find_chapter("toy", root)
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(chapters.ChapterFailed) as err:
+        chapters.run(chapter, chapter.resolve({"steps": "5"}), out, root=root)
+    message = str(err.value)
+    assert "chapter 01_toy failed in cell" in message
+    assert "RuntimeError: boom after 5" in message
+    assert "raise RuntimeError" in message, "the failing cell's source is shown"
+
+
+def test_build_book_stops_at_a_failing_chapter_and_keeps_the_old_html(tmp_path):
+    root = _toy_project(tmp_path, "assert quick, 'only quick works here'")
+    old = root / "_build" / "html"
+    old.mkdir(parents=True)
+    (old / "index.html").write_text("previous build")
+    with pytest.raises(chapters.ChapterFailed, match="only quick works here"):
+        chapters.build_book(quick=False, root=root, log=lambda *a, **k: None)
+    assert (old / "index.html").read_text() == "previous build"
+    timings = json.loads((root / "_build" / "timings.json").read_text())
+    assert timings == {"quick": False, "chapters": {}}

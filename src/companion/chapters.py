@@ -283,6 +283,7 @@ def build_book(quick: bool = False, root: Path | None = None, log=print) -> Path
     timings_path = build_dir(root) / "timings.json"
     timings_path.parent.mkdir(parents=True, exist_ok=True)
     timings: dict[str, Any] = {"quick": quick, "chapters": {}}
+    timings_path.write_text(json.dumps(timings, indent=2))  # never leave a stale file
     for i, chapter in enumerate(found, 1):
         log(f"[{i}/{len(found)}] {chapter.slug} ...", end=" ", flush=True)
         params = chapter.resolve({}, quick=quick and bool(chapter.parameters))
