@@ -17,7 +17,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import companion  # noqa: F401  (enables float64)
-from companion import graphs
+from companion import graphs, stability
 
 NUM_AGENTS = 5
 NUM_SAMPLES = 14
@@ -75,6 +75,16 @@ def mixing_for(name: str, num_agents: int = NUM_AGENTS, seed: int = 0) -> np.nda
             if nx.is_connected(graph):
                 return graphs.mixing_matrix(graph)
     return graphs.mixing_matrix(graphs.topology(name, num_agents, seed=seed))
+
+
+def stable_lr(algorithm: str, problem, mixing: np.ndarray, fraction: float = 0.7) -> float:
+    """A fraction of a cheap stable step size: exact for DGD, the sufficient bound otherwise
+    (the exact ATC/CTA threshold costs a bisection over eigendecompositions)."""
+    args = (problem.kernel, problem.partition, mixing)
+    c = problem.targets.shape[1]
+    if algorithm == "dgd":
+        return fraction * stability.max_stable_lr("dgd", *args, num_outputs=c)
+    return fraction * stability.sufficient_lr_bound(*args, algorithm=algorithm, num_outputs=c)
 
 
 @dataclasses.dataclass

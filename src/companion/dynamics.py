@@ -217,8 +217,9 @@ def _spectral(problem, at: np.ndarray, targets_test, flow_lr: float | None) -> T
     offset = (mixing @ offset if algorithm == "atc" else offset).ravel()
     size = matrix.shape[0]
     if size <= SPECTRAL_LIMIT:
-        evals, evecs = np.linalg.eig(matrix)
-        well_posed = np.linalg.cond(evecs) < CONDITION_LIMIT
+        with stability.blas_threads(size):
+            evals, evecs = np.linalg.eig(matrix)
+            well_posed = np.linalg.cond(evecs) < CONDITION_LIMIT
     if size > SPECTRAL_LIMIT or not well_posed:
         return _fallback(problem, at, targets_test, flow_lr, matrix, offset)
     coeffs = np.linalg.solve(evecs, offset)

@@ -19,12 +19,14 @@ Write `D_q = diag(w_q)` (1/n_q on agent q's outputs), `G_q = K^{1/2} D_q K^{1/2}
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
+from threadpoolctl import threadpool_limits
 
 from companion._checks import (
     check_algorithm,
@@ -44,6 +46,13 @@ __all__ = [
 
 DENSE_LIMIT = 3000  # largest Q*m for a dense eigendecomposition (seconds on 2 cores)
 RADIUS_TOL = 1e-9  # spectral radius up to 1 + RADIUS_TOL counts as stable
+SMALL = 1000  # below this size, threaded BLAS makes eigendecompositions slower, not faster
+
+
+def blas_threads(size: int) -> contextlib.AbstractContextManager:
+    """One BLAS thread for small matrices: OpenBLAS threads made a 140 x 140 `eig` 50x
+    slower on a busy 2-core machine (spinning workers), and bisection calls it often."""
+    return threadpool_limits(1, user_api="blas") if size < SMALL else contextlib.nullcontext()
 
 
 def output_weights(
@@ -137,7 +146,8 @@ def spectral_radius(
         0.75
     """
     matrix = iteration_matrix(algorithm, kernel, partition, mixing, lr, num_outputs=num_outputs)
-    return float(np.abs(np.linalg.eigvals(matrix)).max())
+    with blas_threads(len(matrix)):
+        return float(np.abs(np.linalg.eigvals(matrix)).max())
 
 
 def _local_lipschitz(kernel: np.ndarray, weights: np.ndarray) -> float:
@@ -226,8 +236,14 @@ def max_stable_lr(
     algorithm = check_algorithm(algorithm)
     kernel, weights, mixing, num_outputs = _prepare(kernel, partition, mixing, num_outputs)
     symmetric = np.allclose(mixing, mixing.T, rtol=0, atol=1e-12)
-    if algorithm == "dgd" and symmetric:
-        return _dgd_threshold(kernel, weights, mixing)
+    with blas_threads(weights.size):
+        if algorithm == "dgd" and symmetric:
+            return _dgd_threshold(kernel, weights, mixing)
+        return _bisect_threshold(algorithm, kernel, partition, mixing, weights, num_outputs, tol)
+
+
+def _bisect_threshold(algorithm, kernel, partition, mixing, weights, num_outputs, tol) -> float:
+    """First crossing of spectral radius 1, scanning up from a stable step size."""
 
     def stable(lr: float) -> bool:
         matrix = iteration_matrix(algorithm, kernel, partition, mixing, lr, num_outputs=num_outputs)
