@@ -163,3 +163,11 @@ def test_diverging_run_names_step_algorithm_lr_and_bound():
     with pytest.raises(simulate.DivergenceError, match=message) as error:
         simulate.train("dgd", affine_apply, affine_params(), **train_args(lr=40.0, steps=2000))
     assert isinstance(error.value, ValueError)
+
+
+def test_train_checks_lr_against_a_given_kernel():
+    args = train_args(lr=40.0)
+    jac = np.kron(np.hstack([args["inputs"], np.ones((N, 1))]), np.eye(C))  # affine Jacobian
+    with pytest.raises(ValueError, match=r"lr=40 exceeds the largest stable step size"):
+        simulate.train("cta", affine_apply, affine_params(), **args, kernel=jac @ jac.T,
+                       strict=True)  # fmt: skip

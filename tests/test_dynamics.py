@@ -133,3 +133,14 @@ def test_limit_is_interpolation_and_centralized_kernel_regression(mlp_problem):
             p.kernel, (p.targets - p.f0).ravel()
         )
         assert np.abs(end.test_predictions[0] - regression.reshape(p.f0_test.shape)).max() <= 1e-6
+
+
+def test_spectral_handles_a_singular_kernel(affine_problem):
+    """P < m: K is singular and eigenvalue 1 repeats; the closed form still matches."""
+    p, mixing = affine_problem, mixing_for("star")
+    assert np.linalg.matrix_rank(p.kernel) < len(p.kernel)
+    for algorithm in ALGORITHMS:
+        args = dict(p.closed_form_args(), mixing=mixing, lr=stable_lr(algorithm, p, mixing))
+        spectral = dynamics.predict_at(algorithm, **args, steps_at=AT)
+        recursion = dynamics.predict(algorithm, **args, steps=int(AT.max()), method="dual")
+        assert relative_error(spectral.predictions, recursion.predictions[AT]) <= 1e-9

@@ -94,3 +94,15 @@ def test_iteration_matrix_drives_the_recursion(mlp_problem):
         flat = t.predictions.reshape(4, -1)
         matrix = stability.iteration_matrix(algorithm, kernel, partition, mixing, 0.3)
         np.testing.assert_allclose(matrix @ (flat[2] - flat[1]), flat[3] - flat[2], atol=1e-12)
+
+
+def test_large_problems_use_krylov_and_say_when_unchecked(mlp_problem, monkeypatch):
+    kernel, partition, mixing = stability_args(mlp_problem)
+    dense = stability.max_stable_lr("dgd", kernel, partition, mixing, num_outputs=2)
+    bound = stability.sufficient_lr_bound(kernel, partition, mixing, algorithm="atc",
+                                          num_outputs=2)  # fmt: skip
+    monkeypatch.setattr(stability, "DENSE_LIMIT", 0)
+    krylov = stability.max_stable_lr("dgd", kernel, partition, mixing, num_outputs=2)
+    np.testing.assert_allclose(krylov, dense, rtol=1e-10)
+    with pytest.warns(UserWarning, match=r"too large \(> 0\) for an exact check"):
+        stability.check_lr("atc", kernel, partition, mixing, 1.1 * bound, num_outputs=2)

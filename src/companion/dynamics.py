@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -74,8 +75,38 @@ def _recursion(readout, test_readout, weights, mixing, lr, offset, *, algorithm,
     return jax.lax.scan(body, state, None, length=length)[1]
 
 
-def _problem(algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test):
-    """Validate a dual problem; returns everything flattened to the m = n*C outputs."""
+class _Problem(NamedTuple):
+    """A validated dual problem; `weights` are the per-agent weights on the m outputs."""
+
+    algorithm: str
+    kernel: np.ndarray
+    targets: np.ndarray
+    partition: list[np.ndarray]
+    mixing: np.ndarray
+    lr: float
+    f0: np.ndarray
+    kernel_test: np.ndarray | None
+    f0_test: np.ndarray | None
+    targets_test: np.ndarray | None
+    weights: np.ndarray
+
+    @property
+    def offset(self) -> np.ndarray:
+        return (self.f0 - self.targets).ravel()
+
+    @property
+    def test_readout(self) -> np.ndarray | None:
+        return None if self.kernel_test is None else self.kernel_test.T
+
+    def check_lr(self, strict: bool) -> None:
+        args = (self.algorithm, self.kernel, self.partition, self.mixing, self.lr)
+        stability.check_lr(*args, strict=strict, num_outputs=self.targets.shape[1])
+
+
+def _problem(
+    algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test, targets_test
+) -> _Problem:
+    """Validate the arguments shared by `predict`, `predict_at` and `flow`."""
     algorithm, targets, partition, mixing, lr = check_problem(
         algorithm, targets, partition, mixing, lr
     )
@@ -84,32 +115,34 @@ def _problem(algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test,
     f0 = check_matrix(f0, (n, c), "f0", "pass f(X; theta_0) on the training inputs")
     if (kernel_test is None) != (f0_test is None):
         raise ValueError("test predictions need both kernel_test and f0_test")
+    if kernel_test is None and targets_test is not None:
+        raise ValueError("targets_test needs kernel_test and f0_test")
     if kernel_test is not None:
         f0_test = check_targets(f0_test, "f0_test")
         kernel_test = check_kernel(kernel_test, (f0_test.size, n * c), "kernel_test")
-    weights = np.repeat(agent_weights(partition, n), c, axis=1)
-    return algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test, weights
-
-
-def _trajectory(problem, steps, u, distance, consensus, test, targets_test, method):
-    algorithm, _, targets, partition, _, lr, f0, _, f0_test, _ = problem
-    n, c = targets.shape
-    if test is not None:
-        test = np.asarray(test).reshape(len(steps), -1, *f0_test.shape) + f0_test
         if targets_test is not None:
             targets_test = check_matrix(targets_test, f0_test.shape, "targets_test", "")
+    weights = np.repeat(agent_weights(partition, n), c, axis=1)
+    return _Problem(algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test,
+                    targets_test, weights)  # fmt: skip
+
+
+def _trajectory(p: _Problem, steps, u, distance, consensus, test, method) -> Trajectory:
+    """Add f_0 back to the output changes and score them."""
+    if test is not None:
+        test = np.asarray(test).reshape(len(steps), -1, *p.f0_test.shape) + p.f0_test
     return Trajectory.from_predictions(
-        algorithm=algorithm,
-        lr=lr,
+        algorithm=p.algorithm,
+        lr=p.lr,
         steps=steps,
-        predictions=np.asarray(u).reshape(len(steps), -1, n, c) + f0,
-        targets=targets,
-        partition=partition,
+        predictions=np.asarray(u).reshape(len(steps), -1, *p.targets.shape) + p.f0,
+        targets=p.targets,
+        partition=p.partition,
         consensus_distance=consensus,
         param_distance=distance,
         method=method,
         test_predictions=test,
-        targets_test=targets_test,
+        targets_test=p.targets_test,
     )
 
 
@@ -168,26 +201,23 @@ def predict(
         raise ValueError(f"unknown method {method!r}: use 'auto', 'dual', 'primal' or 'spectral'")
     if jacobian_test is not None and kernel_test is None:
         kernel_test = np.asarray(jacobian_test) @ jacobian.T
-    problem = _problem(algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test)
-    algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, _, weights = problem
-    stability.check_lr(
-        algorithm, kernel, partition, mixing, lr, strict=strict, num_outputs=targets.shape[1]
-    )
+    p = _problem(algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test,
+                 targets_test)  # fmt: skip
+    p.check_lr(strict)
     if method == "spectral":
-        return _spectral(problem, np.arange(steps + 1), targets_test, flow_lr=None)
+        return _spectral(p, np.arange(steps + 1), flow_lr=None)
     if method == "primal":
         if jacobian is None or (wants_test and jacobian_test is None):
             raise ValueError("method='primal' needs jacobian= (and jacobian_test= for tests)")
         test_map = None if jacobian_test is None else np.asarray(jacobian_test).T
         readout, test_readout, dual = jacobian.T, test_map, False
     else:
-        readout, test_readout, dual = kernel, None if kernel_test is None else kernel_test.T, True
+        readout, test_readout, dual = p.kernel, p.test_readout, True
     observed = _recursion(
-        readout, test_readout, weights, mixing, lr, (f0 - targets).ravel(),
-        algorithm=algorithm, length=steps + 1, dual=dual,
+        readout, test_readout, p.weights, p.mixing, p.lr, p.offset,
+        algorithm=p.algorithm, length=steps + 1, dual=dual,
     )  # fmt: skip
-    name = "dual-recursion" if dual else "primal"
-    return _trajectory(problem, np.arange(steps + 1), *observed, targets_test, name)
+    return _trajectory(p, np.arange(steps + 1), *observed, "dual-recursion" if dual else "primal")
 
 
 def _log1p(d: np.ndarray) -> np.ndarray:
@@ -202,26 +232,25 @@ def _expm1(z: np.ndarray) -> np.ndarray:
     return np.expm1(a) * np.cos(b) - 2 * np.sin(b / 2) ** 2 + 1j * np.exp(a) * np.sin(b)
 
 
-def _spectral(problem, at: np.ndarray, targets_test, flow_lr: float | None) -> Trajectory:
+def _spectral(p: _Problem, at: np.ndarray, flow_lr: float | None) -> Trajectory:
     """alpha at steps (or times) `at` from one eigendecomposition of the alpha map.
 
     `alpha(k) = V diag(g_k(lambda)) V^{-1} a` with `alpha(0) = 0`, offset `a` and
     `g_k = sum_{j<k} lambda^j` (= k at lambda = 1). The flow (`flow_lr` set) uses
     `g_t = expm1(t (lambda - 1)/lr) / (lambda - 1)` (= t/lr at lambda = 1).
     """
-    algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, _, weights = problem
-    c = targets.shape[1]
-    args = (algorithm, kernel, partition, mixing, lr)
-    matrix = stability.iteration_matrix(*args, num_outputs=c, state="coefficients")
-    offset = -lr * weights * (f0 - targets).ravel()
-    offset = (mixing @ offset if algorithm == "atc" else offset).ravel()
+    args = (p.algorithm, p.kernel, p.partition, p.mixing, p.lr)
+    matrix = stability.iteration_matrix(*args, num_outputs=p.targets.shape[1], state="coefficients")
+    offset = -p.lr * p.weights * p.offset
+    offset = (p.mixing @ offset if p.algorithm == "atc" else offset).ravel()
     size = matrix.shape[0]
     if size <= SPECTRAL_LIMIT:
         with stability.blas_threads(size):
             evals, evecs = np.linalg.eig(matrix)
+            evals = evals.astype(complex)  # powers of negative real eigenvalues stay defined
             well_posed = np.linalg.cond(evecs) < CONDITION_LIMIT
     if size > SPECTRAL_LIMIT or not well_posed:
-        return _fallback(problem, at, targets_test, flow_lr, matrix, offset)
+        return _fallback(p, at, flow_lr, matrix, offset)
     coeffs = np.linalg.solve(evecs, offset)
     d = evals - 1  # exact in floating point near 1, which keeps g accurate there
     s = np.asarray(at, dtype=float)[:, None]
@@ -232,35 +261,32 @@ def _spectral(problem, at: np.ndarray, targets_test, flow_lr: float | None) -> T
             g = np.where(d == 0, s, g)
         else:
             g = np.where(d == 0, s / flow_lr, _expm1(s * d / flow_lr) / d)
-    alpha = ((g * coeffs) @ evecs.T).real.reshape(len(at), len(mixing), -1)
-    u = alpha @ kernel
-    summaries = _summaries(alpha, u, None if kernel_test is None else kernel_test.T, True)
-    method = "dual-spectral" if flow_lr is None else "flow-spectral"
-    return _trajectory(problem, at if flow_lr is None else s[:, 0] / lr, u, *summaries,
-                       targets_test, method)  # fmt: skip
-
-
-def _fallback(problem, at, targets_test, flow_lr, matrix, offset) -> Trajectory:
-    """Recursion (steps) or Krylov `expm_multiply` (times) when eig is too big or unstable."""
-    algorithm, kernel, targets, _, mixing, lr, f0, kernel_test, _, weights = problem
+    alpha = ((g * coeffs) @ evecs.T).real.reshape(len(at), len(p.mixing), -1)
+    u = alpha @ p.kernel
+    summaries = _summaries(alpha, u, p.test_readout, True)
     if flow_lr is None:
-        test_readout = None if kernel_test is None else kernel_test.T
+        return _trajectory(p, at, u, *summaries, "dual-spectral")
+    return _trajectory(p, s[:, 0] / flow_lr, u, *summaries, "flow-spectral")
+
+
+def _fallback(p: _Problem, at, flow_lr, matrix, offset) -> Trajectory:
+    """Recursion (steps) or Krylov `expm_multiply` (times) when eig is too big or unstable."""
+    if flow_lr is None:
         observed = _recursion(
-            kernel, test_readout, weights, mixing, lr, (f0 - targets).ravel(),
-            algorithm=algorithm, length=int(np.max(at)) + 1, dual=True,
+            p.kernel, p.test_readout, p.weights, p.mixing, p.lr, p.offset,
+            algorithm=p.algorithm, length=int(np.max(at)) + 1, dual=True,
         )  # fmt: skip
-        picked = [None if o is None else np.asarray(o)[np.asarray(at)] for o in observed]
-        return _trajectory(problem, np.asarray(at), *picked, targets_test, "dual-recursion")
+        picked = [None if o is None else np.asarray(o)[at] for o in observed]
+        return _trajectory(p, at, *picked, "dual-recursion")
     size = matrix.shape[0]
     generator = np.zeros((size + 1, size + 1))  # [[A, b], [0, 0]] carries the offset
-    generator[:size, :size] = (matrix - np.eye(size)) / lr
-    generator[:size, size] = offset / lr
+    generator[:size, :size] = (matrix - np.eye(size)) / p.lr
+    generator[:size, size] = offset / p.lr
     start = np.eye(size + 1)[size]
     alpha = np.stack([scipy.sparse.linalg.expm_multiply(t * generator, start) for t in at])
-    alpha = alpha[:, :size].reshape(len(at), len(mixing), -1)
-    u = alpha @ kernel
-    summaries = _summaries(alpha, u, None if kernel_test is None else kernel_test.T, True)
-    return _trajectory(problem, np.asarray(at) / lr, u, *summaries, targets_test, "flow-expm")
+    alpha = alpha[:, :size].reshape(len(at), len(p.mixing), -1)
+    u = alpha @ p.kernel
+    return _trajectory(p, at / p.lr, u, *_summaries(alpha, u, p.test_readout, True), "flow-expm")
 
 
 def predict_at(
@@ -295,14 +321,10 @@ def predict_at(
     at = np.asarray(steps_at)
     if at.ndim != 1 or at.size == 0 or not np.issubdtype(at.dtype, np.integer) or at.min() < 0:
         raise ValueError(f"steps_at must be a 1-D array of step indices >= 0, got {steps_at!r}")
-    problem = _problem(algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test)
-    stability.check_lr(*_stability_args(problem), strict=strict, num_outputs=problem[2].shape[1])
-    return _spectral(problem, at, targets_test, flow_lr=None)
-
-
-def _stability_args(problem):
-    algorithm, kernel, _, partition, mixing, lr, *_ = problem
-    return algorithm, kernel, partition, mixing, lr
+    p = _problem(algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test,
+                 targets_test)  # fmt: skip
+    p.check_lr(strict)
+    return _spectral(p, at, flow_lr=None)
 
 
 def flow(
@@ -334,8 +356,9 @@ def flow(
     times = np.asarray(times, dtype=float)
     if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)) or times.min() < 0:
         raise ValueError(f"times must be a 1-D array of finite times >= 0, got {times!r}")
-    problem = _problem(algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test)
-    return _spectral(problem, times, targets_test, flow_lr=problem[5])
+    p = _problem(algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test,
+                 targets_test)  # fmt: skip
+    return _spectral(p, times, flow_lr=p.lr)
 
 
 def state_transition(

@@ -204,7 +204,7 @@ def _dgd_threshold(kernel: np.ndarray, weights: np.ndarray, mixing: np.ndarray) 
     else:
 
         def matvec(x):
-            y = np.einsum("qs,qij,sj->qi", s.T, grams, (s @ x.reshape(q, m)))
+            y = np.einsum("qij,qj->qi", grams, s @ x.reshape(q, m))
             return (s @ y).ravel()
 
         op = scipy.sparse.linalg.LinearOperator((q * m, q * m), matvec=matvec, dtype=float)
