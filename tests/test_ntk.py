@@ -55,13 +55,18 @@ def test_structured_matches_neural_tangents(depth, activation, parameterization,
     assert rel_err(traced, reference_ntk(model.apply_fn, params, X1, X2, trace=True)) < 1e-12
 
 
-def test_train_train_kernel_is_symmetric_and_block_invariant():
+def test_train_train_kernel_tiles_and_symmetry():
+    # x2 = None computes tiles on and above the diagonal only and mirrors the rest.
     model = mlp(16, 2, 3)
     _, params = model.init_fn(jax.random.PRNGKey(1), (-1, 5))
-    kernel = empirical_ntk(model, params, X1)
-    assert rel_err(kernel.T, kernel) < 1e-14
-    assert rel_err(empirical_ntk(model, params, X1, X1, block_size=1), kernel) < 1e-14
+    expected = reference_ntk(model.apply_fn, params, X1, X1)
+    for block_size in (None, 1, 3):
+        kernel = empirical_ntk(model, params, X1, block_size=block_size)
+        assert rel_err(kernel, expected) < 1e-12
+        assert rel_err(kernel.T, kernel) < 1e-14
     assert np.linalg.eigvalsh(kernel).min() > -1e-10
+    traced = traced_ntk(model, params, X1, block_size=2)
+    assert rel_err(traced, reference_ntk(model.apply_fn, params, X1, X1, trace=True)) < 1e-12
 
 
 def test_sample_major_order():

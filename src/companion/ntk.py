@@ -27,9 +27,9 @@ import numpy as np
 
 from companion.models import MLPSpec, Model
 
-# Rows of K computed per block are capped at this many bytes, which keeps the transient
-# memory of a block well below K itself once K is large (K is 200 MB at m = 5000).
-BLOCK_BYTES = 32 * 2**20
+# Each block of K computed at once is capped at this many bytes, which keeps transient
+# memory well below K itself once K is large (K is 200 MB at m = 5000).
+BLOCK_BYTES = 16 * 2**20
 
 
 def _check_inputs(x1: Any, x2: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -56,15 +56,14 @@ def _check_inputs(x1: Any, x2: Any) -> tuple[np.ndarray, np.ndarray | None]:
     return checked[0], checked[1]
 
 
-def _block_rows(n1: int, row_bytes: int, block_size: int | None) -> int:
-    """Samples per block: as asked, or within ``BLOCK_BYTES``, balanced across blocks."""
+def _block_samples(n: int, cap: int, block_size: int | None) -> int:
+    """Samples per block: ``block_size`` if given, else at most ``cap``, balanced."""
     if block_size is not None:
         if not isinstance(block_size, int | np.integer) or block_size < 1:
             raise ValueError(f"block_size={block_size!r} must be a positive integer or None.")
-        return min(int(block_size), n1)
-    cap = max(1, BLOCK_BYTES // max(row_bytes, 1))
+        return min(int(block_size), n)
     # Equal-sized blocks waste less on the zero padding of the last block.
-    return math.ceil(n1 / math.ceil(n1 / cap))
+    return math.ceil(n / math.ceil(n / cap))
 
 
 def _dense_params(spec: MLPSpec, params: Any, in_dim: int) -> list[tuple[Any, Any]]:
@@ -131,6 +130,11 @@ def _layer_block(
     return (gram[:, None, :, None] * sens).reshape(n1 * out_dim, -1)
 
 
+def _tiles(n: int, size: int) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive blocks of ``size`` samples covering ``range(n)``."""
+    return [(start, min(start + size, n)) for start in range(0, n, size)]
+
+
 def _structured_ntk(
     spec: MLPSpec,
     params: Any,
@@ -142,42 +146,49 @@ def _structured_ntk(
     """Layer-wise NTK of a stax MLP: exact, and never forms the m x P Jacobian."""
     weights = _dense_params(spec, params, x1.shape[1])
     out_dim = spec.widths[-1]
-    n1 = x1.shape[0]
-    n2 = n1 if x2 is None else x2.shape[0]
-    rows = _block_rows(n1, 8 * out_dim**2 * n2, block_size)
-    # Zero rows pad x1 to whole blocks so every block has one shape (one compilation).
-    x1p = np.pad(x1, ((0, -n1 % rows), (0, 0)))
-    inputs1, slopes1 = jax.tree_util.tree_map(np.asarray, _forward(spec, weights, x1p))
-    if x2 is None:
-        inputs2, slopes2 = [h[:n1] for h in inputs1], [s[:n1] for s in slopes1]
-    else:
-        inputs2, slopes2 = jax.tree_util.tree_map(np.asarray, _forward(spec, weights, x2))
-    eye = np.eye(out_dim)
-    sens1 = np.broadcast_to(eye, (x1p.shape[0], out_dim, out_dim))
-    sens2 = sens1[:n1] if x2 is None else np.broadcast_to(eye, (n2, out_dim, out_dim))
     c_rows = 1 if traced else out_dim
-    kernel = np.zeros((n1 * c_rows, n2 * c_rows))
+    # A tile of (size * C)^2 float64 entries stays within BLOCK_BYTES.
+    cap = max(1, math.isqrt(BLOCK_BYTES // 8) // c_rows)
+    # For x2 = None both sides are the same arrays and only tiles on or above the
+    # diagonal are computed, which halves the work for large train-train kernels.
+    symmetric = x2 is None
+    sides = (x1,) if symmetric else (x1, x2)
+    sizes = [_block_samples(len(x), cap, block_size) for x in sides]
+    # Zero rows pad each side to whole tiles so every tile has one shape (one compilation).
+    padded = [np.pad(x, ((0, -len(x) % n), (0, 0))) for x, n in zip(sides, sizes, strict=True)]
+    forward = [jax.tree_util.tree_map(np.asarray, _forward(spec, weights, x)) for x in padded]
+    inputs, slopes = [f[0] for f in forward], [f[1] for f in forward]
+    sens = [np.broadcast_to(np.eye(out_dim), (len(x), out_dim, out_dim)) for x in padded]
+    last = len(sides) - 1
+    size1, size2 = sizes[0], sizes[last]
+    tiles1, tiles2 = _tiles(len(x1), size1), _tiles(len(sides[last]), size2)
+    kernel = np.zeros((len(x1) * c_rows, len(sides[last]) * c_rows))
     # Top-down over layers so only one layer's sensitivities are alive at a time.
     for layer in reversed(range(len(weights))):
         a, c = spec.layer_scales(weights[layer][0].shape[0])
-        for start in range(0, n1, rows):
-            stop = min(start + rows, n1)
-            block = _layer_block(
-                inputs1[layer][start : start + rows],
-                inputs2[layer],
-                sens1[start : start + rows],
-                sens2,
-                a,
-                c,
-                traced,
-            )
-            kernel[start * c_rows : stop * c_rows] += np.asarray(block)[: (stop - start) * c_rows]
+        for i, (r0, r1) in enumerate(tiles1):
+            for c0, c1 in tiles2[i if symmetric else 0 :]:
+                block = _layer_block(
+                    inputs[0][layer][r0 : r0 + size1],
+                    inputs[last][layer][c0 : c0 + size2],
+                    sens[0][r0 : r0 + size1],
+                    sens[last][c0 : c0 + size2],
+                    a,
+                    c,
+                    traced,
+                )
+                rows, cols = slice(r0 * c_rows, r1 * c_rows), slice(c0 * c_rows, c1 * c_rows)
+                kernel[rows, cols] += np.asarray(block)[: (r1 - r0) * c_rows, : (c1 - c0) * c_rows]
         if layer > 0:
-            sens1 = np.asarray(_backprop(sens1, weights[layer][0], a, slopes1[layer - 1]))
-            if x2 is None:
-                sens2 = sens1[:n1]
-            else:
-                sens2 = np.asarray(_backprop(sens2, weights[layer][0], a, slopes2[layer - 1]))
+            sens = [
+                np.asarray(_backprop(s, weights[layer][0], a, slope[layer - 1]))
+                for s, slope in zip(sens, slopes, strict=True)
+            ]
+    if symmetric:
+        for i, (r0, r1) in enumerate(tiles1):
+            for c0, c1 in tiles1[:i]:
+                rows, cols = slice(r0 * c_rows, r1 * c_rows), slice(c0 * c_rows, c1 * c_rows)
+                kernel[rows, cols] = kernel[cols, rows].T
     return kernel
 
 
@@ -212,7 +223,7 @@ def _fallback_ntk(
         )
     out_dim = out_shape[1]
     n1, n2 = x1.shape[0], x2.shape[0]
-    rows = _block_rows(n1, 8 * out_dim**2 * n2, block_size)
+    rows = _block_samples(n1, max(1, BLOCK_BYTES // (8 * out_dim**2 * n2)), block_size)
     x1p = np.pad(x1, ((0, -n1 % rows), (0, 0)))
     kernel_fn = _nt_kernel_fn(apply_fn, traced)
     blocks = []
@@ -269,8 +280,11 @@ def empirical_ntk(
         params: Parameters at which to linearize (``theta_0``).
         x1: Inputs, shape (n1, d).
         x2: Inputs, shape (n2, d); None means ``x1`` (the train-train kernel).
-        block_size: Samples of ``x1`` per block; None keeps each block of rows under
-            ``BLOCK_BYTES``. Smaller blocks lower peak memory, not the result.
+        block_size: Samples per block (tile of K, or row block in the fallback); None
+            keeps each block under ``BLOCK_BYTES``. Smaller blocks lower peak memory, not
+            the result. For MLPs the peak is about K plus three copies of the output
+            sensitivities of one layer (8 * m * width bytes each): 2.3x the bytes of K at
+            m = 5000 and width 1024, more once width approaches m.
 
     Returns:
         float64 array of shape (n1 * C, n2 * C); entry ``[i*C + c, j*C + e]`` is
