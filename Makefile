@@ -5,6 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
+PACKAGE := $(VENV)/.installed-package
 MATHJAX := node_modules/.package-lock.json
 export PYTHONUNBUFFERED := 1
 # TensorFlow (imported by neural-tangents) is chatty on stderr; only errors matter.
@@ -14,11 +15,15 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 all: book
 
-# The venv is rebuilt from scratch whenever the lock or the package metadata changes.
-$(STAMP): requirements.lock pyproject.toml
+# The venv is rebuilt from scratch whenever the lock changes; the package (editable) is
+# reinstalled whenever its metadata changes.
+$(STAMP): requirements.lock
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --no-deps -r requirements.lock
+	touch $@
+
+$(PACKAGE): $(STAMP) pyproject.toml
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/pip check
 	touch $@
@@ -26,7 +31,7 @@ $(STAMP): requirements.lock pyproject.toml
 $(MATHJAX): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-env: $(STAMP) $(MATHJAX)
+env: $(PACKAGE) $(MATHJAX)
 
 book: env
 	$(BIN)/companion book
