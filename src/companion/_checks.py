@@ -155,8 +155,8 @@ def check_mixing(mixing: Any, num_agents: int) -> np.ndarray:
         if off.size:
             raise ValueError(
                 f"{label} {off[0]} of mixing sums to {sums[off[0]]:.12g}, not 1 "
-                f"(tolerance {tol:g}): W must be doubly stochastic; use Metropolis-Hastings "
-                "weights, which are for any undirected graph"
+                f"(tolerance {tol:g}): W must be doubly stochastic; Metropolis-Hastings "
+                "weights are, on any undirected graph"
             )
     return array
 

@@ -45,6 +45,16 @@ def _linearized(apply_fn: Callable, theta0: Any) -> Callable:
     return model
 
 
+def _distances(theta: Any, theta0: Any) -> tuple[jax.Array, jax.Array]:
+    """`||theta_q - theta_0||` per agent and the consensus distance of stacked parameters."""
+    leaves, origin = jax.tree_util.tree_leaves(theta), jax.tree_util.tree_leaves(theta0)
+    pairs = zip(leaves, origin, strict=True)
+    drift = sum(jnp.sum((a - b).reshape(len(a), -1) ** 2, 1) for a, b in pairs)
+    # relative to agent 0 first, so identical agents give exactly zero spread
+    spread = sum(jnp.sum(((a - a[0]) - (a - a[0]).mean(0)) ** 2) for a in leaves)
+    return jnp.sqrt(drift), jnp.sqrt(spread / len(leaves[0]))
+
+
 @functools.lru_cache(maxsize=32)
 def _chunk_runner(apply_fn: Callable, algorithm: str, linearize: bool, length: int) -> Callable:
     """Jitted scan of `length` steps; cached so each shape compiles once per process."""
@@ -64,15 +74,7 @@ def _chunk_runner(apply_fn: Callable, algorithm: str, linearize: bool, length: i
 
         def body(theta, _):
             preds, grads = jax.vmap(outputs_and_grads)(theta, weights)
-            leaves = jax.tree_util.tree_leaves(theta)
-            drift = [
-                (a - b).reshape(len(a), -1)
-                for a, b in zip(leaves, jax.tree_util.tree_leaves(theta0), strict=True)
-            ]
-            # relative to agent 0 first, so identical agents give exactly zero spread
-            spread = [(a - a[0]) - (a - a[0]).mean(0) for a in leaves]
-            distance = jnp.sqrt(sum(jnp.sum(d**2, 1) for d in drift))
-            consensus = jnp.sqrt(sum(jnp.sum(s**2) for s in spread) / len(weights))
+            distance, consensus = _distances(theta, theta0)
             test = None if x_test is None else jax.vmap(model, (0, None))(theta, x_test)
             if algorithm == "dgd":
                 theta = step(mix(theta), grads)
