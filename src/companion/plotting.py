@@ -125,3 +125,26 @@ def bars(values: Mapping[str, float], ylabel: str, title: str = "", log: bool = 
     ax.set_title(title)
     ax.tick_params(axis="x", rotation=20)
     return fig
+
+
+_COST_LABELS = {"m": "outputs m = n C", "num_agents": "agents Q", "width": "hidden width"}
+
+
+def cost_scaling(runs: Mapping[str, Mapping], *, cols: int = 3):
+    """Log-log cost curves: measured seconds (markers) against the leading-order operation
+    count rescaled through the middle point (dashed), each run a panel with both slopes.
+
+    ``runs`` maps a title to a :func:`companion.cost.sweep` result.
+    """
+    fig, axes = _grid(len(runs), width=3.6, height=3.1, cols=cols)
+    for i, (ax, (title, run)) in enumerate(zip(axes, runs.items(), strict=True)):
+        x, sec, ops = (np.asarray(run[k], float) for k in ("values", "seconds", "ops"))
+        mid = len(x) // 2
+        ax.loglog(x, sec, "o-", color=f"C{i}", label=f"measured, slope {run['slope']:.2f}")
+        ax.loglog(x, ops * sec[mid] / ops[mid], "--", color="0.4",
+                  label=f"operation count, slope {run['theory_slope']:.2f}")  # fmt: skip
+        ax.set_xlabel(_COST_LABELS.get(run["vary"], run["vary"]))
+        ax.set_ylabel("wall time (s)")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7, loc="upper left")
+    return fig

@@ -1,0 +1,61 @@
+"""Peak resident-memory growth of one structured NTK, measured in a fresh process.
+
+Run as ``python -m benchmarks.ntk_memory N WIDTH``; prints one JSON line. The baseline is
+the resident set just before the call (after imports, data and theta_0); the peak is the
+larger of a 2 ms RSS sampler and ``ru_maxrss`` when the call raised it. Compilation during
+the call counts, as it would for a user.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import threading
+import time
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status (Linux only)")
+
+
+def _max_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def main(n: int, width: int) -> dict[str, float]:
+    from companion import cost
+
+    problem = cost.setup(n, num_agents=4, width=width)
+    before, max_before = _rss_bytes(), _max_rss_bytes()
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    kernel = problem.ntk()
+    done.set()
+    sampler.join()
+    max_after = _max_rss_bytes()
+    top = max(peak[0], max_after if max_after > max_before else 0)
+    return {
+        "m": kernel.shape[0],
+        "width": width,
+        "kernel_bytes": kernel.nbytes,
+        "rss_before_bytes": before,
+        "peak_growth_bytes": top - before,
+        "ratio": (top - before) / kernel.nbytes,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(int(sys.argv[1]), int(sys.argv[2]))))

@@ -1,0 +1,225 @@
+"""The measurements behind ``make bench``: every ratio's two sides timed in the same run.
+
+Each function returns a flat dict of ``_build/bench.json`` entries. ``Sizes`` holds every
+problem size, so ``--quick`` shrinks the whole suite at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+
+import jax
+import neural_tangents as nt
+import numpy as np
+
+from benchmarks.python_loop import train_loop
+from companion import cost, models
+
+Progress = Callable[[str], None]
+# neural-tangents' implementation 1 materializes the m x P Jacobian; above this many bytes
+# the baseline runs on fewer samples (the structured NTK is then timed on the same ones).
+NT_JACOBIAN_BYTES = 4 * 2**30
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """Problem sizes of the suite (full: the sizes issue 4 names)."""
+
+    n: int = 100  # training samples (m = 10 n)
+    width: int = 1024  # default MLP width
+    widths: tuple[int, ...] = (256, 1024, 4096)  # ntk.speedup_by_width
+    speedup_ns: tuple[int, ...] = (25, 50, 100)  # ntk speedup against n at width 256
+    memory_n: int = 500  # m = 5000 for ntk.peak_memory_ratio
+    steps: int = 300  # training / closed-form steps
+    num_agents: int = 4  # Q of predict.speedup_vs_training
+    loop_agents: int = 8  # Q of simulate.speedup_vs_python_loop
+    loop_widths: tuple[int, ...] = (64, 256)  # widths of the loop comparison (first: the key)
+    loop_n: int = 96  # samples of the loop comparison
+    repeats: int = 3  # warm repetitions per figure
+    ntk_ns: tuple[int, ...] = (25, 50, 100, 200)  # scaling of the NTK in m
+    ntk_widths: tuple[int, ...] = (128, 256, 512, 1024)  # scaling of the NTK in width
+    dual_ns: tuple[int, ...] = (50, 100, 200, 400)  # scaling of the closed form in m
+    dual_agents: tuple[int, ...] = (2, 4, 8, 16)  # scaling of the closed form in Q
+    sim_agents: tuple[int, ...] = (2, 4, 8, 16)  # scaling of training in Q
+    sim_widths: tuple[int, ...] = (64, 128, 256, 512)  # scaling of training in width
+    sim_n: int = 48  # samples of the training scaling
+    scaling_steps: int = 100  # steps of the scaling runs
+
+
+QUICK = Sizes(
+    n=6, width=16, widths=(8, 16), speedup_ns=(3, 6), memory_n=10, steps=3,
+    loop_agents=3, loop_widths=(8,), loop_n=6, repeats=1, ntk_ns=(3, 6), ntk_widths=(8, 16),
+    dual_ns=(3, 6), dual_agents=(2, 3), sim_agents=(2, 3), sim_widths=(8, 16), sim_n=6,
+    scaling_steps=3,
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=8)
+def _nt_kernel_fn(width: int):
+    model = models.mlp(width, 3, 10)
+    return jax.jit(
+        nt.empirical_ntk_fn(
+            model.apply_fn,
+            trace_axes=(),
+            vmap_axes=0,
+            implementation=nt.NtkImplementation.JACOBIAN_CONTRACTION,
+        )
+    )
+
+
+def nt_ntk(problem: cost.Setup) -> np.ndarray:
+    """neural-tangents implementation 1 on the whole input, in MATH.md's sample-major order."""
+    width = problem.model.spec.widths[0]
+    n, c = problem.targets.shape
+    k = np.asarray(_nt_kernel_fn(width)(problem.inputs, None, problem.params))
+    return k.transpose(0, 2, 1, 3).reshape(n * c, n * c)
+
+
+def _nt_samples(n: int, width: int) -> int:
+    per_sample = 8 * 10 * cost.mlp_parameters(width, 3, 64, 10)
+    return max(1, min(n, NT_JACOBIAN_BYTES // per_sample))
+
+
+def ntk_speedup(sizes: Sizes, say: Progress) -> dict:
+    """ntk.speedup, ntk.speedup_by_width (and by n), ntk.max_rel_diff."""
+    rows, diffs = {}, []
+    cases = [(sizes.widths[0], n) for n in sizes.speedup_ns if n != sizes.n]
+    cases += [(w, _nt_samples(sizes.n, w)) for w in sizes.widths]
+    for width, n in cases:
+        problem = cost.setup(n, num_agents=min(n, 4), width=width)
+        ours = cost.median_seconds(problem.ntk, repeats=sizes.repeats)
+        say(f"ntk width={width} n={n}: companion {ours.median:.3g} s; neural-tangents ...")
+        theirs = cost.median_seconds(lambda p=problem: nt_ntk(p), repeats=sizes.repeats)
+        ref = nt_ntk(problem)
+        diff = float(np.max(np.abs(problem.ntk() - ref)) / np.max(np.abs(ref)))
+        diffs.append(diff)
+        rows[(width, n)] = dict(width=width, n=n, companion_s=ours.median,
+                                neural_tangents_s=theirs.median,
+                                speedup=theirs.median / ours.median, max_rel_diff=diff)  # fmt: skip
+        say(f"  neural-tangents {theirs.median:.3g} s, speedup {rows[(width, n)]['speedup']:.0f}x")
+    by_width = {str(w): rows[(w, _nt_samples(sizes.n, w))]["speedup"] for w in sizes.widths}
+    w0 = sizes.widths[0]
+    by_n = {str(n): rows[(w0, n)]["speedup"] for n in sizes.speedup_ns if (w0, n) in rows}
+    return {
+        "ntk.speedup": rows[(sizes.width, _nt_samples(sizes.n, sizes.width))]["speedup"],
+        "ntk.speedup_by_width": by_width,
+        "ntk.speedup_by_n": by_n,  # at the first of the widths
+        "ntk.samples_by_width": {str(w): _nt_samples(sizes.n, w) for w in sizes.widths},
+        "ntk.max_rel_diff": max(diffs),
+        "ntk.timings": list(rows.values()),
+    }
+
+
+def ntk_memory(sizes: Sizes, say: Progress) -> dict:
+    """ntk.peak_memory_ratio, measured in a fresh interpreter."""
+    say(f"ntk memory at m={10 * sizes.memory_n} (fresh process) ...")
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ntk_memory", str(sizes.memory_n), str(sizes.width)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    say(f"  peak growth {result['peak_growth_bytes'] / 1e6:.0f} MB = {result['ratio']:.2f} x K")
+    return {"ntk.peak_memory_ratio": result["ratio"], "ntk.memory": result}
+
+
+def predict_vs_training(sizes: Sizes, say: Progress) -> dict:
+    """predict.speedup_vs_training: Q real networks against NTK + closed form."""
+    problem = cost.setup(sizes.n, num_agents=sizes.num_agents, width=sizes.width)
+    lr = problem.lr(problem.ntk())
+
+    def pipeline():
+        return problem.predict(problem.ntk(), lr, sizes.steps)
+
+    predicted = cost.median_seconds(pipeline, repeats=sizes.repeats)
+    say(f"NTK + closed form ({sizes.steps} steps): {predicted.median:.3g} s; training ...")
+    trained = cost.median_seconds(lambda: problem.train(lr, sizes.steps), repeats=sizes.repeats)
+    kernel = problem.ntk()
+    ntk_s = cost.median_seconds(problem.ntk, repeats=sizes.repeats).median
+    closed_s = cost.median_seconds(
+        lambda: problem.predict(kernel, lr, sizes.steps), repeats=sizes.repeats
+    ).median
+    speedup = trained.median / predicted.median
+    say(f"  training {trained.median:.3g} s, speedup {speedup:.1f}x")
+    return {
+        "predict.speedup_vs_training": speedup,
+        "predict.timings": dict(training_s=trained.median, pipeline_s=predicted.median,
+                                ntk_s=ntk_s, closed_form_s=closed_s, steps=sizes.steps,
+                                num_agents=sizes.num_agents, width=sizes.width, n=sizes.n),
+    }  # fmt: skip
+
+
+def simulate_vs_loop(sizes: Sizes, say: Progress) -> dict:
+    """simulate.speedup_vs_python_loop, with a check that both trainings agree."""
+    rows = []
+    for width in sizes.loop_widths:
+        problem = cost.setup(sizes.loop_n, num_agents=sizes.loop_agents, width=width)
+        lr = problem.lr(problem.ntk())
+        args = dict(inputs=problem.inputs, targets=problem.targets, partition=problem.partition,
+                    mixing=problem.mixing, lr=lr, steps=sizes.steps)  # fmt: skip
+        ours = cost.median_seconds(
+            lambda p=problem, lr=lr: p.train(lr, sizes.steps), repeats=sizes.repeats
+        )
+        say(f"simulate Q={sizes.loop_agents} width={width}: {ours.median:.3g} s; Python loop ...")
+        loop = cost.median_seconds(
+            lambda p=problem, a=args: train_loop(p.model.apply_fn, p.params, **a),
+            repeats=sizes.repeats,
+        )
+        thetas, _ = train_loop(problem.model.apply_fn, problem.params, **args)
+        final = np.stack([problem.model.apply_fn(t, problem.inputs) for t in thetas])
+        diff = float(np.max(np.abs(final - problem.train(lr, sizes.steps).predictions[-1])))
+        rows.append(dict(width=width, simulate_s=ours.median, python_loop_s=loop.median,
+                         speedup=loop.median / ours.median, max_abs_diff=diff))  # fmt: skip
+        say(f"  loop {loop.median:.3g} s, speedup {rows[-1]['speedup']:.1f}x, diff {diff:.1e}")
+    return {
+        "simulate.speedup_vs_python_loop": rows[0]["speedup"],
+        "simulate.speedup_by_width": {str(r["width"]): r["speedup"] for r in rows},
+        "simulate.loop_max_abs_diff": max(r["max_abs_diff"] for r in rows),
+        "simulate.timings": rows,
+    }
+
+
+def scaling(sizes: Sizes, say: Progress) -> dict:
+    """Cost against m, Q and width of the NTK, the closed form and training."""
+    reps, steps = sizes.repeats, sizes.scaling_steps
+    runs = {
+        "ntk_vs_m": cost.sweep("ntk", "n", sizes.ntk_ns, width=256, repeats=reps, progress=say),
+        "ntk_vs_width": cost.sweep(
+            "ntk", "width", sizes.ntk_widths, n=sizes.ntk_ns[1], repeats=reps, progress=say
+        ),
+        "closed_form_vs_m": cost.sweep(
+            "closed_form", "n", sizes.dual_ns, steps=steps, repeats=reps, progress=say
+        ),
+        "closed_form_vs_Q": cost.sweep(
+            "closed_form",
+            "num_agents",
+            sizes.dual_agents,
+            n=sizes.dual_ns[-2],
+            steps=steps,
+            repeats=reps,
+            progress=say,
+        ),  # fmt: skip
+        "training_vs_Q": cost.sweep(
+            "training",
+            "num_agents",
+            sizes.sim_agents,
+            n=sizes.sim_n,
+            steps=steps,
+            repeats=reps,
+            progress=say,
+        ),  # fmt: skip
+        "training_vs_width": cost.sweep(
+            "training",
+            "width",
+            sizes.sim_widths,
+            n=sizes.sim_n,
+            steps=steps,
+            repeats=reps,
+            progress=say,
+        ),
+    }
+    return {"scaling": runs}

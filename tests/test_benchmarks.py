@@ -1,0 +1,40 @@
+"""`make bench` at tiny sizes: the suite runs end to end and writes every key of issue 4.
+
+Timings are never asserted (they depend on the machine); only exactness and keys are.
+The suite runs as `make bench` runs it, `python -m benchmarks` from the repository root.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from companion.paths import project_root
+
+KEYS = (
+    "ntk.speedup",
+    "ntk.speedup_by_width",
+    "ntk.max_rel_diff",
+    "ntk.peak_memory_ratio",
+    "predict.speedup_vs_training",
+    "simulate.speedup_vs_python_loop",
+    "scaling",
+)
+
+
+def test_quick_bench_writes_every_key(tmp_path):
+    output = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "benchmarks", "--quick", "-o", str(output)]
+    done = subprocess.run(command, cwd=project_root(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ntk.speedup" in done.stdout
+    results = json.loads(output.read_text())
+    for key in KEYS:
+        assert key in results, key
+    assert set(results["ntk.speedup_by_width"]) == {"8", "16"}
+    for run in results["scaling"].values():
+        assert {"values", "seconds", "slope", "theory_slope"} <= set(run)
+    # the structured NTK and the Python-loop baseline compute the same things exactly
+    assert results["ntk.max_rel_diff"] <= 1e-12
+    assert results["simulate.loop_max_abs_diff"] <= 1e-10
