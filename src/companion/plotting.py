@@ -148,3 +148,140 @@ def cost_scaling(runs: Mapping[str, Mapping], *, cols: int = 3):
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=7, loc="upper left")
     return fig
+
+
+def _cells(comparisons: Mapping) -> tuple[list[str], list[str]]:
+    """Row (topology) and column (algorithm) names of a ``(topology, algorithm)`` mapping."""
+    topologies = list(dict.fromkeys(t for t, _ in comparisons))
+    algorithms = list(dict.fromkeys(a for _, a in comparisons))
+    return topologies, algorithms
+
+
+def loss_grid(
+    predicted: Mapping[tuple[str, str], np.ndarray],
+    observed: Mapping[tuple[str, str], np.ndarray],
+    *,
+    mean: bool = False,
+    ylabel: str = r"local loss $L_q$",
+    markers: int = 12,
+):
+    """Closed form (lines) against training (markers), one panel per (topology, algorithm).
+
+    ``predicted`` and ``observed`` map ``(topology, algorithm)`` to (K, Q) per-agent loss
+    curves over steps 0..K-1; topologies fill the rows, algorithms the columns, one colour
+    per agent. ``mean`` adds the mean over agents (black). About ``markers`` markers per
+    curve keep the lines visible underneath.
+    """
+    topologies, algorithms = _cells(predicted)
+    rows, cols = len(topologies), len(algorithms)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.6 * cols, 2.8 * rows), sharex=True, sharey=True, squeeze=False
+    )
+    num_agents = np.shape(next(iter(predicted.values())))[1]
+    colours = sns.color_palette("viridis", num_agents)
+    for i, j in np.ndindex(rows, cols):
+        topo, alg = topologies[i], algorithms[j]
+        pred, obs = np.asarray(predicted[topo, alg]), np.asarray(observed[topo, alg])
+        ax = axes[i, j]
+        steps, every = np.arange(len(pred)), max(1, len(pred) // markers)
+        for q in range(num_agents):
+            ax.plot(steps, pred[:, q], color=colours[q], lw=1.1)
+            ax.plot(steps[::every], obs[::every, q], "o", color=colours[q], mfc="none", ms=4)
+        if mean:
+            ax.plot(steps, pred.mean(1), color="k", lw=1.8)
+            ax.plot(steps[::every], obs.mean(1)[::every], "x", color="k", ms=5)
+        ax.set_yscale("log")
+        ax.set_title(f"{topo}, {alg.upper()}", color=PALETTE.get(topo, "k"), fontsize=10)
+        ax.set_xlabel("step k" if i == rows - 1 else "")
+        ax.set_ylabel(ylabel if j == 0 else "")
+    handles = [
+        plt.Line2D([], [], color="0.5", lw=1.1, label="closed form (colour: agent)"),
+        plt.Line2D([], [], color="0.5", ls="", marker="o", mfc="none", label="training"),
+    ]
+    if mean:
+        handles += [
+            plt.Line2D([], [], color="k", lw=1.8, label="closed form, mean"),
+            plt.Line2D([], [], color="k", ls="", marker="x", label="training, mean"),
+        ]
+    axes[0, -1].legend(handles=handles, fontsize=7, loc="upper right")
+    return fig
+
+
+def accuracy_curves(
+    predicted: Mapping[tuple[str, str], np.ndarray],
+    observed: Mapping[tuple[str, str], np.ndarray],
+    *,
+    ylabel: str = "test accuracy (mean over agents)",
+    markers: int = 12,
+):
+    """Curves over steps per (topology, algorithm): one panel per algorithm, colour per
+    topology, closed form as lines and training as markers."""
+    topologies, algorithms = _cells(predicted)
+    fig, axes = plt.subplots(1, len(algorithms), figsize=(3.8 * len(algorithms), 3.2),
+                             sharey=True, squeeze=False)  # fmt: skip
+    for ax, alg in zip(axes[0], algorithms, strict=True):
+        for topo in topologies:
+            pred, obs = np.asarray(predicted[topo, alg]), np.asarray(observed[topo, alg])
+            steps, every = np.arange(len(pred)), max(1, len(pred) // markers)
+            colour = PALETTE.get(topo, "k")
+            ax.plot(steps, pred, color=colour, label=f"{topo}: closed form")
+            ax.plot(steps[::every], obs[::every], "o", color=colour, mfc="none",
+                    label=f"{topo}: training")  # fmt: skip
+        ax.set_title(alg.upper())
+        ax.set_xlabel("step k")
+    axes[0, 0].set_ylabel(ylabel)
+    axes[0, -1].legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def error_by_width(
+    errors: Mapping[int, float],
+    *,
+    slope: float | None = None,
+    reference: Mapping[int, float] | None = None,
+    ylabel: str = "relative L2 error of the mean-loss curve",
+    title: str = "",
+):
+    """Log-log error against hidden width, with the fitted power law (``slope``) through
+    the geometric means and optional reference points (e.g. MATH.md's measurements)."""
+    widths = np.array(sorted(errors), dtype=float)
+    values = np.array([errors[w] for w in sorted(errors)])
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.loglog(widths, values, "o-", color="C0", label="this run")
+    if slope is not None:
+        log_w = np.log(widths)
+        centre = np.exp(np.mean(np.log(values)) + slope * (log_w - log_w.mean()))
+        ax.loglog(widths, centre, "--", color="0.4", label=f"fit, slope {slope:.2f}")
+    if reference:
+        ax.loglog(list(reference), list(reference.values()), "s", color="C3", mfc="none",
+                  ms=8, label="MATH.md fact 5")  # fmt: skip
+    ax.set_xticks(widths, [str(int(w)) for w in widths])
+    ax.minorticks_off()
+    ax.set_xlabel("hidden width (units per layer)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def error_heatmap(
+    errors: np.ndarray,
+    rows: list,
+    cols: list,
+    *,
+    row_label: str = "hidden width",
+    col_label: str = "horizon k (steps)",
+    title: str = "",
+):
+    """Annotated heatmap of ``errors[i, j]`` (e.g. width i, horizon j), log colour scale."""
+    from matplotlib.colors import LogNorm
+
+    fig, ax = plt.subplots(figsize=(1.0 * len(cols) + 2.5, 0.6 * len(rows) + 1.8))
+    errors = np.asarray(errors)
+    sns.heatmap(errors, ax=ax, annot=True, fmt=".3f", cmap="rocket_r", xticklabels=cols,
+                yticklabels=rows, norm=LogNorm(errors.min(), errors.max()),
+                cbar_kws={"label": "relative L2 error"})  # fmt: skip
+    ax.set_xlabel(col_label)
+    ax.set_ylabel(row_label)
+    ax.set_title(title)
+    return fig
