@@ -3,6 +3,9 @@
 Models are defined here in pure JAX (not `companion.models`) so that these tests pin down
 the closed forms independently of the model code; the NTK is the plain Jacobian product.
 Model functions live at module level so the compiled training scan is reused across tests.
+
+Helpers reach tests as fixtures, never through `from conftest import ...`: another
+`conftest.py` (tests/built/) takes the module name `conftest` when the whole suite runs.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from jax.flatten_util import ravel_pytree
 
 import companion  # noqa: F401  (enables float64)
 from companion import graphs, stability
+
+# `--doctest-modules` would import this file as a module named `conftest`, which clashes
+# with tests/built/conftest.py (pytest 9: "import file mismatch"); it has no doctests.
+collect_ignore = ["conftest.py"]
 
 NUM_AGENTS = 5
 NUM_SAMPLES = 14
@@ -161,6 +168,27 @@ def make_problem(
         jacobian=jacobian(apply_fn, params, inputs),
         jacobian_test=jacobian(apply_fn, params, inputs_test),
     )
+
+
+@pytest.fixture(scope="session", name="make_problem")
+def _make_problem_fixture():
+    return make_problem
+
+
+@pytest.fixture(scope="session", name="mixing_for")
+def _mixing_for_fixture():
+    return mixing_for
+
+
+@pytest.fixture(scope="session", name="stable_lr")
+def _stable_lr_fixture():
+    return stable_lr
+
+
+@pytest.fixture(scope="session")
+def affine_model() -> tuple:
+    """`(apply_fn, params)` of the affine model."""
+    return affine_apply, affine_params()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import affine_apply, affine_params
 
 from companion import dynamics, simulate, stability
 
@@ -143,31 +142,31 @@ def train_args(**change) -> dict:
     return args | change
 
 
-def test_train_rejects_mismatched_inputs():
+def test_train_rejects_mismatched_inputs(affine_model):
     with pytest.raises(ValueError, match=r"inputs has 5 rows but targets has 6"):
-        simulate.train("dgd", affine_apply, affine_params(), **train_args(inputs=np.ones((5, 3))))
+        simulate.train("dgd", *affine_model, **train_args(inputs=np.ones((5, 3))))
 
 
-def test_train_rejects_bad_mixing_like_predict():
+def test_train_rejects_bad_mixing_like_predict(affine_model):
     bad = with_entry(MIXING, (2, 2), 0.6)
     with pytest.raises(ValueError, match=r"row 2 of mixing sums to 1\.1"):
-        simulate.train("atc", affine_apply, affine_params(), **train_args(mixing=bad))
+        simulate.train("atc", *affine_model, **train_args(mixing=bad))
 
 
-def test_diverging_run_names_step_algorithm_lr_and_bound():
+def test_diverging_run_names_step_algorithm_lr_and_bound(affine_model):
     message = (
         r"dgd diverged: values are not finite at step \d+ with lr=40; the largest stable step "
         r"size of the linearized dynamics on this problem is [\d.]+ "
         r"\(companion.stability.max_stable_lr\)"
     )
     with pytest.raises(simulate.DivergenceError, match=message) as error:
-        simulate.train("dgd", affine_apply, affine_params(), **train_args(lr=40.0, steps=2000))
+        simulate.train("dgd", *affine_model, **train_args(lr=40.0, steps=2000))
     assert isinstance(error.value, ValueError)
 
 
-def test_train_checks_lr_against_a_given_kernel():
+def test_train_checks_lr_against_a_given_kernel(affine_model):
     args = train_args(lr=40.0)
     jac = np.kron(np.hstack([args["inputs"], np.ones((N, 1))]), np.eye(C))  # affine Jacobian
     with pytest.raises(ValueError, match=r"lr=40 exceeds the largest stable step size"):
-        simulate.train("cta", affine_apply, affine_params(), **args, kernel=jac @ jac.T,
+        simulate.train("cta", *affine_model, **args, kernel=jac @ jac.T,
                        strict=True)  # fmt: skip

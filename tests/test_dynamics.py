@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_problem, mixing_for, stable_lr
 
 from companion import dynamics
 from companion.trajectory import relative_error
@@ -21,7 +20,7 @@ def assert_same(a, b, tol):
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_spectral_any_step_equals_recursion(mlp_problem, algorithm):
+def test_spectral_any_step_equals_recursion(mlp_problem, algorithm, mixing_for, stable_lr):
     mixing = mixing_for("star")
     lr = stable_lr(algorithm, mlp_problem, mixing)
     args = dict(mlp_problem.closed_form_args(), mixing=mixing, lr=lr)
@@ -41,7 +40,9 @@ def test_spectral_any_step_equals_recursion(mlp_problem, algorithm):
     assert_same(whole, dynamics.predict(algorithm, **args, steps=10), 1e-9)
 
 
-def test_spectral_falls_back_to_recursion_and_says_so(mlp_problem, monkeypatch):
+def test_spectral_falls_back_to_recursion_and_says_so(
+    mlp_problem, monkeypatch, mixing_for, stable_lr
+):
     mixing = mixing_for("cycle")
     args = dict(
         mlp_problem.closed_form_args(), mixing=mixing, lr=stable_lr("dgd", mlp_problem, mixing)
@@ -72,7 +73,9 @@ def test_flow_with_one_agent_equals_neural_tangents(mlp_problem):
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_flow_is_driven_by_the_state_transition_matrix(mlp_problem, algorithm, monkeypatch):
+def test_flow_is_driven_by_the_state_transition_matrix(
+    mlp_problem, algorithm, monkeypatch, mixing_for
+):
     """Differences of an affine flow obey the homogeneous flow: G(t2) = Phi(t2, t1) G(t1)."""
     p, mixing = mlp_problem, mixing_for("cycle")
     lr, h, (t1, t2) = 0.2, 0.05, (0.4, 1.3)
@@ -90,7 +93,7 @@ def test_flow_is_driven_by_the_state_transition_matrix(mlp_problem, algorithm, m
     assert relative_error(krylov.predictions.reshape(4, -1), flat) <= 1e-9
 
 
-def test_flow_approaches_small_step_recursion(mlp_problem):
+def test_flow_approaches_small_step_recursion(mlp_problem, mixing_for):
     p, mixing, lr = mlp_problem, mixing_for("cycle"), 1e-3
     args = dict(p.closed_form_args(), mixing=mixing, lr=lr)
     discrete = dynamics.predict_at("dgd", **args, steps_at=[500])
@@ -98,7 +101,7 @@ def test_flow_approaches_small_step_recursion(mlp_problem):
     assert relative_error(continuous.predictions, discrete.predictions) <= 1e-2
 
 
-def test_primal_is_chosen_for_small_models(affine_problem, mlp_problem):
+def test_primal_is_chosen_for_small_models(affine_problem, mlp_problem, make_problem, mixing_for):
     mixing = mixing_for("cycle")
     common = dict(targets=affine_problem.targets, partition=affine_problem.partition,
                   mixing=mixing, lr=0.1, steps=3, f0=affine_problem.f0)  # fmt: skip
@@ -111,7 +114,7 @@ def test_primal_is_chosen_for_small_models(affine_problem, mlp_problem):
     assert dynamics.predict("dgd", jacobian=wide.jacobian, **common).method == "dual-recursion"
 
 
-def test_trajectory_starts_at_theta_zero(mlp_problem):
+def test_trajectory_starts_at_theta_zero(mlp_problem, mixing_for):
     mixing = mixing_for("complete")
     t = dynamics.predict("cta", **mlp_problem.closed_form_args(), mixing=mixing, lr=0.1, steps=4)
     assert t.param_distance[0].max() == 0 and t.consensus_distance[0] == 0
@@ -120,7 +123,9 @@ def test_trajectory_starts_at_theta_zero(mlp_problem):
     np.testing.assert_allclose(t.mean_loss, t.local_loss.mean(1))
 
 
-def test_limit_is_interpolation_and_centralized_kernel_regression(mlp_problem):
+def test_limit_is_interpolation_and_centralized_kernel_regression(
+    mlp_problem, mixing_for, stable_lr
+):
     """MATH.md fact 4: with K positive definite every agent ends at F_q = y."""
     p = mlp_problem
     assert np.linalg.eigvalsh(p.kernel)[0] > 0
@@ -135,7 +140,7 @@ def test_limit_is_interpolation_and_centralized_kernel_regression(mlp_problem):
         assert np.abs(end.test_predictions[0] - regression.reshape(p.f0_test.shape)).max() <= 1e-6
 
 
-def test_spectral_handles_a_singular_kernel(affine_problem):
+def test_spectral_handles_a_singular_kernel(affine_problem, mixing_for, stable_lr):
     """P < m: K is singular and eigenvalue 1 repeats; the closed form still matches."""
     p, mixing = affine_problem, mixing_for("star")
     assert np.linalg.matrix_rank(p.kernel) < len(p.kernel)

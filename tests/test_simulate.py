@@ -7,7 +7,6 @@ import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 import pytest
-from conftest import make_problem, mixing_for, stable_lr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +40,9 @@ def worst_error(estimate, reference) -> float:
 
 @pytest.mark.parametrize("topology", TOPOLOGIES)
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_closed_form_equals_linearized_training(mlp_problem, algorithm, topology):
+def test_closed_form_equals_linearized_training(
+    mlp_problem, algorithm, topology, mixing_for, stable_lr
+):
     mixing = mixing_for(topology)
     lr = stable_lr(algorithm, mlp_problem, mixing)
     predicted = dynamics.predict(
@@ -60,7 +61,7 @@ def test_closed_form_equals_linearized_training(mlp_problem, algorithm, topology
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_affine_closed_forms_equal_real_training(affine_problem, algorithm):
+def test_affine_closed_forms_equal_real_training(affine_problem, algorithm, mixing_for, stable_lr):
     mixing = mixing_for("cycle")
     lr = stable_lr(algorithm, affine_problem, mixing)
     args = dict(affine_problem.closed_form_args(), mixing=mixing, lr=lr, steps=STEPS)
@@ -105,7 +106,7 @@ def test_atc_on_uniform_complete_graph_is_centralized_gd(affine_problem):
     assert np.abs(trained.consensus_distance[1:]).max() <= 1e-12
 
 
-def test_real_network_is_recorded_the_same_way(mlp_problem):
+def test_real_network_is_recorded_the_same_way(mlp_problem, mixing_for):
     mixing = mixing_for("cycle")
     trained = simulate.train(
         "dgd", mlp_problem.apply_fn, mlp_problem.params, **mlp_problem.train_args(),
@@ -134,8 +135,8 @@ def connected_problems(draw):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(connected_problems())
-def test_property_closed_form_equals_training_on_random_graphs(case):
+@given(case=connected_problems())
+def test_property_closed_form_equals_training_on_random_graphs(make_problem, stable_lr, case):
     """Any connected graph, any (uneven, not necessarily covering) partition, any stable lr."""
     mixing, partition, algorithm, fraction = case
     p = make_problem("mlp", seed=1, num_agents=len(partition), num_samples=12)

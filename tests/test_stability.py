@@ -6,15 +6,18 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import mixing_for
 
 from companion import graphs, simulate, stability
 
 ALGORITHMS = ["dgd", "atc", "cta"]
 
 
-def stability_args(problem, topology="cycle"):
-    return problem.kernel, problem.partition, mixing_for(topology)
+@pytest.fixture(scope="session")
+def stability_args(mixing_for):
+    def build(problem, topology="cycle"):
+        return problem.kernel, problem.partition, mixing_for(topology)
+
+    return build
 
 
 def test_four_cycle_metropolis_has_lambda_min_minus_one_third(mlp_problem):
@@ -31,7 +34,9 @@ def test_four_cycle_metropolis_has_lambda_min_minus_one_third(mlp_problem):
 
 @pytest.mark.parametrize("topology", ["cycle", "star", "complete"])
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_threshold_is_first_crossing_and_above_sufficient_bound(mlp_problem, algorithm, topology):
+def test_threshold_is_first_crossing_and_above_sufficient_bound(
+    mlp_problem, algorithm, topology, stability_args
+):
     kernel, partition, mixing = stability_args(mlp_problem, topology)
     exact = stability.max_stable_lr(algorithm, kernel, partition, mixing, tol=1e-4, num_outputs=2)
     bound = stability.sufficient_lr_bound(
@@ -48,7 +53,7 @@ def test_threshold_is_first_crossing_and_above_sufficient_bound(mlp_problem, alg
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_linearized_training_diverges_just_above_threshold(mlp_problem, algorithm):
+def test_linearized_training_diverges_just_above_threshold(mlp_problem, algorithm, stability_args):
     p = mlp_problem
     kernel, partition, mixing = stability_args(p)
     exact = stability.max_stable_lr(algorithm, kernel, partition, mixing, num_outputs=2)
@@ -70,7 +75,7 @@ def test_linearized_training_diverges_just_above_threshold(mlp_problem, algorith
     assert below.mean_loss[-1] < 0.1 * below.mean_loss[0]
 
 
-def test_check_lr_warns_above_and_is_silent_below(mlp_problem):
+def test_check_lr_warns_above_and_is_silent_below(mlp_problem, stability_args):
     kernel, partition, mixing = stability_args(mlp_problem)
     exact = stability.max_stable_lr("dgd", kernel, partition, mixing, num_outputs=2)
     with pytest.warns(UserWarning, match=r"lr=.* exceeds the largest stable step size"):
@@ -83,7 +88,7 @@ def test_check_lr_warns_above_and_is_silent_below(mlp_problem):
         stability.check_lr("dgd", kernel, partition, mixing, 0.999 * exact, num_outputs=2)
 
 
-def test_iteration_matrix_drives_the_recursion(mlp_problem):
+def test_iteration_matrix_drives_the_recursion(mlp_problem, stability_args):
     """F(k+1) - F(k) = M (F(k) - F(k-1)) for the stacked predictions."""
     from companion import dynamics
 
@@ -96,7 +101,7 @@ def test_iteration_matrix_drives_the_recursion(mlp_problem):
         np.testing.assert_allclose(matrix @ (flat[2] - flat[1]), flat[3] - flat[2], atol=1e-12)
 
 
-def test_large_problems_use_krylov_and_say_when_unchecked(mlp_problem, monkeypatch):
+def test_large_problems_use_krylov_and_say_when_unchecked(mlp_problem, monkeypatch, stability_args):
     kernel, partition, mixing = stability_args(mlp_problem)
     dense = stability.max_stable_lr("dgd", kernel, partition, mixing, num_outputs=2)
     bound = stability.sufficient_lr_bound(kernel, partition, mixing, algorithm="atc",
