@@ -143,6 +143,8 @@ def cost_scaling(runs: Mapping[str, Mapping], *, cols: int = 3):
         ax.loglog(x, sec, "o-", color=f"C{i}", label=f"measured, slope {run['slope']:.2f}")
         ax.loglog(x, ops * sec[mid] / ops[mid], "--", color="0.4",
                   label=f"operation count, slope {run['theory_slope']:.2f}")  # fmt: skip
+        ax.set_xticks(x, [f"{v:g}" for v in x], minor=False)
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
         ax.set_xlabel(_COST_LABELS.get(run["vary"], run["vary"]))
         ax.set_ylabel("wall time (s)")
         ax.set_title(title, fontsize=10)
