@@ -287,3 +287,113 @@ def error_heatmap(
     ax.set_ylabel(row_label)
     ax.set_title(title)
     return fig
+
+
+def ntk_linearization(steps: np.ndarray, losses: Mapping[str, np.ndarray],
+                      gaps: Mapping[str, np.ndarray], *, title: str = ""):  # fmt: skip
+    """Training loss of the network against its linearization (left, log scale) and the
+    relative gap between their predictions along training (right)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for i, (name, loss) in enumerate(losses.items()):
+        left.semilogy(steps, loss, color=f"C{i}", ls=("-", "--", ":")[i % 3], label=name)
+    left.set_xlabel("gradient step k")
+    left.set_ylabel(r"training loss $L(\theta_k)$")
+    left.legend(fontsize=8)
+    for i, (name, gap) in enumerate(gaps.items()):
+        right.plot(steps, gap, color=f"C{i + 3}", label=name)
+    right.set_xlabel("gradient step k")
+    right.set_ylabel(r"$\|f - f_{\mathrm{lin}}\| \,/\, \|f_{\mathrm{lin}}\|$")
+    right.legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def ntk_width_scaling(widths: np.ndarray, values: Mapping[str, np.ndarray], ylabel: str, *,
+                      title: str = "", reference: float | None = None):  # fmt: skip
+    """Log-log plot of quantities against hidden width with least-squares slopes.
+
+    ``values`` maps a label to an array (seeds, widths); each seed is a dot, the seed mean
+    a marker on a line, the fitted power law a dashed line whose slope is in the legend.
+    ``reference`` adds a grey line of that slope through the first mean (theory).
+    """
+    widths = np.asarray(widths, dtype=float)
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for i, (name, vals) in enumerate(values.items()):
+        vals = np.atleast_2d(np.asarray(vals, dtype=float))
+        mean = vals.mean(axis=0)
+        slope, intercept = np.polyfit(np.log(widths), np.log(mean), 1)
+        for row in vals:
+            ax.scatter(widths, row, color=f"C{i}", s=12, alpha=0.4)
+        ax.loglog(widths, mean, "o-", color=f"C{i}", label=f"{name} (seed mean)")
+        fit = np.exp(intercept) * widths**slope
+        ax.loglog(widths, fit, "--", color=f"C{i}", lw=1, label=f"fit: slope {slope:.2f}")
+        if reference is not None and i == 0:
+            ref = mean[0] * (widths / widths[0]) ** reference
+            ax.loglog(widths, ref, ":", color="0.4", label=f"theory: slope {reference:g}")
+    ax.set_xticks(widths, [f"{w:g}" for w in widths])
+    ax.minorticks_off()
+    ax.set_xlabel("hidden width (units per layer)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def stability_radius(lr_scale: np.ndarray, radii: Mapping[tuple[str, str], np.ndarray],
+                     marks: Mapping[str, Mapping[str, float]], *, xlabel: str):  # fmt: skip
+    """Spectral radius of the iteration matrix against step size, one panel per topology.
+
+    ``radii[(topology, algorithm)]`` is evaluated at ``lr_scale``; ``marks[topology]`` maps
+    a label (e.g. "sufficient DGD bound") to a step size drawn as a vertical line.
+    """
+    topologies = list(dict.fromkeys(t for t, _ in radii))
+    fig, axes = _grid(len(topologies), width=3.6, height=3.3, cols=len(topologies))
+    for ax, topo in zip(axes, topologies, strict=True):
+        for (t, alg), rho in radii.items():
+            if t == topo:
+                ax.plot(lr_scale, rho, color=PALETTE.get(topo, "C0"),
+                        ls=ALGORITHM_STYLE.get(alg, "-"), label=alg.upper())  # fmt: skip
+        for j, (label, x) in enumerate(marks.get(topo, {}).items()):
+            ax.axvline(x, color=f"{0.1 + 0.35 * j:.2f}", ls=(":", "--")[j % 2], lw=1.5, label=label)
+        ax.axhline(1.0, color="firebrick", lw=0.8)
+        ax.set_ylim(0.8, 2.5)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("spectral radius of M")
+        ax.set_title(topo)
+        ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def stability_thresholds(sufficient: Mapping[str, float], exact: Mapping[str, float], *,
+                         ylabel: str):  # fmt: skip
+    """Grouped bars per topology: the sufficient DGD bound against the exact threshold."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    names = list(exact)
+    x = np.arange(len(names))
+    colours = [PALETTE.get(n, f"C{i}") for i, n in enumerate(names)]
+    ax.bar(x - 0.2, [sufficient[n] for n in names], 0.4, color=colours, alpha=0.45,
+           hatch="//", label="sufficient bound (MATH.md fact 3)")  # fmt: skip
+    ax.bar(x + 0.2, [exact[n] for n in names], 0.4, color=colours,
+           label="exact threshold (spectral radius = 1)")  # fmt: skip
+    ax.set_xticks(x, names)
+    ax.set_ylabel(ylabel)
+    ax.set_title("DGD: largest stable step size")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    return fig
+
+
+def stability_runs(steps: np.ndarray, curves: Mapping[str, np.ndarray], ylabel: str, *,
+                   title: str = ""):  # fmt: skip
+    """Log-scale curves of several runs labelled "<model>, <setting>": labels starting with
+    "linearized" are dashed, and runs with the same setting share a colour."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    settings = list(dict.fromkeys(name.split(", ", 1)[-1] for name in curves))
+    for name, curve in curves.items():
+        ls = "--" if name.startswith("linearized") else "-"
+        colour = f"C{settings.index(name.split(', ', 1)[-1])}"
+        ax.semilogy(steps[: len(curve)], curve, ls=ls, color=colour, label=name)
+    ax.set_xlabel("step k")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
