@@ -4,8 +4,8 @@ Models are defined here in pure JAX (not `companion.models`) so that these tests
 the closed forms independently of the model code; the NTK is the plain Jacobian product.
 Model functions live at module level so the compiled training scan is reused across tests.
 
-Helpers reach tests as fixtures, never through `from conftest import ...`: another
-`conftest.py` (tests/built/) takes the module name `conftest` when the whole suite runs.
+Helpers reach tests as fixtures, never through `from conftest import ...` (pytest runs with
+`--import-mode=importlib`, under which conftest modules are not importable by name).
 """
 
 from __future__ import annotations
@@ -21,10 +21,6 @@ from jax.flatten_util import ravel_pytree
 
 import companion  # noqa: F401  (enables float64)
 from companion import graphs, stability
-
-# `--doctest-modules` would import this file as a module named `conftest`, which clashes
-# with tests/built/conftest.py (pytest 9: "import file mismatch"); it has no doctests.
-collect_ignore = ["conftest.py"]
 
 NUM_AGENTS = 5
 NUM_SAMPLES = 14
