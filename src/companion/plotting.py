@@ -397,3 +397,145 @@ def stability_runs(steps: np.ndarray, curves: Mapping[str, np.ndarray], ylabel: 
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
+
+
+# --- closed form vs training (chapters 3-5: DGD, ATC, CTA) ---
+
+_MARKERS = ("o", "x", "s", "^", "D")
+
+
+def _marked(steps: np.ndarray, count: int = 25) -> np.ndarray:
+    """About ``count`` evenly spaced row indices, so markers do not hide the lines."""
+    return np.unique(np.linspace(0, len(steps) - 1, min(count, len(steps))).astype(int))
+
+
+def dynamics_panels(predicted, observed: Mapping, title: str = ""):
+    """Closed form (lines) against training runs (markers) in four panels.
+
+    Panels: per-agent local loss ``L_q(theta_q)``, global loss ``(1/Q) sum_q L_q``,
+    consensus distance and ``||theta_q - theta_0||``, all against the step k.
+
+    Args:
+        predicted: a ``Trajectory`` from the closed form.
+        observed: label -> ``Trajectory`` of a training run with the same steps
+            (e.g. ``{"linearized": ..., "network": ...}``), one marker shape each.
+        title: figure title (name the algorithm and the topology).
+    """
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    k = predicted.steps
+    agents = sns.color_palette("colorblind", predicted.local_loss.shape[1])
+    panels = [
+        ("local_loss", r"local loss $L_q(\theta_q)$", True),
+        ("mean_loss", r"global loss $\frac{1}{Q}\sum_q L_q$", True),
+        ("consensus_distance", "consensus distance", False),
+        ("param_distance", r"$\|\theta_q - \theta_0\|$", False),
+    ]
+    for ax, (field, ylabel, log) in zip(axes, panels, strict=True):
+        lines = np.asarray(getattr(predicted, field)).reshape(len(k), -1)
+        for j in range(lines.shape[1]):
+            colour = agents[j] if lines.shape[1] > 1 else "0.2"
+            ax.plot(k, lines[:, j], color=colour, lw=1.4)
+        for traj, marker in zip(observed.values(), _MARKERS, strict=False):
+            pts = np.asarray(getattr(traj, field)).reshape(len(traj.steps), -1)
+            idx = _marked(traj.steps)
+            for j in range(pts.shape[1]):
+                colour = agents[j] if pts.shape[1] > 1 else "0.2"
+                ax.plot(traj.steps[idx], pts[idx, j], marker, color=colour, ms=4, mfc="none")
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("step k")
+        ax.set_ylabel(ylabel)
+    handles = [plt.Line2D([], [], color="0.2", label="closed form")]
+    handles += [
+        plt.Line2D([], [], ls="", marker=m, mfc="none", color="0.2", label=label)
+        for label, m in zip(observed, _MARKERS, strict=False)
+    ]
+    handles += [
+        plt.Line2D([], [], color=agents[q], label=f"agent {q + 1}")
+        for q in range(predicted.local_loss.shape[1])
+    ]
+    axes[-1].legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle(title)
+    return fig
+
+
+def limit_gaps(approaches: Mapping, title: str = ""):
+    """Distance to the centralized limit against the step (log-log), worst agent.
+
+    Args:
+        approaches: label -> ``companion.limits.Approach``; the label names the algorithm
+            (its line style comes from ``ALGORITHM_STYLE``) and may add the topology.
+        title: figure title.
+    """
+    fig, ax = plt.subplots(figsize=(8.5, 4))
+    measures = [
+        ("train_gap", r"$\|F_q - y\|$ (interpolation)", "C0"),
+        ("test_gap", "test predictions vs NTK regression", "C1"),
+        ("norm_gap", r"$\|\theta_q-\theta_0\|$ vs minimum norm", "C2"),
+    ]
+    for label, appr in approaches.items():
+        style = ALGORITHM_STYLE.get(label.split()[0].lower(), "-")
+        k = np.maximum(appr.steps, 1)
+        for field, name, colour in measures:
+            gap = getattr(appr, field)
+            if gap is not None:
+                ax.loglog(k, gap.max(axis=1), style, color=colour, label=f"{label}: {name}")
+    ax.set_xlabel("step k (step 0 drawn at k = 1)")
+    ax.set_ylabel("relative gap to the limit (worst agent)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def flow_vs_steps(flows: Mapping, discrete: Mapping, title: str = ""):
+    """Global loss of gradient flows (lines) against discrete runs (markers) over time.
+
+    Args:
+        flows: label -> ``(times, global_loss)`` of a flow.
+        discrete: label -> ``Trajectory`` of the discrete recursion; the i-th run shares
+            its colour with the i-th flow.
+    """
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    for i, (label, (times, loss)) in enumerate(flows.items()):
+        ax.semilogy(times, loss, color=f"C{i}", lw=1.4, label=label)
+    for i, ((label, traj), marker) in enumerate(zip(discrete.items(), _MARKERS, strict=False)):
+        idx = _marked(traj.steps, 30)
+        ax.semilogy(traj.time[idx], traj.mean_loss[idx], marker, color=f"C{i}", mfc="none",
+                    ms=5, label=label)  # fmt: skip
+    ax.set_xlabel(r"time $t = k\eta$")
+    ax.set_ylabel(r"global loss $\frac{1}{Q}\sum_q L_q$")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def algorithm_comparison(runs: Mapping, title: str = ""):
+    """Global loss, consensus distance and test loss of several algorithms side by side.
+
+    Args:
+        runs: algorithm name ("dgd", "atc", "cta", "centralized") -> ``Trajectory``;
+            line styles come from ``ALGORITHM_STYLE``.
+    """
+    has_test = all(t.test_loss is not None for t in runs.values())
+    fig, axes = plt.subplots(1, 3 if has_test else 2, figsize=(14 if has_test else 10, 3.6))
+    for name, traj in runs.items():
+        label = name.upper() if name in ("dgd", "atc", "cta") else name
+        style = dict(ls=ALGORITHM_STYLE.get(name, "-"), label=label)
+        axes[0].semilogy(traj.steps, traj.mean_loss, **style)
+        consensus = np.asarray(traj.consensus_distance)
+        if np.any(consensus > 0):
+            axes[1].semilogy(traj.steps[1:], consensus[1:], **style)
+        else:  # a log axis cannot show it; say so in the legend
+            axes[1].plot([], [], **{**style, "label": f"{style['label']}: identically 0"})
+        if has_test:
+            axes[2].plot(traj.steps, traj.test_loss.mean(axis=1), **style)
+    axes[0].set_ylabel(r"global loss $\frac{1}{Q}\sum_q L_q$")
+    axes[1].set_ylabel(r"consensus distance (parameters)")
+    if has_test:
+        axes[2].set_ylabel("test loss (mean over agents)")
+    for ax in axes:
+        ax.set_xlabel("step k")
+    for ax in axes[:2]:
+        ax.legend(fontsize=9)
+    fig.suptitle(title)
+    return fig

@@ -1,0 +1,193 @@
+"""Where decentralized learning ends up in the NTK regime (MATH.md fact 4).
+
+For a positive definite NTK ``K`` on a connected graph, DGD, ATC and CTA (when stable)
+all converge to the same point: every agent holds the centralized minimum-norm
+interpolating solution of the linearized model,
+
+- dual coefficients ``alpha* = K^{-1} (y - f_0)`` (so ``F_q = f_0 + K alpha* = y``),
+- parameters ``theta* - theta_0 = J^T alpha*`` with ``||theta* - theta_0||^2 =
+  (y - f_0)^T K^{-1} (y - f_0)``, the smallest norm among all interpolants,
+- test predictions ``f_0(X*) + K(X*, X) K^{-1} (y - f_0)``: centralized NTK regression.
+
+:func:`approach` measures how far each agent is from that limit at any steps, through the
+closed form of the dual recursion, raised to powers of two by repeated squaring (no loop
+over steps, and no eigendecomposition, whose eigenvectors are ill-conditioned for DGD).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.linalg
+
+from companion import stability
+from companion.trajectory import agent_weights
+
+__all__ = [
+    "Approach",
+    "approach",
+    "min_norm_coefficients",
+    "min_norm_distance",
+    "ntk_regression",
+]
+
+
+def min_norm_coefficients(kernel: np.ndarray, targets: np.ndarray, f0: np.ndarray) -> np.ndarray:
+    """``alpha* = K^{-1} (y - f_0)``, flattened sample-major (length m = n*C).
+
+    Args:
+        kernel: full-output NTK (m, m), positive definite.
+        targets, f0: (n, C) targets and predictions at theta_0.
+
+    Raises:
+        ValueError: if K is not positive definite (P < m, or duplicated inputs): then no
+            unique interpolant exists and the limit depends on the algorithm's path.
+
+    Example:
+        >>> min_norm_coefficients(2 * np.eye(2), np.ones((2, 1)), np.zeros((2, 1)))
+        array([0.5, 0.5])
+    """
+    rhs = (np.asarray(targets, float) - np.asarray(f0, float)).ravel()
+    kernel = np.asarray(kernel, float)
+    if kernel.shape != (rhs.size, rhs.size):
+        raise ValueError(f"kernel has shape {kernel.shape}, expected {(rhs.size,) * 2}")
+    try:
+        factor = scipy.linalg.cho_factor(kernel)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            "the kernel is not positive definite, so the minimum-norm interpolant is not "
+            "unique: use a wider model or fewer training samples (P must exceed m = n*C)"
+        ) from None
+    return scipy.linalg.cho_solve(factor, rhs)
+
+
+def min_norm_distance(kernel: np.ndarray, targets: np.ndarray, f0: np.ndarray) -> float:
+    """``||theta* - theta_0|| = sqrt((y - f_0)^T K^{-1} (y - f_0))``, the smallest
+    parameter change that interpolates the training data with the linearized model.
+
+    Example:
+        >>> round(min_norm_distance(4 * np.eye(1), np.ones((1, 1)), np.zeros((1, 1))), 6)
+        0.5
+    """
+    alpha = min_norm_coefficients(kernel, targets, f0)
+    return float(np.sqrt(alpha @ np.asarray(kernel, float) @ alpha))
+
+
+def ntk_regression(
+    kernel: np.ndarray,
+    kernel_test: np.ndarray,
+    targets: np.ndarray,
+    f0: np.ndarray,
+    f0_test: np.ndarray,
+) -> np.ndarray:
+    """Centralized NTK regression ``f_0(X*) + K(X*, X) K^{-1} (y - f_0)``, shape (n*, C).
+
+    Args:
+        kernel: (m, m) train-train NTK. kernel_test: (n* C, m) test-train NTK.
+        targets, f0: (n, C). f0_test: (n*, C) test predictions at theta_0.
+
+    Example:
+        >>> ntk_regression(np.eye(1), np.array([[0.5]]), np.ones((1, 1)), np.zeros((1, 1)),
+        ...                np.zeros((1, 1)))
+        array([[0.5]])
+    """
+    alpha = min_norm_coefficients(kernel, targets, f0)
+    f0_test = np.asarray(f0_test, float)
+    return f0_test + (np.asarray(kernel_test, float) @ alpha).reshape(f0_test.shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class Approach:
+    """Distance of every agent from the centralized limit, at chosen steps.
+
+    All gaps are relative and equal 1 at step 0 (every agent at theta_0).
+
+    Attributes:
+        steps: (K,) step indices.
+        train_gap: (K, Q) ``||F_q(k) - y|| / ||f_0 - y||`` (interpolation).
+        test_gap: (K, Q) ``||F*_q(k) - f_ntk|| / ||f_0(X*) - f_ntk||`` (NTK regression), or
+            None without test data.
+        norm_gap: (K, Q) ``| ||theta_q(k) - theta_0|| - ||theta* - theta_0|| | /
+            ||theta* - theta_0||`` (minimum norm).
+    """
+
+    steps: np.ndarray
+    train_gap: np.ndarray
+    test_gap: np.ndarray | None
+    norm_gap: np.ndarray
+
+    @property
+    def worst(self) -> np.ndarray:
+        """(K,) largest gap over agents and over the three measures."""
+        gaps = [self.train_gap, self.norm_gap] + (
+            [self.test_gap] if self.test_gap is not None else []
+        )
+        return np.max([g.max(axis=1) for g in gaps], axis=0)
+
+
+def _doubling_states(matrix: np.ndarray, offset: np.ndarray, doublings: int) -> np.ndarray:
+    """States of ``x <- M x + c`` from ``x_0 = 0`` at steps 1, 2, 4, ..., 2**doublings.
+
+    The affine map is the matrix ``[[M, c], [0, 1]]``; squaring it ``doublings`` times
+    gives the states at powers of two in ``doublings`` products, whatever the
+    conditioning of M's eigenvectors (where an eigendecomposition would lose digits).
+    """
+    size = matrix.shape[0]
+    power = np.zeros((size + 1, size + 1))
+    power[:size, :size], power[:size, size], power[size, size] = matrix, offset, 1.0
+    states = []
+    for _ in range(doublings + 1):
+        states.append(power[:size, size].copy())
+        power = power @ power
+    return np.array(states)
+
+
+def approach(problem, algorithm: str, mixing: np.ndarray, *, lr: float, doublings: int = 30):
+    """How far each agent of ``problem`` is from the centralized limit, at steps
+    0, 1, 2, 4, ..., 2**doublings.
+
+    The dual coefficients alpha follow the affine map of
+    :func:`companion.stability.iteration_matrix` (``state="coefficients"``); its powers
+    are taken by repeated squaring (:func:`_doubling_states`), so step 2**30 costs 30
+    matrix products and no loop over steps.
+
+    Args:
+        problem: a :class:`companion.experiments.Problem`.
+        algorithm: "dgd", "atc" or "cta". mixing: doubly stochastic W. lr: step size.
+        doublings: the last step is ``2**doublings``.
+
+    Returns:
+        An :class:`Approach`.
+
+    Example:
+        >>> from companion import experiments, models
+        >>> p = experiments.make_problem(models.affine(10), num_agents=2, samples_per_agent=1)
+        >>> a = approach(p, "atc", np.full((2, 2), 0.5), lr=0.5 / p.curvature, doublings=20)
+        >>> a.steps[[0, 1, -1]].tolist(), float(a.worst[0]), bool(a.worst[-1] < 1e-8)
+        ([0, 1, 1048576], 1.0, True)
+    """
+    d = problem.data
+    y, f0, kernel = d.y_train, problem.f0, problem.kernel
+    num_agents, (n, c) = len(mixing), y.shape
+    matrix = stability.iteration_matrix(
+        algorithm, kernel, problem.partition, mixing, lr, num_outputs=c, state="coefficients"
+    )
+    weights = np.repeat(agent_weights(problem.partition, n), c, axis=1)
+    offset = -lr * weights * (f0 - y).ravel()
+    offset = (mixing @ offset if algorithm == "atc" else offset).ravel()
+    alpha = _doubling_states(matrix, offset, doublings).reshape(doublings + 1, num_agents, -1)
+    alpha = np.concatenate([np.zeros_like(alpha[:1]), alpha])
+    steps = np.concatenate([[0], 2 ** np.arange(doublings + 1)])
+    change = alpha @ kernel  # F_q - f_0 on the training inputs
+    train_gap = np.linalg.norm(change + (f0 - y).ravel(), axis=-1) / np.linalg.norm(f0 - y)
+    target_norm = min_norm_distance(kernel, y, f0)
+    distance = np.sqrt(np.clip(np.sum(alpha * change, axis=-1), 0, None))
+    norm_gap = np.abs(distance - target_norm) / target_norm
+    test_gap = None
+    if problem.kernel_test is not None:
+        reference = ntk_regression(kernel, problem.kernel_test, y, f0, problem.f0_test)
+        delta = problem.f0_test.ravel() - reference.ravel()
+        test_gap = np.linalg.norm(alpha @ problem.kernel_test.T + delta, axis=-1)
+        test_gap = test_gap / np.linalg.norm(delta)
+    return Approach(steps=steps, train_gap=train_gap, test_gap=test_gap, norm_gap=norm_gap)
