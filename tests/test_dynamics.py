@@ -149,3 +149,23 @@ def test_spectral_handles_a_singular_kernel(affine_problem, mixing_for, stable_l
         spectral = dynamics.predict_at(algorithm, **args, steps_at=AT)
         recursion = dynamics.predict(algorithm, **args, steps=int(AT.max()), method="dual")
         assert relative_error(spectral.predictions, recursion.predictions[AT]) <= 1e-9
+
+
+def test_square_test_kernel_need_not_be_symmetric():
+    """K(X*, X) with n_test == n is square but not symmetric; it must be accepted."""
+    kernel = np.array([[2.0, 0.5], [0.5, 1.0]])
+    kernel_test = np.array([[1.0, 0.3], [0.2, 0.9]])
+    out = dynamics.predict(
+        "dgd",
+        kernel=kernel,
+        targets=np.ones((2, 1)),
+        partition=[np.array([0]), np.array([1])],
+        mixing=np.full((2, 2), 0.5),
+        lr=0.1,
+        steps=3,
+        f0=np.zeros((2, 1)),
+        kernel_test=kernel_test,
+        f0_test=np.zeros((2, 1)),
+        targets_test=np.ones((2, 1)),
+    )
+    assert out.test_loss.shape == (4, 2)

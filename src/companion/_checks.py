@@ -69,11 +69,17 @@ def check_targets(targets: Any, name: str = "targets") -> np.ndarray:
     return check_matrix(array, array.shape, name, "")
 
 
-def check_kernel(kernel: Any, shape: tuple[int, int], name: str = "kernel") -> np.ndarray:
-    """Return a finite kernel of `shape`; square kernels must also be symmetric."""
+def check_kernel(
+    kernel: Any, shape: tuple[int, int], name: str = "kernel", *, symmetric: bool = True
+) -> np.ndarray:
+    """Return a finite kernel of `shape`; a train-train kernel must also be symmetric.
+
+    A test-train kernel K(X*, X) is square when n_test == n but not symmetric: callers pass
+    `symmetric=False` for it.
+    """
     hint = "pass the full-output NTK in sample-major order (row i*C + c)"
     array = check_matrix(kernel, shape, name, hint)
-    if shape[0] == shape[1]:
+    if symmetric:
         gap = np.abs(array - array.T)
         scale = max(1.0, float(np.abs(array).max()))
         if gap.max() > SYMMETRY_TOL * scale:

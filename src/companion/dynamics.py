@@ -119,7 +119,9 @@ def _problem(
         raise ValueError("targets_test needs kernel_test and f0_test")
     if kernel_test is not None:
         f0_test = check_targets(f0_test, "f0_test")
-        kernel_test = check_kernel(kernel_test, (f0_test.size, n * c), "kernel_test")
+        kernel_test = check_kernel(
+            kernel_test, (f0_test.size, n * c), "kernel_test", symmetric=False
+        )
         if targets_test is not None:
             targets_test = check_matrix(targets_test, f0_test.shape, "targets_test", "")
     weights = np.repeat(agent_weights(partition, n), c, axis=1)
