@@ -169,3 +169,25 @@ def test_square_test_kernel_need_not_be_symmetric():
         targets_test=np.ones((2, 1)),
     )
     assert out.test_loss.shape == (4, 2)
+
+
+def test_far_steps_without_a_usable_eigenbasis_jump_by_matrix_powers(monkeypatch):
+    """When eig is refused (here forced), far steps must not store the whole recursion."""
+    rng = np.random.default_rng(0)
+    j = rng.normal(size=(6, 4))
+    problem = dict(
+        kernel=j @ j.T,
+        targets=rng.normal(size=(6, 1)),
+        partition=[np.arange(0, 3), np.arange(3, 6)],
+        mixing=np.array([[0.7, 0.3], [0.3, 0.7]]),
+        lr=0.05,
+        f0=rng.normal(size=(6, 1)),
+    )
+    monkeypatch.setattr(dynamics, "CONDITION_LIMIT", 0.0)
+    far = dynamics.POWER_STEPS + 7
+    jumped = dynamics.predict_at("dgd", steps_at=[far, 3, 0], **problem)
+    assert jumped.method == "dual-powers"
+    stepped = dynamics.predict("dgd", steps=far, **problem)
+    # float64 rounding accumulates over ~1e4 steps either way: 1e-9 is ample.
+    for row, step in enumerate([far, 3, 0]):
+        assert relative_error(jumped.predictions[row], stepped.predictions[step]) < 1e-9

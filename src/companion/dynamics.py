@@ -40,6 +40,9 @@ __all__ = ["flow", "predict", "predict_at", "state_transition"]
 
 SPECTRAL_LIMIT = stability.DENSE_LIMIT  # largest Q*m for the eigendecomposition paths
 CONDITION_LIMIT = 1e7  # eigenvector condition number above which spectral results lose 1e-9
+# Beyond this many steps the fallback jumps by matrix powers (O(size^3 log k), constant
+# memory) instead of storing every step of the recursion.
+POWER_STEPS = 10_000
 
 
 def _summaries(x, u, test_readout, dual: bool):
@@ -271,8 +274,30 @@ def _spectral(p: _Problem, at: np.ndarray, flow_lr: float | None) -> Trajectory:
     return _trajectory(p, s[:, 0] / flow_lr, u, *summaries, "flow-spectral")
 
 
+def _powers(matrix: np.ndarray, offset: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """States of `x <- M x + offset` from `x_0 = 0` at steps `at`, by jumping between the
+    requested steps with powers of the augmented matrix `[[M, offset], [0, 1]]`."""
+    size = matrix.shape[0]
+    augmented = np.eye(size + 1)
+    augmented[:size, :size] = matrix
+    augmented[:size, size] = offset
+    state = np.eye(size + 1)[size]
+    out = np.empty((len(at), size))
+    previous = 0
+    for i in np.argsort(at, kind="stable"):
+        state = np.linalg.matrix_power(augmented, int(at[i]) - previous) @ state
+        previous = int(at[i])
+        out[i] = state[:size]
+    return out
+
+
 def _fallback(p: _Problem, at, flow_lr, matrix, offset) -> Trajectory:
-    """Recursion (steps) or Krylov `expm_multiply` (times) when eig is too big or unstable."""
+    """Recursion or matrix powers (steps), or Krylov `expm_multiply` (times), when eig is
+    too big or unstable."""
+    if flow_lr is None and int(np.max(at)) > POWER_STEPS and matrix.shape[0] <= SPECTRAL_LIMIT:
+        alpha = _powers(matrix, offset, at).reshape(len(at), len(p.mixing), -1)
+        u = alpha @ p.kernel
+        return _trajectory(p, at, u, *_summaries(alpha, u, p.test_readout, True), "dual-powers")
     if flow_lr is None:
         observed = _recursion(
             p.kernel, p.test_readout, p.weights, p.mixing, p.lr, p.offset,

@@ -96,7 +96,7 @@ class Trajectory:
         consensus_distance: (K,) `sqrt((1/Q) sum_q ||theta_q - mean_r theta_r||^2)`.
         param_distance: (K, Q) `||theta_q - theta_0||`.
         predictions: (K, Q, n, C) each agent's predictions on all training inputs.
-        method: which path computed it ("dual-recursion", "dual-spectral", "primal",
+        method: which path computed it ("dual-recursion", "dual-spectral", "dual-powers", "primal",
             "flow-spectral", "flow-expm", "simulation", "linearized-simulation").
         test_predictions: (K, Q, n_test, C) or None.
         test_loss: (K, Q) `1/(2 n_test) sum ||f - y||^2` or None.
