@@ -33,15 +33,13 @@ quick = False  # small sizes for CI (this page has nothing to shrink)
 # %%
 import json
 import os
-from pathlib import Path
 
 import pandas as pd
 from IPython.display import Markdown, display
 
 from companion import chapters, report
-from companion.paths import build_dir
 
-results = Path(os.environ.get("COMPANION_RESULTS_DIR") or build_dir() / "results")
+results = report.results_dir()
 print(f"reading claims from {results.name}/")
 
 # %% [markdown]
@@ -73,7 +71,7 @@ required = [
 slugs = [c.slug for c in chapters.chapters()]
 this = os.environ.get("COMPANION_CHAPTER", "10_report")
 others = [s for s in slugs if s != this]
-recorded = report.gather(others, folder=str(results))
+recorded = report.gather(others)
 found = {c["id"] for c in recorded}
 missing = [claim for claim in required if claim not in found]
 print(f"{len(recorded)} claims recorded by {len({c['chapter'] for c in recorded})} chapters")

@@ -29,6 +29,7 @@ from typing import Any
 import jupytext
 import yaml
 
+from companion import report
 from companion.paths import build_dir, project_root
 
 
@@ -196,6 +197,7 @@ def run(
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     os.environ["COMPANION_CHAPTER"] = chapter.slug
+    report.clear(chapter.slug)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / f"{chapter.slug}.ipynb"

@@ -12,6 +12,7 @@ import json
 import math
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,18 @@ import numpy as np
 from companion.paths import build_dir
 
 FIELDS = ("id", "chapter", "statement", "paper", "value", "bound", "passed")
+
+
+def results_dir() -> Path:
+    """Where claims are written: ``COMPANION_RESULTS_DIR`` if set, else
+    ``_build/results`` of the project."""
+    return Path(os.environ.get("COMPANION_RESULTS_DIR") or build_dir() / "results")
+
+
+def clear(chapter: str) -> None:
+    """Forgets the claims ``chapter`` recorded before, so a renamed or dropped claim does
+    not outlive the run that stopped recording it."""
+    (results_dir() / f"{chapter}.json").unlink(missing_ok=True)
 
 
 def _plain(value: Any) -> Any:
@@ -86,7 +99,7 @@ def record(
         "bound": bound,
         "passed": _check(value, bound, passed),
     }
-    folder = os.environ.get("COMPANION_RESULTS_DIR") or str(build_dir() / "results")
+    folder = str(results_dir())
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"{entry['chapter']}.json")
     claims = {}
@@ -102,7 +115,7 @@ def record(
 def gather(chapters: Iterable[str], folder: str | None = None) -> list[dict]:
     """All claims recorded by ``chapters`` (in that order); chapters without any are
     skipped, so the caller checks that the claims it expects are present."""
-    folder = folder or str(build_dir() / "results")
+    folder = folder or str(results_dir())
     out: list[dict] = []
     for chapter in chapters:
         path = os.path.join(folder, f"{chapter}.json")
