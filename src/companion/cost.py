@@ -102,7 +102,7 @@ def mlp_parameters(width: int, depth: int, in_dim: int, out_dim: int) -> int:
 
     Example:
         >>> mlp_parameters(1024, 3, 64, 10)
-        2175498
+        2176010
     """
     fans = [in_dim] + [width] * depth + [out_dim]
     return sum((a + 1) * b for a, b in zip(fans[:-1], fans[1:], strict=True))
@@ -153,7 +153,7 @@ def fit_seconds_per_op(ops: Sequence[float], seconds: Sequence[float]) -> float:
     """Seconds per operation, the geometric mean of ``seconds / ops`` (one constant per stage).
 
     Example:
-        >>> fit_seconds_per_op([1e6, 1e8], [1e-3, 1e-1])
+        >>> float(f"{fit_seconds_per_op([1e6, 1e8], [1e-3, 1e-1]):.3g}")
         1e-09
     """
     ops, seconds = np.asarray(ops, float), np.asarray(seconds, float)
@@ -182,7 +182,7 @@ def estimate(
         >>> e = estimate({"ntk": 1e-9, "closed_form": 1e-9}, n=100, num_agents=4, width=64,
         ...              steps=0)
         >>> round(e["gigabytes"], 4)
-        0.008
+        0.0081
     """
     shape = dict(n=n, out_dim=out_dim, width=width, depth=depth, in_dim=in_dim)
     m = n * out_dim
