@@ -2,9 +2,10 @@
 
 Every agent starts from the same `theta_0`. The Q parameter copies are stacked along a
 leading axis; `jax.vmap` runs the agents and `jax.lax.scan` the steps, in chunks of one
-compiled length. Agent q's local loss `L_q = 1/(2 n_q) sum_{i in q} ||f(x_i) - y_i||^2` is
-a weighted sum over all n inputs (weight 1/n_q on its rows), so uneven partitions share
-one shape. The result is the same `Trajectory` the closed forms return.
+compiled length. Agent q's gradient of `L_q = 1/(2 n_q) sum_{i in q} ||f(x_i) - y_i||^2`
+runs over its own rows only, padded to the largest agent with weight 0 so uneven
+partitions share one shape; a forward-only pass on all n inputs records the predictions.
+The result is the same `Trajectory` the closed forms return.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 
 from companion import stability
 from companion._checks import check_kernel, check_problem, check_targets
-from companion.trajectory import Trajectory, agent_weights
+from companion.trajectory import Trajectory
 
 __all__ = ["DivergenceError", "train"]
 
@@ -55,16 +56,29 @@ def _distances(theta: Any, theta0: Any) -> tuple[jax.Array, jax.Array]:
     return jnp.sqrt(drift), jnp.sqrt(spread / len(leaves[0]))
 
 
+def _own_rows(partition: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each agent's rows padded to the largest agent, shape (Q, max n_q), with weights
+    1/n_q on real rows and 0 on pads, so uneven partitions share one shape under vmap."""
+    width = max(len(rows) for rows in partition)
+    own = np.zeros((len(partition), width), dtype=int)
+    weights = np.zeros((len(partition), width))
+    for q, rows in enumerate(partition):
+        own[q, : len(rows)] = rows
+        weights[q, : len(rows)] = 1.0 / len(rows)
+    return own, weights
+
+
 @functools.lru_cache(maxsize=32)
 def _chunk_runner(apply_fn: Callable, algorithm: str, linearize: bool, length: int) -> Callable:
     """Jitted scan of `length` steps; cached so each shape compiles once per process."""
 
-    def run(theta, theta0, mixing, lr, weights, x, y, x_test):
+    def run(theta, theta0, mixing, lr, rows, weights, x, y, x_test):
         model = _linearized(apply_fn, theta0) if linearize else apply_fn
 
-        def outputs_and_grads(params, w):
-            out, pullback = jax.vjp(lambda p: model(p, x), params)
-            return out, pullback(w[:, None] * (out - y))[0]
+        def local_grads(params, own, w):
+            # Backpropagate through the agent's own rows only; pads carry weight 0.
+            out, pullback = jax.vjp(lambda p: model(p, x[own]), params)
+            return pullback(w[:, None] * (out - y[own]))[0]
 
         def mix(tree):
             return jax.tree_util.tree_map(lambda leaf: jnp.tensordot(mixing, leaf, 1), tree)
@@ -73,7 +87,8 @@ def _chunk_runner(apply_fn: Callable, algorithm: str, linearize: bool, length: i
             return jax.tree_util.tree_map(lambda a, g: a - lr * g, tree, grads)
 
         def body(theta, _):
-            preds, grads = jax.vmap(outputs_and_grads)(theta, weights)
+            preds = jax.vmap(model, (0, None))(theta, x)  # forward only, for the record
+            grads = jax.vmap(local_grads)(theta, rows, weights)
             distance, consensus = _distances(theta, theta0)
             test = None if x_test is None else jax.vmap(model, (0, None))(theta, x_test)
             if algorithm == "dgd":
@@ -82,7 +97,7 @@ def _chunk_runner(apply_fn: Callable, algorithm: str, linearize: bool, length: i
                 theta = mix(step(theta, grads))
             else:
                 mixed = mix(theta)
-                theta = step(mixed, jax.vmap(outputs_and_grads)(mixed, weights)[1])
+                theta = step(mixed, jax.vmap(local_grads)(mixed, rows, weights))
             return theta, (preds, distance, consensus, test)
 
         return jax.lax.scan(body, theta, None, length=length)
@@ -194,7 +209,7 @@ def train(
     args = (
         jnp.asarray(mixing),
         lr,
-        jnp.asarray(agent_weights(partition, n)),
+        *map(jnp.asarray, _own_rows(partition)),
         jnp.asarray(inputs),
         jnp.asarray(targets),
         None if inputs_test is None else jnp.asarray(inputs_test),
