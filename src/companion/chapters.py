@@ -14,6 +14,7 @@ papermill writes the executed ``.ipynb``; the source is never rewritten.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import platform
@@ -177,13 +178,33 @@ class ChapterFailed(RuntimeError):
     """A chapter raised during execution; the message names the chapter and the cell."""
 
 
+@contextlib.contextmanager
+def _stderr_to(path: Path):
+    """Sends file descriptor 2 (inherited by the kernel) to ``path`` for the duration.
+
+    TensorFlow, imported by neural-tangents, logs to the kernel's stderr before any setting
+    can silence it; the log keeps those lines out of the progress output but on disk.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "w") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def run(
     chapter: Chapter, parameters: dict[str, Any], output: Path, *, root: Path | None = None
 ) -> float:
     """Executes ``chapter`` with papermill into ``output``; returns the wall time in s.
 
     The kernel starts in the repository root and sees ``COMPANION_CHAPTER`` so recorded
-    claims land in ``_build/results/<slug>.json``.
+    claims land in ``_build/results/<slug>.json``; its stderr goes to
+    ``_build/logs/<slug>.log``.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -196,6 +217,8 @@ def run(
         "language": "python",
     }
     output.parent.mkdir(parents=True, exist_ok=True)
+    logs = build_dir(root) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     os.environ["COMPANION_CHAPTER"] = chapter.slug
     report.clear(chapter.slug)
     start = time.perf_counter()
@@ -203,14 +226,15 @@ def run(
         source = Path(tmp) / f"{chapter.slug}.ipynb"
         jupytext.write(notebook, source)
         try:
-            papermill.execute_notebook(
-                str(source),
-                str(output),
-                parameters=parameters,
-                cwd=str(root),
-                progress_bar=False,
-                kernel_name="python3",
-            )
+            with _stderr_to(logs / f"{chapter.slug}.log"):
+                papermill.execute_notebook(
+                    str(source),
+                    str(output),
+                    parameters=parameters,
+                    cwd=str(root),
+                    progress_bar=False,
+                    kernel_name="python3",
+                )
         except PapermillExecutionError as err:
             raise ChapterFailed(
                 f"chapter {chapter.slug} failed in cell {err.exec_count} "
