@@ -62,9 +62,20 @@ plotting.theme()
 # later, when a mixing matrix is built on it.
 
 # %% mystnb={"figure": {"caption": "The communication graphs, drawn with a spring layout (random geometric: node positions).", "name": "fig-graphs"}}
-names = ["cycle", "star", "complete", "path", "grid", "torus", "erdos_renyi", "random_geometric"]
+names = [
+    "cycle",
+    "star",
+    "complete",
+    "path",
+    "grid",
+    "torus",
+    "erdos_renyi",
+    "random_geometric",
+]
 options = {"erdos_renyi": {"p": 0.5}, "random_geometric": {"radius": 0.55}}
-topologies = {n: graphs.topology(n, num_agents, seed=seed, **options.get(n, {})) for n in names}
+topologies = {
+    n: graphs.topology(n, num_agents, seed=seed, **options.get(n, {})) for n in names
+}
 fig = plotting.draw_graphs(topologies, seed=seed)
 # %% [markdown]
 # ## Mixing rules

@@ -87,11 +87,17 @@ plotting.theme()
 # %%
 single = np.eye(1)  # Q = 1: the mixing matrix W = [1]
 problem = experiments.make_problem(
-    models.mlp(width, depth, 10), num_agents=1, samples_per_agent=samples, n_test=n_test, seed=seed
+    models.mlp(width, depth, 10),
+    num_agents=1,
+    samples_per_agent=samples,
+    n_test=n_test,
+    seed=seed,
 )
 lr = lr_fraction / problem.curvature
 num_params = ravel_pytree(problem.params)[0].size
-print(f"P = {num_params:,} parameters, m = {problem.kernel.shape[0]} outputs, eta = {lr:.3g}")
+print(
+    f"P = {num_params:,} parameters, m = {problem.kernel.shape[0]} outputs, eta = {lr:.3g}"
+)
 
 # %% [markdown]
 # `companion.simulate.train` runs the same gradient-descent loop on the network and, with
@@ -100,7 +106,9 @@ print(f"P = {num_params:,} parameters, m = {problem.kernel.shape[0]} outputs, et
 
 # %%
 network = experiments.train(problem, "dgd", single, lr=lr, steps=steps)
-linearized = experiments.train(problem, "dgd", single, lr=lr, steps=steps, linearize=True)
+linearized = experiments.train(
+    problem, "dgd", single, lr=lr, steps=steps, linearize=True
+)
 
 # %% [markdown]
 # The two training-loss curves lie on top of each other. The right panel zooms in on
@@ -134,7 +142,10 @@ fig = plotting.ntk_linearization(
 pd.DataFrame(
     {
         "final training loss": [network.mean_loss[-1], linearized.mean_loss[-1]],
-        "final test accuracy": [network.test_accuracy[-1, 0], linearized.test_accuracy[-1, 0]],
+        "final test accuracy": [
+            network.test_accuracy[-1, 0],
+            linearized.test_accuracy[-1, 0],
+        ],
         "max prediction gap": [gaps["training inputs"].max(), np.nan],
     },
     index=["network", "linearized"],
@@ -154,7 +165,9 @@ pd.DataFrame(
 closed = experiments.predict(problem, "dgd", single, lr=lr, steps=steps)
 centralized_err = Comparison(predicted=closed, observed=linearized).max_rel_err
 print(f"closed form vs linearized training: relative error {centralized_err:.1e}")
-print(f"vs the network: {relative_error(closed.mean_loss, network.mean_loss):.2e} (loss curve)")
+print(
+    f"vs the network: {relative_error(closed.mean_loss, network.mean_loss):.2e} (loss curve)"
+)
 
 # %% [markdown]
 # In continuous time ($t = k\eta$) the recursion becomes the gradient flow
@@ -172,7 +185,9 @@ ours = dynamics.flow("dgd", kernel=problem.kernel, targets=problem.data.y_train,
 n, c = problem.f0.shape
 kernel_4d = problem.kernel.reshape(n, c, n, c).transpose(0, 2, 1, 3)
 kernel_test_4d = problem.kernel_test.reshape(n_test, c, n, c).transpose(0, 2, 1, 3)
-nt_predict = nt.predict.gradient_descent_mse(kernel_4d, problem.data.y_train, trace_axes=())
+nt_predict = nt.predict.gradient_descent_mse(
+    kernel_4d, problem.data.y_train, trace_axes=()
+)
 nt_train, nt_test = nt_predict(c * times, problem.f0, problem.f0_test, kernel_test_4d)
 flow_err = max(
     relative_error(ours.predictions[:, 0], np.asarray(nt_train)),
@@ -204,7 +219,9 @@ for j, w in enumerate(ntk_widths):
     for s in range(ntk_seeds):
         _, params = model.init_fn(jax.random.PRNGKey(seed + s), (-1, x_kernel.shape[1]))
         empirical = ntk.empirical_ntk(model, params, x_kernel)
-        distances[s, j] = np.linalg.norm(empirical - analytic) / np.linalg.norm(analytic)
+        distances[s, j] = np.linalg.norm(empirical - analytic) / np.linalg.norm(
+            analytic
+        )
 
 # %% [markdown]
 # The analytic kernel does not depend on the width (it is the limit), so it is computed
@@ -271,7 +288,9 @@ sweep.round(4)
 fig = plotting.ntk_width_scaling(
     sweep_widths,
     {
-        r"$\|\theta_T - \theta_0\| / \|\theta_0\|$": sweep["relative change"].to_numpy(),
+        r"$\|\theta_T - \theta_0\| / \|\theta_0\|$": sweep[
+            "relative change"
+        ].to_numpy(),
         r"$\|f_T - f_{\mathrm{lin},T}\| / \|f_{\mathrm{lin},T}\|$": sweep[
             "prediction gap"
         ].to_numpy(),
@@ -322,7 +341,9 @@ report.record(
     "gradient_descent_mse (time scaled by C), train and test predictions",
 )
 print(f"NTK distance falls with width: {decreasing}")
-print(f"slope within [-0.75, -0.25]: {-0.75 <= width_slope <= -0.25} ({width_slope:.1f})")
+print(
+    f"slope within [-0.75, -0.25]: {-0.75 <= width_slope <= -0.25} ({width_slope:.1f})"
+)
 print(f"closed form = linearized training (< 1e-10): {centralized_err < 1e-10}")
 print(f"flow = neural_tangents (< 1e-8): {flow_err < 1e-8}")
 print(

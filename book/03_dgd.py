@@ -58,7 +58,16 @@ if quick:
 import jax
 import numpy as np
 
-from companion import dynamics, experiments, graphs, limits, models, plotting, report, stability
+from companion import (
+    dynamics,
+    experiments,
+    graphs,
+    limits,
+    models,
+    plotting,
+    report,
+    stability,
+)
 from companion.trajectory import losses
 
 plotting.theme()
@@ -147,13 +156,19 @@ plotting.theme()
 # %%
 model = models.mlp(width, depth, 10)
 problem = experiments.make_problem(
-    model, num_agents=num_agents, samples_per_agent=samples_per_agent, n_test=n_test, seed=seed
+    model,
+    num_agents=num_agents,
+    samples_per_agent=samples_per_agent,
+    n_test=n_test,
+    seed=seed,
 )
 mixing = graphs.mixing_matrix(graphs.topology(topology, num_agents), "metropolis")
 lr = lr_scale / problem.curvature
 num_params = sum(leaf.size for leaf in jax.tree_util.tree_leaves(problem.params))
 m = problem.kernel.shape[0]
-print(f"P = {num_params:,} parameters, m = n C = {m} outputs, Q = {num_agents}, eta = {lr:.3g}")
+print(
+    f"P = {num_params:,} parameters, m = n C = {m} outputs, Q = {num_agents}, eta = {lr:.3g}"
+)
 
 # %% [markdown]
 # The step size must keep the recursion stable. For symmetric doubly stochastic $W$ a
@@ -161,7 +176,9 @@ print(f"P = {num_params:,} parameters, m = n C = {m} outputs, Q = {num_agents}, 
 # (chapter on stability); the exact threshold is where the spectral radius of $M$ reaches 1.
 
 # %%
-exact_threshold = stability.max_stable_lr("dgd", problem.kernel, problem.partition, mixing)
+exact_threshold = stability.max_stable_lr(
+    "dgd", problem.kernel, problem.partition, mixing
+)
 print(
     f"eta * curvature = {lr_scale}, sufficient bound 1 + lambda_min(W) = "
     f"{1 + np.linalg.eigvalsh(mixing)[0]:.3f}"
@@ -176,7 +193,9 @@ print(f"exact threshold / eta = {exact_threshold / lr:.2f}")
 # linearized network $f_{\mathrm{lin}}$, for which the closed form is exact.
 
 # %%
-linearized = experiments.compare(problem, "dgd", mixing, lr=lr, steps=steps, linearize=True)
+linearized = experiments.compare(
+    problem, "dgd", mixing, lr=lr, steps=steps, linearize=True
+)
 print(f"linearized network: max relative error {linearized.max_rel_err:.1e}")
 
 # %% [markdown]
@@ -185,7 +204,9 @@ print(f"linearized network: max relative error {linearized.max_rel_err:.1e}")
 
 # %%
 network = experiments.compare(problem, "dgd", mixing, lr=lr, steps=steps)
-print(f"network: relative L2 error of the global-loss curve {network.mean_loss_error:.3f}")
+print(
+    f"network: relative L2 error of the global-loss curve {network.mean_loss_error:.3f}"
+)
 
 # %% [markdown]
 # The four panels show what the closed form predicts (lines) and what training does
@@ -195,9 +216,14 @@ print(f"network: relative L2 error of the global-loss curve {network.mean_loss_e
 # $\|\theta_q - \theta_0\|$.
 
 # %% mystnb={"figure": {"caption": "DGD on the cycle: closed form (lines) against training of the linearized network (circles) and of the real network (crosses), per agent (colours).", "name": "fig-dgd-panels"}}
-observed = {"linearized network": linearized.observed, f"network, width {width}": network.observed}
+observed = {
+    "linearized network": linearized.observed,
+    f"network, width {width}": network.observed,
+}
 fig = plotting.dynamics_panels(
-    linearized.predicted, observed, title=f"DGD, {topology}, Q = {num_agents}, width {width}"
+    linearized.predicted,
+    observed,
+    title=f"DGD, {topology}, Q = {num_agents}, width {width}",
 )
 
 # %% [markdown]
@@ -229,7 +255,9 @@ def flow_loss(step_size, horizon, points=41):
     gaps = [np.tile((problem.f0 - problem.data.y_train).ravel(), num_agents)]
     for _ in range(points - 1):
         gaps.append(phi @ gaps[-1])
-    predictions = np.reshape(gaps, (points, num_agents, *problem.f0.shape)) + problem.data.y_train
+    predictions = (
+        np.reshape(gaps, (points, num_agents, *problem.f0.shape)) + problem.data.y_train
+    )
     local = losses(predictions, problem.data.y_train, problem.partition)[0]
     return np.linspace(0, horizon, points), local.mean(axis=1)
 
@@ -244,8 +272,13 @@ def flow_loss(step_size, horizon, points=41):
 horizon = steps * lr
 finer = experiments.predict(problem, "dgd", mixing, lr=lr / 4, steps=4 * steps)
 flows = {f"flow, eta = {s:.2g}": flow_loss(s, horizon) for s in (lr, lr / 4)}
-runs = {f"discrete, eta = {lr:.2g}": linearized.predicted, f"discrete, eta = {lr / 4:.2g}": finer}
-fig = plotting.flow_vs_steps(flows, runs, title=f"DGD, {topology}: discrete steps vs gradient flow")
+runs = {
+    f"discrete, eta = {lr:.2g}": linearized.predicted,
+    f"discrete, eta = {lr / 4:.2g}": finer,
+}
+fig = plotting.flow_vs_steps(
+    flows, runs, title=f"DGD, {topology}: discrete steps vs gradient flow"
+)
 
 # %% [markdown]
 # Each discrete run tracks its flow, and the smaller step tracks its flow more closely:
@@ -255,8 +288,12 @@ fig = plotting.flow_vs_steps(flows, runs, title=f"DGD, {topology}: discrete step
 # slightly more slowly. The relative gap of the global loss at the final time:
 
 # %%
-pairs = zip(("eta", "eta/4"), (linearized.predicted, finer), flows.values(), strict=True)
-flow_gap = {name: abs(run.mean_loss[-1] - loss[-1]) / loss[-1] for name, run, (_, loss) in pairs}
+pairs = zip(
+    ("eta", "eta/4"), (linearized.predicted, finer), flows.values(), strict=True
+)
+flow_gap = {
+    name: abs(run.mean_loss[-1] - loss[-1]) / loss[-1] for name, run, (_, loss) in pairs
+}
 print({k: f"{v:.3f}" for k, v in flow_gap.items()})
 
 # %% [markdown]
@@ -284,7 +321,9 @@ print({k: f"{v:.3f}" for k, v in flow_gap.items()})
 approach = limits.approach(problem, "dgd", mixing, lr=lr, doublings=doublings)
 kernel_eigs = np.linalg.eigvalsh(problem.kernel)
 print(f"condition number of K: {kernel_eigs[-1] / kernel_eigs[0]:.1e}")
-print(f"slowest mode: about {problem.f0.shape[0] / (lr * kernel_eigs[0]):.1e} steps per e-fold")
+print(
+    f"slowest mode: about {problem.f0.shape[0] / (lr * kernel_eigs[0]):.1e} steps per e-fold"
+)
 
 # %% mystnb={"figure": {"caption": "Distance of the worst agent to the centralized limit: training residual, test predictions against centralized NTK regression, and parameter norm against the minimum norm.", "name": "fig-dgd-limit"}}
 fig = plotting.limit_gaps(

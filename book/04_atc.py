@@ -115,7 +115,11 @@ plotting.theme()
 # %%
 model = models.mlp(width, depth, 10)
 problem = experiments.make_problem(
-    model, num_agents=num_agents, samples_per_agent=samples_per_agent, n_test=n_test, seed=seed
+    model,
+    num_agents=num_agents,
+    samples_per_agent=samples_per_agent,
+    n_test=n_test,
+    seed=seed,
 )
 mixing = graphs.mixing_matrix(graphs.topology(topology, num_agents), "metropolis")
 lr = lr_scale / problem.curvature
@@ -128,10 +132,14 @@ print(f"m = n C = {problem.kernel.shape[0]} outputs, Q = {num_agents}, eta = {lr
 # network trained by the same ATC update from the same $\theta_0$.
 
 # %%
-linearized = experiments.compare(problem, "atc", mixing, lr=lr, steps=steps, linearize=True)
+linearized = experiments.compare(
+    problem, "atc", mixing, lr=lr, steps=steps, linearize=True
+)
 network = experiments.compare(problem, "atc", mixing, lr=lr, steps=steps)
 print(f"linearized network: max relative error {linearized.max_rel_err:.1e}")
-print(f"network: relative L2 error of the global-loss curve {network.mean_loss_error:.3f}")
+print(
+    f"network: relative L2 error of the global-loss curve {network.mean_loss_error:.3f}"
+)
 
 # %% [markdown]
 # The panels show the closed form (lines) and the two training runs (markers) agent by
@@ -139,9 +147,14 @@ print(f"network: relative L2 error of the global-loss curve {network.mean_loss_e
 # $\theta_0$.
 
 # %% mystnb={"figure": {"caption": "ATC on the cycle: closed form (lines) against training of the linearized network (circles) and of the real network (crosses), per agent (colours).", "name": "fig-atc-panels"}}
-observed = {"linearized network": linearized.observed, f"network, width {width}": network.observed}
+observed = {
+    "linearized network": linearized.observed,
+    f"network, width {width}": network.observed,
+}
 fig = plotting.dynamics_panels(
-    linearized.predicted, observed, title=f"ATC, {topology}, Q = {num_agents}, width {width}"
+    linearized.predicted,
+    observed,
+    title=f"ATC, {topology}, Q = {num_agents}, width {width}",
 )
 
 # %% [markdown]
@@ -178,7 +191,9 @@ assert len(sizes) == 1, "the single-agent baseline below needs equal local sizes
 
 # %%
 complete = graphs.mixing_matrix(graphs.topology("complete", num_agents), "uniform")
-central_problem = dataclasses.replace(problem, partition=(np.concatenate(problem.partition),))
+central_problem = dataclasses.replace(
+    problem, partition=(np.concatenate(problem.partition),)
+)
 atc_complete = experiments.compare(problem, "atc", complete, lr=lr, steps=steps)
 central = experiments.compare(central_problem, "atc", np.eye(1), lr=lr, steps=steps)
 
@@ -190,7 +205,8 @@ central = experiments.compare(central_problem, "atc", np.eye(1), lr=lr, steps=st
 centralized_err = {
     kind: max(
         relative_error(
-            getattr(atc_complete, kind).predictions[:, q], getattr(central, kind).predictions[:, 0]
+            getattr(atc_complete, kind).predictions[:, q],
+            getattr(central, kind).predictions[:, 0],
         )  # fmt: skip
         for q in range(num_agents)
     )
@@ -204,7 +220,11 @@ print({k: f"{v:.1e}" for k, v in centralized_err.items()})
 
 # %% mystnb={"figure": {"caption": "Complete graph with uniform weights: ATC (Q agents), centralized gradient descent (one agent with all data) and DGD, closed forms: global loss, consensus distance and test loss.", "name": "fig-atc-centralized"}}
 dgd_complete = experiments.predict(problem, "dgd", complete, lr=lr, steps=steps)
-runs = {"centralized": central.predicted, "atc": atc_complete.predicted, "dgd": dgd_complete}
+runs = {
+    "centralized": central.predicted,
+    "atc": atc_complete.predicted,
+    "dgd": dgd_complete,
+}
 title = rf"Complete graph, $W = \mathbf{{1}}\mathbf{{1}}^\top/{num_agents}$: ATC, DGD and centralized GD"
 fig = plotting.algorithm_comparison(runs, title=title)
 

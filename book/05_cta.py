@@ -110,7 +110,11 @@ plotting.theme()
 # %%
 model = models.mlp(width, depth, 10)
 problem = experiments.make_problem(
-    model, num_agents=num_agents, samples_per_agent=samples_per_agent, n_test=n_test, seed=seed
+    model,
+    num_agents=num_agents,
+    samples_per_agent=samples_per_agent,
+    n_test=n_test,
+    seed=seed,
 )
 mixing = graphs.mixing_matrix(graphs.topology(topology, num_agents), "metropolis")
 lr = lr_scale / problem.curvature
@@ -123,18 +127,27 @@ print(f"m = n C = {problem.kernel.shape[0]} outputs, Q = {num_agents}, eta = {lr
 # both trained with the CTA update from $\theta_0$.
 
 # %%
-linearized = experiments.compare(problem, "cta", mixing, lr=lr, steps=steps, linearize=True)
+linearized = experiments.compare(
+    problem, "cta", mixing, lr=lr, steps=steps, linearize=True
+)
 network = experiments.compare(problem, "cta", mixing, lr=lr, steps=steps)
 print(f"linearized network: max relative error {linearized.max_rel_err:.1e}")
-print(f"network: relative L2 error of the global-loss curve {network.mean_loss_error:.3f}")
+print(
+    f"network: relative L2 error of the global-loss curve {network.mean_loss_error:.3f}"
+)
 
 # %% [markdown]
 # Closed form (lines) against the two training runs (markers), agent by agent.
 
 # %% mystnb={"figure": {"caption": "CTA on the cycle: closed form (lines) against training of the linearized network (circles) and of the real network (crosses), per agent (colours).", "name": "fig-cta-panels"}}
-observed = {"linearized network": linearized.observed, f"network, width {width}": network.observed}
+observed = {
+    "linearized network": linearized.observed,
+    f"network, width {width}": network.observed,
+}
 fig = plotting.dynamics_panels(
-    linearized.predicted, observed, title=f"CTA, {topology}, Q = {num_agents}, width {width}"
+    linearized.predicted,
+    observed,
+    title=f"CTA, {topology}, Q = {num_agents}, width {width}",
 )
 
 # %% [markdown]
@@ -171,7 +184,9 @@ runs = {
 }
 
 # %% mystnb={"figure": {"caption": "DGD, ATC and CTA on the same cycle and step size (closed forms): global loss, consensus distance of the parameters, and test loss.", "name": "fig-algorithms"}}
-fig = plotting.algorithm_comparison(runs, title=f"DGD, ATC and CTA, {topology}, Q = {num_agents}")
+fig = plotting.algorithm_comparison(
+    runs, title=f"DGD, ATC and CTA, {topology}, Q = {num_agents}"
+)
 
 # %% [markdown]
 # A table of the global loss at the end of the run, the largest consensus distance along

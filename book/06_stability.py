@@ -90,10 +90,17 @@ problem = experiments.make_problem(
 )
 curvature = problem.curvature  # L_max
 topologies = ["cycle", "star", "complete", "path"]
-mixing = {t: graphs.mixing_matrix(graphs.topology(t, num_agents), "metropolis") for t in topologies}
+mixing = {
+    t: graphs.mixing_matrix(graphs.topology(t, num_agents), "metropolis")
+    for t in topologies
+}
 args = (problem.kernel, problem.partition)
-size = stability.iteration_matrix("dgd", *args, mixing["cycle"], 1.0 / curvature).shape[0]
-print(f"m = {problem.kernel.shape[0]}, iteration matrix {size} x {size}, L_max = {curvature:.3g}")
+size = stability.iteration_matrix("dgd", *args, mixing["cycle"], 1.0 / curvature).shape[
+    0
+]
+print(
+    f"m = {problem.kernel.shape[0]}, iteration matrix {size} x {size}, L_max = {curvature:.3g}"
+)
 
 # %% [markdown]
 # The sufficient bound depends on the graph only through $\lambda_{\min}(W)$. With
@@ -117,7 +124,10 @@ algorithms = ["dgd", "atc", "cta"]
 lr_scale = np.linspace(lr_max / num_lrs, lr_max, num_lrs)
 radii = {
     (t, a): np.array(
-        [stability.spectral_radius(a, *args, mixing[t], s / curvature) for s in lr_scale]
+        [
+            stability.spectral_radius(a, *args, mixing[t], s / curvature)
+            for s in lr_scale
+        ]
     )  # fmt: skip
     for t in topologies
     for a in algorithms
@@ -132,7 +142,9 @@ radii = {
 # %%
 exact = {(t, a): stability.max_stable_lr(a, *args, mixing[t]) * curvature
          for t in topologies for a in algorithms}  # fmt: skip
-sufficient = {t: stability.sufficient_lr_bound(*args, mixing[t]) * curvature for t in topologies}
+sufficient = {
+    t: stability.sufficient_lr_bound(*args, mixing[t]) * curvature for t in topologies
+}
 sufficient_diffusion = {t: stability.sufficient_lr_bound(*args, mixing[t], algorithm="atc")
                         * curvature for t in topologies}  # fmt: skip
 
@@ -146,7 +158,9 @@ sufficient_diffusion = {t: stability.sufficient_lr_bound(*args, mixing[t], algor
 # %% mystnb={"figure": {"caption": "Spectral radius of the iteration matrix of the linearized model against the step size (in units of 1/L_max) for DGD (solid), ATC (dashed) and CTA (dotted), one panel per topology; the red line is radius 1, the vertical lines the sufficient DGD bound and the exact DGD threshold.", "name": "fig-stability-radius"}}
 marks = {t: {"sufficient DGD bound": sufficient[t], "exact DGD threshold": exact[t, "dgd"]}
          for t in topologies}  # fmt: skip
-fig = plotting.stability_radius(lr_scale, radii, marks, xlabel=r"step size $\eta\,L_{\max}$")
+fig = plotting.stability_radius(
+    lr_scale, radii, marks, xlabel=r"step size $\eta\,L_{\max}$"
+)
 
 # %% [markdown]
 # ATC and CTA have the same spectrum (the two products $AB$ and $BA$ share eigenvalues),
@@ -193,9 +207,13 @@ fig = plotting.stability_thresholds(
 
 # %%
 tolerance = 1e-9  # max_stable_lr bisects to relative precision 1e-6; DGD is exact
-bound_is_conservative = all(sufficient[t] <= exact[t, "dgd"] * (1 + tolerance) for t in topologies)
+bound_is_conservative = all(
+    sufficient[t] <= exact[t, "dgd"] * (1 + tolerance) for t in topologies
+)
 print(f"sufficient bound <= exact threshold on every topology: {bound_is_conservative}")
-print(f"cycle: eta = 1/L_max above the exact DGD threshold: {exact['cycle', 'dgd'] < 1}")
+print(
+    f"cycle: eta = 1/L_max above the exact DGD threshold: {exact['cycle', 'dgd'] < 1}"
+)
 
 # %% [markdown]
 # ## Crossing the threshold: the linearized model
@@ -226,7 +244,9 @@ rho_above = stability.spectral_radius("dgd", *args, cycle, 1.05 * threshold)
 loss_above = runs["linearized", 1.05].mean_loss
 half = steps // 2
 observed_rate = (loss_above[-1] / loss_above[half]) ** (1 / (2 * (steps - half)))
-print(f"rho(M) at 1.05x: {rho_above:.4f}, observed growth per step: {observed_rate:.4f}")
+print(
+    f"rho(M) at 1.05x: {rho_above:.4f}, observed growth per step: {observed_rate:.4f}"
+)
 
 # %% [markdown]
 # Far above the threshold the values overflow within the run, and training stops with a
@@ -236,7 +256,9 @@ print(f"rho(M) at 1.05x: {rho_above:.4f}, observed growth per step: {observed_ra
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # the warning was shown above
     try:
-        experiments.train(problem, "dgd", cycle, lr=far * threshold, steps=steps, linearize=True)
+        experiments.train(
+            problem, "dgd", cycle, lr=far * threshold, steps=steps, linearize=True
+        )
         diverged_far = False
     except simulate.DivergenceError as error:
         diverged_far = True
@@ -263,7 +285,10 @@ with warnings.catch_warnings():
 # disagreement between agents, how far the parameters travel from $\theta_0$.
 
 # %% mystnb={"figure": {"caption": "DGD on the 4-cycle at 0.95x and 1.05x the exact threshold: mean local loss of the linearized model (dashed) and of the real network (solid).", "name": "fig-stability-runs"}}
-curves = {f"{kind}, {factor:g}x threshold": run.mean_loss for (kind, factor), run in runs.items()}
+curves = {
+    f"{kind}, {factor:g}x threshold": run.mean_loss
+    for (kind, factor), run in runs.items()
+}
 fig = plotting.stability_runs(
     runs["network", 0.95].steps, curves, r"mean local loss $\frac{1}{Q}\sum_q L_q(\theta_q)$",
     title="DGD on the 4-cycle, linearized (dashed) and real network (solid)",
@@ -275,10 +300,15 @@ fig = plotting.stability_runs(
 
 # %%
 distance = {
-    f"{kind}, {factor:g}x": run.param_distance[-1].max() for (kind, factor), run in runs.items()
+    f"{kind}, {factor:g}x": run.param_distance[-1].max()
+    for (kind, factor), run in runs.items()
 }
-final_loss = {f"{kind}, {factor:g}x": run.mean_loss[-1] for (kind, factor), run in runs.items()}
-pd.DataFrame({"final loss": final_loss, "max ||theta_q - theta_0||": distance}).map("{:.3g}".format)
+final_loss = {
+    f"{kind}, {factor:g}x": run.mean_loss[-1] for (kind, factor), run in runs.items()
+}
+pd.DataFrame({"final loss": final_loss, "max ||theta_q - theta_0||": distance}).map(
+    "{:.3g}".format
+)
 
 # %% [markdown]
 # The real network did **not** diverge at 1.05x the threshold: its loss bumps up where the
@@ -327,7 +357,9 @@ report.record(
     statement="linearized DGD on the 4-cycle at 0.95x the threshold: loss falls by 1e3",
 )
 print(f"bound conservative on every topology: {bound_is_conservative}")
-print(f"linearized diverges at 1.05x: {diverges_above}, converges at 0.95x: {converges_below}")
+print(
+    f"linearized diverges at 1.05x: {diverges_above}, converges at 0.95x: {converges_below}"
+)
 print(f"real network diverges at 1.05x: {network_diverged}")
 
 # %% [markdown]

@@ -75,11 +75,17 @@ plotting.theme()
 # %%
 model = models.affine(10)
 problem = experiments.make_problem(
-    model, num_agents=num_agents, samples_per_agent=samples_per_agent, n_test=n_test, seed=seed
+    model,
+    num_agents=num_agents,
+    samples_per_agent=samples_per_agent,
+    n_test=n_test,
+    seed=seed,
 )
 lr = lr_scale / problem.curvature
 num_params = ravel_pytree(problem.params)[0].size
-print(f"Q = {problem.num_agents}, n = {len(problem.f0)}, m = n C = {problem.kernel.shape[0]}")
+print(
+    f"Q = {problem.num_agents}, n = {len(problem.f0)}, m = n C = {problem.kernel.shape[0]}"
+)
 print(f"P = {num_params} parameters, eta = {lr:.4f}")
 
 # %% [markdown]
@@ -90,7 +96,9 @@ print(f"P = {num_params} parameters, eta = {lr:.4f}")
 # %%
 names = ["cycle", "star", "complete"]
 algorithms = ["dgd", "atc", "cta"]
-mixings = {n: graphs.mixing_matrix(graphs.topology(n, num_agents), "metropolis") for n in names}
+mixings = {
+    n: graphs.mixing_matrix(graphs.topology(n, num_agents), "metropolis") for n in names
+}
 pd.DataFrame(
     {
         "rho = max(|lambda_2|, |lambda_Q|)": {
@@ -109,7 +117,9 @@ pd.DataFrame(
 # differentiation of the local losses).
 
 # %%
-comparisons = experiments.grid(problem, mixings, algorithms, lr=lr, steps=steps, progress=False)
+comparisons = experiments.grid(
+    problem, mixings, algorithms, lr=lr, steps=steps, progress=False
+)
 predicted = {cell: c.predicted.local_loss for cell, c in comparisons.items()}
 observed = {cell: c.observed.local_loss for cell, c in comparisons.items()}
 
@@ -207,7 +217,9 @@ def outputs(theta, x):
 jacobian = np.asarray(jax.jacrev(outputs)(flat, problem.data.x_train))
 jacobian_test = np.asarray(jax.jacrev(outputs)(flat, problem.data.x_test))
 kernel_err = relative_error(jacobian @ jacobian.T, problem.kernel)
-print(f"J: {jacobian.shape}, relative error of J J^T against the kernel: {kernel_err:.1e}")
+print(
+    f"J: {jacobian.shape}, relative error of J J^T against the kernel: {kernel_err:.1e}"
+)
 
 # %% [markdown]
 # With the Jacobian, `dynamics.predict(..., method="primal")` runs the parameter-space
@@ -238,7 +250,9 @@ def primal_vs_dual(p, d):
 
 # %%
 primal_err = {
-    (topo, alg): primal_vs_dual(primal(alg, mixings[topo]), comparisons[topo, alg].predicted)
+    (topo, alg): primal_vs_dual(
+        primal(alg, mixings[topo]), comparisons[topo, alg].predicted
+    )
     for topo, alg in comparisons
 }
 pd.Series(primal_err).unstack().map(lambda e: f"{e:.1e}")

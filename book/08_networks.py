@@ -79,7 +79,11 @@ plotting.theme()
 # %%
 model = models.mlp(width, depth, 10)
 problem = experiments.make_problem(
-    model, num_agents=num_agents, samples_per_agent=samples_per_agent, n_test=n_test, seed=seed
+    model,
+    num_agents=num_agents,
+    samples_per_agent=samples_per_agent,
+    n_test=n_test,
+    seed=seed,
 )
 lr = lr_scale / problem.curvature
 print(f"Q = {problem.num_agents}, n = {len(problem.f0)}, m = {problem.kernel.shape[0]}")
@@ -92,7 +96,9 @@ print(f"width {width}, depth {depth}, eta = {lr:.3f}")
 # %%
 names = ["cycle", "star", "complete"]
 algorithms = ["dgd", "atc", "cta"]
-mixings = {n: graphs.mixing_matrix(graphs.topology(n, num_agents), "metropolis") for n in names}
+mixings = {
+    n: graphs.mixing_matrix(graphs.topology(n, num_agents), "metropolis") for n in names
+}
 
 # %% [markdown]
 # ## Closed form against training of the network
@@ -101,7 +107,9 @@ mixings = {n: graphs.mixing_matrix(graphs.topology(n, num_agents), "metropolis")
 # $\theta_0$) and real training of the network for each (topology, algorithm) pair.
 
 # %%
-comparisons = experiments.grid(problem, mixings, algorithms, lr=lr, steps=steps, progress=False)
+comparisons = experiments.grid(
+    problem, mixings, algorithms, lr=lr, steps=steps, progress=False
+)
 
 # %% [markdown]
 # The figure puts the per-agent local losses of the closed form (lines) over those of
@@ -163,7 +171,13 @@ agreement.round(4)
 
 # %%
 linearized = experiments.grid(
-    problem, mixings, algorithms, lr=lr, steps=linearized_steps, linearize=True, progress=False
+    problem,
+    mixings,
+    algorithms,
+    lr=lr,
+    steps=linearized_steps,
+    linearize=True,
+    progress=False,
 )
 linearized_err = {cell: c.max_rel_err for cell, c in linearized.items()}
 pd.Series(linearized_err).unstack().map(lambda e: f"{e:.1e}")
@@ -225,7 +239,9 @@ fig = plotting.rate_curves(
 log_w = np.log(list(rel_err_by_width))
 log_e = np.log(list(rel_err_by_width.values()))
 width_slope = float(np.polyfit(log_w, log_e, 1)[0])
-falls = rel_err_by_width[max(widths)] < rel_err_by_width[min(widths)] and width_slope < 0
+falls = (
+    rel_err_by_width[max(widths)] < rel_err_by_width[min(widths)] and width_slope < 0
+)
 math_md = {256: 0.245, 1024: 0.148}
 reference = {w: e for w, e in math_md.items() if min(widths) <= w <= max(widths)}
 fig = plotting.error_by_width(rel_err_by_width, slope=width_slope, reference=reference)
@@ -299,7 +315,9 @@ report.record(
     bound=0.0,
     statement="least-squares slope of log(error) against log(width), DGD on the cycle",
 )
-print(f"linearized network: closed form exact to 1e-10: {max(linearized_err.values()) < 1e-10}")
+print(
+    f"linearized network: closed form exact to 1e-10: {max(linearized_err.values()) < 1e-10}"
+)
 print(f"error falls with width: {falls}")
 print(f"widths span a factor {max(widths) // min(widths)}")
 

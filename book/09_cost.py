@@ -104,7 +104,9 @@ reference_fn = nt.empirical_ntk_fn(
 )
 reference = np.asarray(reference_fn(small.inputs, None, small.params))
 reference = reference.transpose(0, 2, 1, 3).reshape(small.ntk().shape)  # sample-major
-ntk_rel_diff = float(np.max(np.abs(small.ntk() - reference)) / np.max(np.abs(reference)))
+ntk_rel_diff = float(
+    np.max(np.abs(small.ntk() - reference)) / np.max(np.abs(reference))
+)
 
 # %% [markdown]
 # ## One prediction against one training run
@@ -123,7 +125,9 @@ stage_seconds = {
     "closed form": cost.median_seconds(
         lambda: problem.predict(kernel, lr, steps), repeats=repeats
     ).median,
-    "training": cost.median_seconds(lambda: problem.train(lr, steps), repeats=repeats).median,
+    "training": cost.median_seconds(
+        lambda: problem.train(lr, steps), repeats=repeats
+    ).median,
 }
 
 # %% [markdown]
@@ -231,7 +235,12 @@ rates = {
 sizes = [(m, q, w) for m in (1000, 5000, 20000) for q in (4, 16) for w in (1024, 4096)]
 fits = pd.DataFrame(
     [
-        {"m": m, "Q": q, "width": w, **cost.estimate(rates, n=m // 10, num_agents=q, width=w)}
+        {
+            "m": m,
+            "Q": q,
+            "width": w,
+            **cost.estimate(rates, n=m // 10, num_agents=q, width=w),
+        }
         for m, q, w in sizes
     ]
 ).set_index(["m", "Q", "width"])
@@ -254,7 +263,9 @@ bench_path = paths.build_dir() / "bench.json"
 bench = json.loads(bench_path.read_text()) if bench_path.is_file() else {}
 keys = ["ntk.speedup", "ntk.max_rel_diff", "ntk.peak_memory_ratio"]
 keys += ["predict.speedup_vs_training", "simulate.speedup_vs_python_loop"]
-pd.Series({k: bench[k] for k in keys if k in bench}, dtype=float).map(lambda v: f"{v:.3g}")
+pd.Series({k: bench[k] for k in keys if k in bench}, dtype=float).map(
+    lambda v: f"{v:.3g}"
+)
 
 # %% [markdown]
 # We record the one robust number of this chapter, the agreement of the structured NTK with

@@ -74,7 +74,9 @@ others = [s for s in slugs if s != this]
 recorded = report.gather(others)
 found = {c["id"] for c in recorded}
 missing = [claim for claim in required if claim not in found]
-print(f"{len(recorded)} claims recorded by {len({c['chapter'] for c in recorded})} chapters")
+print(
+    f"{len(recorded)} claims recorded by {len({c['chapter'] for c in recorded})} chapters"
+)
 
 # %% [markdown]
 # A missing claim means a chapter did not run, failed before its summary cell, or renamed
@@ -109,7 +111,10 @@ own = report.record(
 claims = recorded + [own]
 fields = ("id", "chapter", "statement", "value", "bound", "passed")
 entries = [
-    {**{f: c.get(f) for f in fields}, **({"paper": c["paper"]} if c.get("paper") else {})}
+    {
+        **{f: c.get(f) for f in fields},
+        **({"paper": c["paper"]} if c.get("paper") else {}),
+    }
     for c in claims
 ]
 (results / "report.json").write_text(json.dumps(entries, indent=2))
@@ -134,12 +139,13 @@ def show(value):
 
 table = pd.DataFrame(
     {
-        "chapter": c["chapter"],
+        # Verdict first and prose last: the page is narrow and wide tables scroll.
+        "passed": "pass" if c["passed"] else "FAIL",
         "claim": c["id"],
-        "paper": c.get("paper") or "",
         "ours": show(c["value"]),
         "bound": "" if c["bound"] is None else f"<= {c['bound']:.3g}",
-        "passed": "pass" if c["passed"] else "FAIL",
+        "paper": c.get("paper") or "",
+        "chapter": c["chapter"],
     }
     for c in claims
 )

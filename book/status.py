@@ -33,7 +33,10 @@ print(f"configuration: {mode}")
 
 # %%
 table = pd.DataFrame(
-    {"chapter": list(timings["chapters"]), "seconds": list(timings["chapters"].values())}
+    {
+        "chapter": list(timings["chapters"]),
+        "seconds": list(timings["chapters"].values()),
+    }
 )
 table.loc[len(table)] = ["total", round(table["seconds"].sum(), 1)]
 table
