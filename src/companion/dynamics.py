@@ -56,26 +56,73 @@ def _summaries(x, u, test_readout, dual: bool):
     return distance, consensus, test
 
 
-@functools.partial(jax.jit, static_argnames=("algorithm", "length", "dual"))
+def _own_outputs(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each agent's output indices (Q, L), padded with index 0 and weight 0 to the largest
+    agent, with their weights 1/n_q: the only outputs an agent's gradient touches."""
+    rows = [np.flatnonzero(w) for w in weights]
+    width = max(len(r) for r in rows)
+    own = np.zeros((len(rows), width), dtype=int)
+    own_weights = np.zeros((len(rows), width))
+    for q, r in enumerate(rows):
+        own[q, : len(r)] = r
+        own_weights[q, : len(r)] = weights[q, r]
+    return own, own_weights
+
+
 def _recursion(readout, test_readout, weights, mixing, lr, offset, *, algorithm, length, dual):
     """Scan the affine recursion; state x is alpha (dual) or theta - theta_0 (primal).
 
     `readout` maps the state to the change of training outputs (K, or J^T for the primal
-    form); `offset = f_0 - y`, flattened.
+    form); `offset = f_0 - y`, flattened. The output changes u = x readout (and the test
+    outputs) are carried along by the same linear updates rather than recomputed: agent
+    q's gradient step touches only its own n_q C outputs, so in the dual form one step
+    costs O(m^2 + Q^2 m) instead of O(Q m^2) (MATH.md, "Cost per step").
     """
+    own, own_weights = _own_outputs(np.asarray(weights))
+    return _scan(
+        readout, test_readout, own, own_weights, mixing, lr, offset,
+        algorithm=algorithm, length=length, dual=dual,
+    )  # fmt: skip
 
-    def body(x, _):
-        u = x @ readout
-        obs = (u, *_summaries(x, u, test_readout, dual))
+
+@functools.partial(jax.jit, static_argnames=("algorithm", "length", "dual"))
+def _scan(readout, test_readout, own, own_weights, mixing, lr, offset, *, algorithm, length, dual):
+    agents = jnp.arange(own.shape[0])[:, None]
+    readout_own = readout[own] if dual else None  # (Q, L, m): rows of K per agent
+    test_own = None if test_readout is None or not dual else test_readout[own]
+
+    def mix(*arrays):
+        return tuple(None if a is None else mixing @ a for a in arrays)
+
+    def body(carry, _):
+        x, u, t = carry
+        obs = (u, *_summaries(x, u, None, dual)[:2], t)
         if algorithm == "cta":
-            x, u = mixing @ x, mixing @ u
-        residual = weights * (u + offset)
-        step = residual if dual else residual @ readout.T
-        x = mixing @ x - lr * step if algorithm == "dgd" else x - lr * step
-        return (mixing @ x if algorithm == "atc" else x), obs
+            x, u, t = mix(x, u, t)
+        residual = own_weights * (jnp.take_along_axis(u, own, 1) + offset[own])
+        if dual:
+            dx = jnp.zeros_like(x).at[agents, own].add(residual)
+            du = jnp.einsum("ql,qlm->qm", residual, readout_own)
+            dt = None if t is None else jnp.einsum("ql,qlm->qm", residual, test_own)
+        else:
+            dx = jnp.zeros_like(u).at[agents, own].add(residual) @ readout.T
+            du = dx @ readout
+            dt = None if t is None else dx @ test_readout
+        if algorithm == "dgd":
+            x, u, t = mix(x, u, t)
+        x, u = x - lr * dx, u - lr * du
+        t = None if t is None else t - lr * dt
+        if algorithm == "atc":
+            x, u, t = mix(x, u, t)
+        return (x, u, t), obs
 
-    state = jnp.zeros((weights.shape[0], readout.shape[0]))
-    return jax.lax.scan(body, state, None, length=length)[1]
+    q = own.shape[0]
+    start = (
+        jnp.zeros((q, readout.shape[0])),
+        jnp.zeros((q, readout.shape[1])),
+        None if test_readout is None else jnp.zeros((q, test_readout.shape[1])),
+    )
+    return jax.lax.scan(body, start, None, length=length)[1]
 
 
 class _Problem(NamedTuple):
