@@ -37,7 +37,7 @@ depth = 3  # hidden layers
 lr_scale = 0.5  # step size eta as a fraction of 1 / max_q lambda_max(K_qq / n_q)
 steps = 300  # gradient steps per run
 linearized_steps = 100  # steps of the exactness check against the linearized network
-widths = [64, 128, 256, 512]  # width sweep (DGD on the cycle), a factor 8
+widths = [64, 128, 256, 512, 1024]  # width sweep (DGD on the cycle), a factor 16
 seed = 0  # seeds the data split, the partition and theta_0
 
 # %%
@@ -67,13 +67,12 @@ plotting.theme()
 # The setting is MATH.md fact 5: $Q = 4$ agents with 25 digits each, $\eta = 0.5 /
 # \max_q \lambda_{\max}(K_{qq}/n_q)$, 300 steps. The closed form is cheap at any width
 # (its cost depends on $m = nC$ only, and the layer-wise NTK of `companion.ntk` never forms
-# the Jacobian); real training is what costs. Each of the $Q$ agents runs forward and
-# backward passes on the training inputs, at a cost that grows like $\text{width}^2$: on
-# the two-core machine that builds the book we measured about 6 CPU-seconds for 300 steps
-# at width 256, 30 at width 512 and 100 at width 1024. To keep the chapter near two
-# minutes, the nine-cell grid runs at width 128 and the width sweep covers 64 to 512 (a
-# factor of 8) for DGD on the cycle; width 1024, where MATH.md reports its second
-# measurement, is left out for cost alone. The exactness check against the linearized
+# the Jacobian); real training is what costs. Each agent backpropagates through its own
+# rows and records its predictions on all training inputs, at a cost that grows like
+# $\text{width}^2$ (the chapter "Cost and scale" measures it). To keep the chapter within
+# a minute or two on two cores, the nine-cell grid runs at width 128, and the width sweep
+# covers 64 to 1024 (a factor of 16, including both widths of MATH.md's measurements) for
+# DGD on the cycle. The exactness check against the linearized
 # network needs no long horizon and runs for fewer steps.
 
 # %%
