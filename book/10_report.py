@@ -33,6 +33,7 @@ quick = False  # small sizes for CI (this page has nothing to shrink)
 # %%
 import json
 import os
+import re
 
 import pandas as pd
 from IPython.display import Markdown, display
@@ -144,7 +145,6 @@ table = pd.DataFrame(
         "claim": c["id"],
         "ours": show(c["value"]),
         "bound": "" if c["bound"] is None else f"<= {c['bound']:.3g}",
-        "paper": c.get("paper") or "",
         "chapter": c["chapter"],
     }
     for c in claims
@@ -159,15 +159,28 @@ def shade(row):
     return ["background-color: #f8d7da" if row["passed"] == "FAIL" else ""] * len(row)
 
 
-table.style.apply(shade, axis=1).hide(axis="index")
+table.drop(columns="chapter").style.apply(shade, axis=1).hide(axis="index")
 
 # %% [markdown]
-# What each claim means, in the words of the chapter that recorded it:
+# What each claim means, in the words of the chapter that recorded it, and what the paper
+# says where the chapter stated it:
+
 
 # %%
-pd.DataFrame(
-    {"claim": [c["id"] for c in claims], "statement": [c["statement"] for c in claims]}
-).style.hide(axis="index")
+def plain(text):
+    """Backslash-escapes Markdown punctuation so statements render as written."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+.!|$~-])", r"\\\1", text)
+
+
+display(
+    Markdown(
+        "\n".join(
+            f"- **{plain(c['id'])}** ({plain(c['chapter'])}): {plain(c['statement'])}"
+            + (f" *Paper:* {plain(c['paper'])}." if c.get("paper") else "")
+            for c in claims
+        )
+    )
+)
 
 # %% [markdown]
 # ## By chapter
