@@ -11,11 +11,12 @@ from companion import chapters
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = chapters.chapters(ROOT)
 PAGES = ["book/intro.html"] + [f"{c.path.relative_to(ROOT).with_suffix('.html')}" for c in CHAPTERS]
-# Pages whose source holds TeX must show typeset math.
+# Pages whose prose (markdown cells: comment lines of the percent format) holds TeX must
+# show typeset math.
 MATH_PAGES = {
     f"{c.path.relative_to(ROOT).with_suffix('.html')}"
     for c in CHAPTERS
-    if "$" in c.path.read_text()
+    if any(line.startswith("#") and "$" in line for line in c.path.read_text().splitlines())
 }
 
 
