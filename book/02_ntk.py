@@ -179,9 +179,18 @@ print(
 
 # %%
 times = np.linspace(0.0, steps * lr, 11)
-ours = dynamics.flow("dgd", kernel=problem.kernel, targets=problem.data.y_train, lr=lr,
-                     partition=problem.partition, mixing=single, times=times, f0=problem.f0,
-                     kernel_test=problem.kernel_test, f0_test=problem.f0_test)  # fmt: skip
+ours = dynamics.flow(
+    "dgd",
+    kernel=problem.kernel,
+    targets=problem.data.y_train,
+    lr=lr,
+    partition=problem.partition,
+    mixing=single,
+    times=times,
+    f0=problem.f0,
+    kernel_test=problem.kernel_test,
+    f0_test=problem.f0_test,
+)
 n, c = problem.f0.shape
 kernel_4d = problem.kernel.reshape(n, c, n, c).transpose(0, 2, 1, 3)
 kernel_test_4d = problem.kernel_test.reshape(n_test, c, n, c).transpose(0, 2, 1, 3)
@@ -264,18 +273,26 @@ for w in sweep_widths:
     if w == width:  # the network of the first experiment, already trained
         p, eta, run, lin = problem, lr, network, closed
     else:
-        p = experiments.make_problem(models.mlp(w, depth, 10), num_agents=1,
-                                     samples_per_agent=samples, n_test=n_test, seed=seed)  # fmt: skip
+        p = experiments.make_problem(
+            models.mlp(w, depth, 10),
+            num_agents=1,
+            samples_per_agent=samples,
+            n_test=n_test,
+            seed=seed,
+        )
         eta = lr_fraction / p.curvature
         run = experiments.train(p, "dgd", single, lr=eta, steps=steps)
         lin = experiments.predict(p, "dgd", single, lr=eta, steps=steps)
-    sweep.append({
-        "width": w,
-        "relative change": run.param_distance[-1, 0] / np.linalg.norm(ravel_pytree(p.params)[0]),
-        "||theta_T - theta_0||": run.param_distance[-1, 0],
-        "closed form ||theta_T - theta_0||": lin.param_distance[-1, 0],
-        "prediction gap": relative_error(run.predictions[-1], lin.predictions[-1]),
-    })  # fmt: skip
+    sweep.append(
+        {
+            "width": w,
+            "relative change": run.param_distance[-1, 0]
+            / np.linalg.norm(ravel_pytree(p.params)[0]),
+            "||theta_T - theta_0||": run.param_distance[-1, 0],
+            "closed form ||theta_T - theta_0||": lin.param_distance[-1, 0],
+            "prediction gap": relative_error(run.predictions[-1], lin.predictions[-1]),
+        }
+    )
 sweep = pd.DataFrame(sweep).set_index("width")
 sweep.round(4)
 

@@ -249,9 +249,14 @@ fig = plotting.dynamics_panels(
 def flow_loss(step_size, horizon, points=41):
     """Global loss of DGD's gradient flow for `step_size` at `points` times in [0, horizon]."""
     phi = dynamics.state_transition(
-        "dgd", kernel=problem.kernel, partition=problem.partition, mixing=mixing,
-        lr=step_size, t=horizon / (points - 1), num_outputs=problem.f0.shape[1],
-    )  # fmt: skip
+        "dgd",
+        kernel=problem.kernel,
+        partition=problem.partition,
+        mixing=mixing,
+        lr=step_size,
+        t=horizon / (points - 1),
+        num_outputs=problem.f0.shape[1],
+    )
     gaps = [np.tile((problem.f0 - problem.data.y_train).ravel(), num_agents)]
     for _ in range(points - 1):
         gaps.append(phi @ gaps[-1])
@@ -350,21 +355,29 @@ fig = plotting.limit_gaps(
 # %% tags=["nbval-check-output"]
 limit_err = float(approach.worst[-1])
 report.record(
-    "dgd.linearized_max_rel_err", linearized.max_rel_err, bound=1e-10,
+    "dgd.linearized_max_rel_err",
+    linearized.max_rel_err,
+    bound=1e-10,
     statement="DGD closed form vs training of the linearized MLP: worst relative error of "
-    "per-agent losses and predictions", paper="closed-form dynamics in the NTK regime",
-)  # fmt: skip
+    "per-agent losses and predictions",
+    paper="closed-form dynamics in the NTK regime",
+)
 report.record(
-    "dgd.network_mean_loss_rel_err", network.mean_loss_error, bound=0.1,
+    "dgd.network_mean_loss_rel_err",
+    network.mean_loss_error,
+    bound=0.1,
     statement=f"DGD closed form vs training of the real MLP (width {width}): relative L2 "
-    "error of the global-loss curve", paper="the closed form describes wide networks",
-)  # fmt: skip
+    "error of the global-loss curve",
+    paper="the closed form describes wide networks",
+)
 report.record(
-    "dgd.limit_rel_err", limit_err, bound=1e-8,
+    "dgd.limit_rel_err",
+    limit_err,
+    bound=1e-8,
     statement=f"DGD at step 2**{doublings}: worst relative gap of any agent to interpolation, "
     "to centralized NTK regression on test inputs and to the minimum norm",
     paper="agents converge to the centralized solution (MATH.md fact 4)",
-)  # fmt: skip
+)
 print(f"linearized exact (< 1e-10): {linearized.max_rel_err < 1e-10}")
 print(f"network error below 0.1: {network.mean_loss_error < 0.1}")
 print(f"limit reached (< 1e-8): {limit_err < 1e-8}")

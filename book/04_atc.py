@@ -207,7 +207,7 @@ centralized_err = {
         relative_error(
             getattr(atc_complete, kind).predictions[:, q],
             getattr(central, kind).predictions[:, 0],
-        )  # fmt: skip
+        )
         for q in range(num_agents)
     )
     for kind in ("predicted", "observed")
@@ -263,27 +263,38 @@ fig = plotting.limit_gaps(
 complete_err = max(centralized_err.values())
 limit_err = float(approach.worst[-1])
 report.record(
-    "atc.linearized_max_rel_err", linearized.max_rel_err, bound=1e-10,
+    "atc.linearized_max_rel_err",
+    linearized.max_rel_err,
+    bound=1e-10,
     statement="ATC closed form vs training of the linearized MLP: worst relative error of "
-    "per-agent losses and predictions", paper="closed-form dynamics in the NTK regime",
-)  # fmt: skip
+    "per-agent losses and predictions",
+    paper="closed-form dynamics in the NTK regime",
+)
 report.record(
-    "atc.network_mean_loss_rel_err", network.mean_loss_error, bound=0.1,
+    "atc.network_mean_loss_rel_err",
+    network.mean_loss_error,
+    bound=0.1,
     statement=f"ATC closed form vs training of the real MLP (width {width}): relative L2 "
-    "error of the global-loss curve", paper="the closed form describes wide networks",
-)  # fmt: skip
+    "error of the global-loss curve",
+    paper="the closed form describes wide networks",
+)
 report.record(
-    "atc_complete_vs_centralized.max_rel_err", complete_err, bound=1e-10,
+    "atc_complete_vs_centralized.max_rel_err",
+    complete_err,
+    bound=1e-10,
     statement="ATC on the complete graph with W = 11^T/Q vs centralized gradient descent on "
     "(1/Q) sum_q L_q (equal n_q): worst relative error of any agent's predictions, closed "
-    "form and trained network", paper="ATC with uniform full mixing is centralized GD",
-)  # fmt: skip
+    "form and trained network",
+    paper="ATC with uniform full mixing is centralized GD",
+)
 report.record(
-    "atc.limit_rel_err", limit_err, bound=1e-8,
+    "atc.limit_rel_err",
+    limit_err,
+    bound=1e-8,
     statement=f"ATC at step 2**{doublings}: worst relative gap of any agent to interpolation, "
     "to centralized NTK regression on test inputs and to the minimum norm",
     paper="agents converge to the centralized solution (MATH.md fact 4)",
-)  # fmt: skip
+)
 print(f"linearized exact (< 1e-10): {linearized.max_rel_err < 1e-10}")
 print(f"network error below 0.1: {network.mean_loss_error < 0.1}")
 print(f"complete graph = centralized GD (< 1e-10): {complete_err < 1e-10}")

@@ -262,31 +262,43 @@ limit_err = float(approach.worst[-1])
 final_loss = {name: float(traj.mean_loss[-1]) for name, traj in runs.items()}
 decreased = all(final_loss[n] < runs[n].mean_loss[0] for n in runs)
 report.record(
-    "cta.linearized_max_rel_err", linearized.max_rel_err, bound=1e-10,
+    "cta.linearized_max_rel_err",
+    linearized.max_rel_err,
+    bound=1e-10,
     statement="CTA closed form vs training of the linearized MLP: worst relative error of "
-    "per-agent losses and predictions", paper="closed-form dynamics in the NTK regime",
-)  # fmt: skip
+    "per-agent losses and predictions",
+    paper="closed-form dynamics in the NTK regime",
+)
 report.record(
-    "cta.network_mean_loss_rel_err", network.mean_loss_error, bound=0.1,
+    "cta.network_mean_loss_rel_err",
+    network.mean_loss_error,
+    bound=0.1,
     statement=f"CTA closed form vs training of the real MLP (width {width}): relative L2 "
-    "error of the global-loss curve", paper="the closed form describes wide networks",
-)  # fmt: skip
+    "error of the global-loss curve",
+    paper="the closed form describes wide networks",
+)
 report.record(
-    "cta.limit_rel_err", limit_err, bound=1e-8,
+    "cta.limit_rel_err",
+    limit_err,
+    bound=1e-8,
     statement=f"CTA at step 2**{doublings}: worst relative gap of any agent to interpolation, "
     "to centralized NTK regression on test inputs and to the minimum norm",
     paper="agents converge to the centralized solution (MATH.md fact 4)",
-)  # fmt: skip
+)
 report.record(
-    "cta_atc.mixed_cta_equals_atc", cta_is_atc, bound=1e-10,
+    "cta_atc.mixed_cta_equals_atc",
+    cta_is_atc,
+    bound=1e-10,
     statement="(W x I) F_CTA(k) = F_ATC(k) at every step from a common theta_0: CTA's "
     "combined points are ATC's iterates (closed forms)",
-)  # fmt: skip
+)
 report.record(
-    "algorithms.final_global_loss", final_loss, passed=decreased,
+    "algorithms.final_global_loss",
+    final_loss,
+    passed=decreased,
     statement=f"global loss after {steps} steps of DGD, ATC and CTA on the {topology} "
     "(closed forms, same step size)",
-)  # fmt: skip
+)
 print(f"linearized exact (< 1e-10): {linearized.max_rel_err < 1e-10}")
 print(f"network error below 0.1: {network.mean_loss_error < 0.1}")
 print(f"limit reached (< 1e-8): {limit_err < 1e-8}")

@@ -128,7 +128,7 @@ radii = {
             stability.spectral_radius(a, *args, mixing[t], s / curvature)
             for s in lr_scale
         ]
-    )  # fmt: skip
+    )
     for t in topologies
     for a in algorithms
 }
@@ -140,13 +140,18 @@ radii = {
 # that $\|W\|_2 = 1$ gives them).
 
 # %%
-exact = {(t, a): stability.max_stable_lr(a, *args, mixing[t]) * curvature
-         for t in topologies for a in algorithms}  # fmt: skip
+exact = {
+    (t, a): stability.max_stable_lr(a, *args, mixing[t]) * curvature
+    for t in topologies
+    for a in algorithms
+}
 sufficient = {
     t: stability.sufficient_lr_bound(*args, mixing[t]) * curvature for t in topologies
 }
-sufficient_diffusion = {t: stability.sufficient_lr_bound(*args, mixing[t], algorithm="atc")
-                        * curvature for t in topologies}  # fmt: skip
+sufficient_diffusion = {
+    t: stability.sufficient_lr_bound(*args, mixing[t], algorithm="atc") * curvature
+    for t in topologies
+}
 
 # %% [markdown]
 # Below its threshold every curve sits at one: the eigenvalue 1 of the consensus
@@ -156,8 +161,10 @@ sufficient_diffusion = {t: stability.sufficient_lr_bound(*args, mixing[t], algor
 # bound and the exact DGD threshold.
 
 # %% mystnb={"figure": {"caption": "Spectral radius of the iteration matrix of the linearized model against the step size (in units of 1/L_max) for DGD (solid), ATC (dashed) and CTA (dotted), one panel per topology; the red line is radius 1, the vertical lines the sufficient DGD bound and the exact DGD threshold.", "name": "fig-stability-radius"}}
-marks = {t: {"sufficient DGD bound": sufficient[t], "exact DGD threshold": exact[t, "dgd"]}
-         for t in topologies}  # fmt: skip
+marks = {
+    t: {"sufficient DGD bound": sufficient[t], "exact DGD threshold": exact[t, "dgd"]}
+    for t in topologies
+}
 fig = plotting.stability_radius(
     lr_scale, radii, marks, xlabel=r"step size $\eta\,L_{\max}$"
 )
@@ -176,14 +183,16 @@ fig = plotting.stability_radius(
 # $1/L_{\max}$, with the ATC/CTA thresholds for comparison.
 
 # %%
-table = pd.DataFrame({
-    "lambda_min(W)": lambda_min,
-    "DGD sufficient": sufficient,
-    "DGD exact": {t: exact[t, "dgd"] for t in topologies},
-    "ATC/CTA sufficient": sufficient_diffusion,
-    "ATC exact": {t: exact[t, "atc"] for t in topologies},
-    "CTA exact": {t: exact[t, "cta"] for t in topologies},
-})  # fmt: skip
+table = pd.DataFrame(
+    {
+        "lambda_min(W)": lambda_min,
+        "DGD sufficient": sufficient,
+        "DGD exact": {t: exact[t, "dgd"] for t in topologies},
+        "ATC/CTA sufficient": sufficient_diffusion,
+        "ATC exact": {t: exact[t, "atc"] for t in topologies},
+        "CTA exact": {t: exact[t, "cta"] for t in topologies},
+    }
+)
 table["DGD exact / sufficient"] = table["DGD exact"] / table["DGD sufficient"]
 table.round(3)
 
@@ -290,9 +299,11 @@ curves = {
     for (kind, factor), run in runs.items()
 }
 fig = plotting.stability_runs(
-    runs["network", 0.95].steps, curves, r"mean local loss $\frac{1}{Q}\sum_q L_q(\theta_q)$",
+    runs["network", 0.95].steps,
+    curves,
+    r"mean local loss $\frac{1}{Q}\sum_q L_q(\theta_q)$",
     title="DGD on the 4-cycle, linearized (dashed) and real network (solid)",
-)  # fmt: skip
+)
 
 # %% [markdown]
 # The distance travelled, $\max_q \|\theta_q - \theta_0\|$ at the end of each run, tells

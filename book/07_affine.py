@@ -234,10 +234,19 @@ data = problem.data
 
 def primal(algorithm, mixing):
     return dynamics.predict(
-        algorithm, jacobian=jacobian, jacobian_test=jacobian_test, targets=data.y_train,
-        partition=problem.partition, mixing=mixing, lr=lr, steps=steps, f0=problem.f0,
-        f0_test=problem.f0_test, targets_test=data.y_test, method="primal",
-    )  # fmt: skip
+        algorithm,
+        jacobian=jacobian,
+        jacobian_test=jacobian_test,
+        targets=data.y_train,
+        partition=problem.partition,
+        mixing=mixing,
+        lr=lr,
+        steps=steps,
+        f0=problem.f0,
+        f0_test=problem.f0_test,
+        targets_test=data.y_test,
+        method="primal",
+    )
 
 
 def primal_vs_dual(p, d):
