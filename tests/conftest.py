@@ -10,8 +10,6 @@ Helpers reach tests as fixtures, never through `from conftest import ...` (pytes
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import networkx as nx
@@ -19,8 +17,11 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-import companion  # noqa: F401  (enables float64)
 from companion import graphs, stability
+from companion.problem import Problem
+
+# Equinox's convention: an implicit broadcast between arrays of different ranks is a bug.
+jax.config.update("jax_numpy_rank_promotion", "raise")
 
 NUM_AGENTS = 5
 NUM_SAMPLES = 14
@@ -31,13 +32,13 @@ OUT_DIM = 2
 
 def mlp_apply(params, x):
     """Two-layer tanh MLP; 1/sqrt(fan_in) scaling keeps the NTK of order one."""
-    hidden = jnp.tanh(x @ params["w1"] / np.sqrt(x.shape[-1]) + params["b1"])
-    return hidden @ params["w2"] / np.sqrt(hidden.shape[-1]) + params["b2"]
+    hidden = jnp.tanh(x @ params["w1"] / np.sqrt(x.shape[-1]) + params["b1"][None, :])
+    return hidden @ params["w2"] / np.sqrt(hidden.shape[-1]) + params["b2"][None, :]
 
 
 def affine_apply(params, x):
     """The affine model f(x) = x A + b."""
-    return x @ params["a"] + params["b"]
+    return x @ params["a"] + params["b"][None, :]
 
 
 def mlp_params(seed: int = 0, width: int = 16) -> dict:
@@ -83,68 +84,19 @@ def mixing_for(name: str, num_agents: int = NUM_AGENTS, seed: int = 0) -> np.nda
 def stable_lr(algorithm: str, problem, mixing: np.ndarray, fraction: float = 0.7) -> float:
     """A fraction of a cheap stable step size: exact for DGD, the sufficient bound otherwise
     (the exact ATC/CTA threshold costs a bisection over eigendecompositions)."""
-    args = (problem.kernel, problem.partition, mixing)
-    c = problem.targets.shape[1]
     if algorithm == "dgd":
-        return fraction * stability.max_stable_lr("dgd", *args, num_outputs=c)
-    return fraction * stability.sufficient_lr_bound(*args, algorithm=algorithm, num_outputs=c)
-
-
-@dataclasses.dataclass
-class Problem:
-    """Training and test data, theta_0, and the NTK quantities of one small problem."""
-
-    apply_fn: object
-    params: dict
-    inputs: np.ndarray
-    targets: np.ndarray
-    inputs_test: np.ndarray
-    targets_test: np.ndarray
-    partition: list
-    jacobian: np.ndarray
-    jacobian_test: np.ndarray
-
-    @property
-    def kernel(self) -> np.ndarray:
-        return self.jacobian @ self.jacobian.T
-
-    @property
-    def kernel_test(self) -> np.ndarray:
-        return self.jacobian_test @ self.jacobian.T
-
-    @property
-    def f0(self) -> np.ndarray:
-        return np.asarray(self.apply_fn(self.params, self.inputs))
-
-    @property
-    def f0_test(self) -> np.ndarray:
-        return np.asarray(self.apply_fn(self.params, self.inputs_test))
-
-    def closed_form_args(self) -> dict:
-        return dict(
-            kernel=self.kernel,
-            targets=self.targets,
-            partition=self.partition,
-            f0=self.f0,
-            kernel_test=self.kernel_test,
-            f0_test=self.f0_test,
-            targets_test=self.targets_test,
-        )
-
-    def train_args(self) -> dict:
-        return dict(
-            inputs=self.inputs,
-            targets=self.targets,
-            partition=self.partition,
-            inputs_test=self.inputs_test,
-            targets_test=self.targets_test,
-            progress=False,
-        )
+        return fraction * stability.max_stable_lr(problem, "dgd", mixing)
+    return fraction * stability.sufficient_lr_bound(problem, mixing, algorithm=algorithm)
 
 
 def make_problem(
-    model: str = "mlp", seed: int = 0, num_agents: int = NUM_AGENTS, num_samples: int = NUM_SAMPLES
+    model: str = "mlp",
+    seed: int = 0,
+    num_agents: int = NUM_AGENTS,
+    num_samples: int = NUM_SAMPLES,
+    partition=None,
 ) -> Problem:
+    """A small problem whose kernel is the plain Jacobian product J J^T."""
     rng = np.random.default_rng(seed)
     apply_fn, params = (
         (mlp_apply, mlp_params(seed)) if model == "mlp" else (affine_apply, affine_params(seed))
@@ -153,16 +105,19 @@ def make_problem(
     inputs_test = rng.normal(size=(NUM_TEST, IN_DIM))
     labels = rng.integers(0, OUT_DIM, num_samples + NUM_TEST)
     onehot = np.eye(OUT_DIM)[labels]
+    jac, jac_test = jacobian(apply_fn, params, inputs), jacobian(apply_fn, params, inputs_test)
     return Problem(
+        targets=onehot[:num_samples],
+        partition=partition or uneven_partition(num_samples, num_agents, seed),
+        kernel=jac @ jac.T,
+        f0=np.asarray(apply_fn(params, inputs)),
+        inputs=inputs,
         apply_fn=apply_fn,
         params=params,
-        inputs=inputs,
-        targets=onehot[:num_samples],
         inputs_test=inputs_test,
         targets_test=onehot[num_samples:],
-        partition=uneven_partition(num_samples, num_agents, seed),
-        jacobian=jacobian(apply_fn, params, inputs),
-        jacobian_test=jacobian(apply_fn, params, inputs_test),
+        kernel_test=jac_test @ jac.T,
+        f0_test=np.asarray(apply_fn(params, inputs_test)),
     )
 
 
@@ -179,12 +134,6 @@ def _mixing_for_fixture():
 @pytest.fixture(scope="session", name="stable_lr")
 def _stable_lr_fixture():
     return stable_lr
-
-
-@pytest.fixture(scope="session")
-def affine_model() -> tuple:
-    """`(apply_fn, params)` of the affine model."""
-    return affine_apply, affine_params()
 
 
 @pytest.fixture(scope="session")

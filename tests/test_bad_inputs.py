@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from companion import dynamics, simulate, stability
+from companion import dynamics, simulate
+from companion.problem import Problem
 
 N, C = 6, 2
 PARTITION = [np.array([0, 1, 2]), np.array([3]), np.array([4, 5])]
@@ -46,7 +47,7 @@ CASES = {
         {"mixing": np.array([[1.2, -0.1, -0.1], [-0.1, 0.6, 0.5], [-0.1, 0.5, 0.6]])},
         r"mixing\[0, 1\] = -0\.1 is negative",
     ),
-    "mixing size": ({"mixing": np.eye(2)}, r"mixing is 2 x 2 but partition has 3 agents"),
+    "mixing size": ({"mixing": np.eye(2)}, r"mixing is 2 x 2 but the problem has 3 agents"),
     "mixing not square": ({"mixing": np.ones((3, 2)) / 2}, r"square Q x Q matrix"),
     "mixing nan": (
         {"mixing": with_entry(MIXING, (1, 2), np.nan)},
@@ -92,7 +93,7 @@ CASES = {
     "nan lr": ({"lr": float("nan")}, r"lr must be a positive finite number, got nan"),
     "zero steps": ({"steps": 0}, r"steps must be a positive integer \(number of updates\), got 0"),
     "fractional steps": ({"steps": 2.5}, r"steps must be a positive integer"),
-    "unknown method": ({"method": "magic"}, r"unknown method 'magic': use 'auto', 'dual'"),
+    "unknown form": ({"form": "magic"}, r"unknown form 'magic': use 'dual' or 'primal'"),
     "test kernel without f0_test": (
         {"kernel_test": np.zeros((4, 12))},
         r"test predictions need both kernel_test and f0_test",
@@ -101,72 +102,100 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", CASES, ids=list(CASES))
-def test_predict_rejects(case):
-    change, message = CASES[case]
-    args = good() | change
+def closed_form_run(**args):
+    """Build the problem, the closed form and its trajectory from one dict of arguments."""
     algorithm = args.pop("algorithm", "dgd")
+    mixing, lr, steps = args.pop("mixing"), args.pop("lr"), args.pop("steps")
+    strict, form = args.pop("strict", False), args.pop("form", "dual")
+    problem = Problem(**args)
+    return dynamics.closed_form(problem, algorithm, mixing, lr=lr, strict=strict).steps(
+        steps, form=form
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_closed_form_rejects(case):
+    change, message = CASES[case]
     with pytest.raises(ValueError, match=message):
-        dynamics.predict(algorithm, **args)
+        closed_form_run(**(good() | change))
 
 
 def test_unstable_lr_warns_by_default():
     with pytest.warns(UserWarning, match=r"lr=50 exceeds the largest stable step size [\d.]+ of"):
-        dynamics.predict("atc", **(good() | {"lr": 50.0}))
+        closed_form_run(**(good() | {"lr": 50.0, "algorithm": "atc"}))
 
 
-def test_predict_at_rejects_negative_steps():
+def problem() -> Problem:
     args = good()
-    del args["steps"]
-    with pytest.raises(ValueError, match=r"steps_at must be a 1-D array of step indices >= 0"):
-        dynamics.predict_at("cta", **args, steps_at=[3, -1])
+    for key in ("mixing", "lr", "steps"):
+        del args[key]
+    return Problem(**args)
+
+
+def test_at_rejects_negative_steps():
+    form = dynamics.closed_form(problem(), "cta", MIXING, lr=0.1)
+    with pytest.raises(ValueError, match=r"steps must be a 1-D array of step indices >= 0"):
+        form.at([3, -1])
 
 
 def test_flow_rejects_negative_times():
-    args = good()
-    del args["steps"]
+    form = dynamics.closed_form(problem(), "dgd", MIXING, lr=0.1)
     with pytest.raises(ValueError, match=r"times must be a 1-D array of finite times >= 0"):
-        dynamics.flow("dgd", **args, times=[-1.0])
+        form.flow([-1.0])
 
 
-def test_stability_needs_the_number_of_outputs_when_partition_does_not_cover():
-    with pytest.raises(ValueError, match=r"cannot infer the number of outputs C.*num_outputs=C"):
-        stability.max_stable_lr("dgd", np.eye(12), [np.array([1, 2]), np.array([4])],
-                                np.full((2, 2), 0.5))  # fmt: skip
+def test_primal_needs_a_model():
+    form = dynamics.closed_form(problem(), "dgd", MIXING, lr=0.1)
+    with pytest.raises(ValueError, match="the Jacobian needs a model, params and inputs"):
+        form.steps(3, form="primal")
 
 
-def train_args(**change) -> dict:
+def train_problem(**change) -> Problem:
     x = np.random.default_rng(1).normal(size=(N, 3))
-    args = dict(inputs=x, targets=good()["targets"], partition=PARTITION, mixing=MIXING,
-                lr=0.1, steps=3, progress=False)  # fmt: skip
-    return args | change
+    args = dict(
+        inputs=x,
+        targets=good()["targets"],
+        partition=PARTITION,
+        apply_fn=lambda p, x: x @ p["a"] + p["b"][None, :],
+        params={"a": np.zeros((3, C)), "b": np.zeros(C)},
+    )
+    return Problem(**(args | change))
 
 
-def test_train_rejects_mismatched_inputs(affine_model):
-    with pytest.raises(ValueError, match=r"inputs has 5 rows but targets has 6"):
-        simulate.train("dgd", *affine_model, **train_args(inputs=np.ones((5, 3))))
+def test_problem_rejects_mismatched_inputs():
+    with pytest.raises(ValueError, match=r"inputs has shape \(5, 3\), expected \(6, ...\)"):
+        train_problem(inputs=np.ones((5, 3)))
 
 
-def test_train_rejects_bad_mixing_like_predict(affine_model):
+def test_problem_needs_a_kernel_or_a_model():
+    with pytest.raises(ValueError, match="pass kernel= \\(the NTK at theta_0\\), or model="):
+        Problem(targets=np.ones((2, 1)), partition=[np.arange(2)])
+
+
+def test_training_needs_a_model():
+    with pytest.raises(ValueError, match="training needs a problem with inputs, a model"):
+        simulate.train(problem(), "dgd", MIXING, lr=0.1, steps=3)
+
+
+def test_train_rejects_bad_mixing_like_the_closed_form():
     bad = with_entry(MIXING, (2, 2), 0.6)
     with pytest.raises(ValueError, match=r"row 2 of mixing sums to 1\.1"):
-        simulate.train("atc", *affine_model, **train_args(mixing=bad))
+        simulate.train(train_problem(), "atc", bad, lr=0.1, steps=3, progress=False)
 
 
-def test_diverging_run_names_step_algorithm_lr_and_bound(affine_model):
+def test_diverging_run_names_step_algorithm_lr_and_bound():
     message = (
         r"dgd diverged: values are not finite at step \d+ with lr=40; the largest stable step "
         r"size of the linearized dynamics on this problem is [\d.]+ "
         r"\(companion.stability.max_stable_lr\)"
     )
     with pytest.raises(simulate.DivergenceError, match=message) as error:
-        simulate.train("dgd", *affine_model, **train_args(lr=40.0, steps=2000))
+        simulate.train(
+            train_problem(), "dgd", MIXING, lr=40.0, steps=2000, progress=False, check=False
+        )
     assert isinstance(error.value, ValueError)
 
 
-def test_train_checks_lr_against_a_given_kernel(affine_model):
-    args = train_args(lr=40.0)
-    jac = np.kron(np.hstack([args["inputs"], np.ones((N, 1))]), np.eye(C))  # affine Jacobian
+def test_train_checks_lr_against_the_kernel():
     with pytest.raises(ValueError, match=r"lr=40 exceeds the largest stable step size"):
-        simulate.train("cta", *affine_model, **args, kernel=jac @ jac.T,
-                       strict=True)  # fmt: skip
+        simulate.train(train_problem(), "cta", MIXING, lr=40.0, steps=3, strict=True)

@@ -1,4 +1,4 @@
-"""Tests of companion.data: digits preprocessing and partitions (MATH.md, 'Data and models')."""
+"""Tests of companion.data: digits preprocessing and partitions."""
 
 import numpy as np
 import pytest

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from companion import dynamics
+from companion import dynamics, linear
+from companion.problem import Problem
 from companion.trajectory import relative_error
 
 ALGORITHMS = ["dgd", "atc", "cta"]
@@ -22,46 +23,41 @@ def assert_same(a, b, tol):
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_spectral_any_step_equals_recursion(mlp_problem, algorithm, mixing_for, stable_lr):
     mixing = mixing_for("star")
-    lr = stable_lr(algorithm, mlp_problem, mixing)
-    args = dict(mlp_problem.closed_form_args(), mixing=mixing, lr=lr)
-    recursion = dynamics.predict(algorithm, **args, steps=int(AT.max()))
-    spectral = dynamics.predict_at(algorithm, **args, steps_at=AT)
+    form = dynamics.closed_form(
+        mlp_problem, algorithm, mixing, lr=stable_lr(algorithm, mlp_problem, mixing)
+    )
+    recursion = form.steps(int(AT.max()))
+    spectral = form.at(AT)
     assert spectral.method == "dual-spectral"
     np.testing.assert_array_equal(spectral.steps, AT)
-    picked = {f: getattr(recursion, f)[AT] for f in ("predictions", "test_predictions")}
-    for field, value in picked.items():
-        assert relative_error(getattr(spectral, field), value) <= 1e-9
-    assert relative_error(spectral.param_distance, recursion.param_distance[AT]) <= 1e-9
+    for field in ("predictions", "test_predictions", "param_distance"):
+        assert relative_error(getattr(spectral, field), getattr(recursion, field)[AT]) <= 1e-9
     scale = np.linalg.norm(recursion.param_distance[AT])
     gap = spectral.consensus_distance - recursion.consensus_distance[AT]
     assert np.linalg.norm(gap) <= 1e-9 * scale
-    whole = dynamics.predict(algorithm, **args, steps=10, method="spectral")
-    assert whole.method == "dual-spectral"
-    assert_same(whole, dynamics.predict(algorithm, **args, steps=10), 1e-9)
+    assert_same(form.at(np.arange(11)), form.steps(10), 1e-9)
 
 
 def test_spectral_falls_back_to_recursion_and_says_so(
     mlp_problem, monkeypatch, mixing_for, stable_lr
 ):
     mixing = mixing_for("cycle")
-    args = dict(
-        mlp_problem.closed_form_args(), mixing=mixing, lr=stable_lr("dgd", mlp_problem, mixing)
-    )
-    spectral = dynamics.predict_at("dgd", **args, steps_at=AT)
+    lr = stable_lr("dgd", mlp_problem, mixing)
+    form = dynamics.closed_form(mlp_problem, "dgd", mixing, lr=lr)
+    spectral = form.at(AT)
     monkeypatch.setattr(dynamics, "SPECTRAL_LIMIT", 0)
-    fallback = dynamics.predict_at("dgd", **args, steps_at=AT)
+    fallback = form.at(AT)
     assert fallback.method == "dual-recursion"
     assert_same(spectral, fallback, 1e-9)
 
 
 def test_flow_with_one_agent_equals_neural_tangents(mlp_problem):
-    """MATH.md fact 2: nt normalizes by n*C, so its time is C times ours."""
+    """neural-tangents normalizes the loss by n*C, so its time is C times ours."""
     import neural_tangents as nt
 
-    p = mlp_problem
+    p = mlp_problem.replace(partition=[np.arange(mlp_problem.num_samples)])
     (n, c), times = p.targets.shape, np.array([0.0, 0.3, 2.0, 25.0])
-    args = dict(p.closed_form_args(), partition=[np.arange(n)], mixing=np.eye(1), lr=0.1)
-    ours = dynamics.flow("dgd", **args, times=times)
+    ours = dynamics.closed_form(p, "dgd", np.eye(1), lr=0.1).flow(times)
     k_train = p.kernel.reshape(n, c, n, c).transpose(0, 2, 1, 3)
     k_test = p.kernel_test.reshape(-1, c, n, c).transpose(0, 2, 1, 3)
     predict_fn = nt.predict.gradient_descent_mse(k_train, p.targets, trace_axes=())
@@ -77,66 +73,56 @@ def test_flow_is_driven_by_the_state_transition_matrix(
     mlp_problem, algorithm, monkeypatch, mixing_for
 ):
     """Differences of an affine flow obey the homogeneous flow: G(t2) = Phi(t2, t1) G(t1)."""
-    p, mixing = mlp_problem, mixing_for("cycle")
-    lr, h, (t1, t2) = 0.2, 0.05, (0.4, 1.3)
-    args = dict(p.closed_form_args(), mixing=mixing, lr=lr)
-    flat = dynamics.flow(algorithm, **args, times=[t1, t1 + h, t2, t2 + h]).predictions
-    flat = flat.reshape(4, -1)
-    phi = dynamics.state_transition(
-        algorithm, kernel=p.kernel, partition=p.partition, mixing=mixing, lr=lr, t=t2, t0=t1,
-        num_outputs=p.targets.shape[1],
-    )  # fmt: skip
+    form = dynamics.closed_form(mlp_problem, algorithm, mixing_for("cycle"), lr=0.2)
+    h, (t1, t2) = 0.05, (0.4, 1.3)
+    times = [t1, t1 + h, t2, t2 + h]
+    flat = form.flow(times).predictions.reshape(4, -1)
+    phi = form.transition(t2, t1)
     assert relative_error(phi @ (flat[1] - flat[0]), flat[3] - flat[2]) <= 1e-9
     monkeypatch.setattr(dynamics, "SPECTRAL_LIMIT", 0)
-    krylov = dynamics.flow(algorithm, **args, times=[t1, t1 + h, t2, t2 + h])
+    krylov = form.flow(times)
     assert krylov.method == "flow-expm"
     assert relative_error(krylov.predictions.reshape(4, -1), flat) <= 1e-9
 
 
 def test_flow_approaches_small_step_recursion(mlp_problem, mixing_for):
-    p, mixing, lr = mlp_problem, mixing_for("cycle"), 1e-3
-    args = dict(p.closed_form_args(), mixing=mixing, lr=lr)
-    discrete = dynamics.predict_at("dgd", **args, steps_at=[500])
-    continuous = dynamics.flow("dgd", **args, times=[0.5])
+    form = dynamics.closed_form(mlp_problem, "dgd", mixing_for("cycle"), lr=1e-3)
+    discrete, continuous = form.at([500]), form.flow([0.5])
     assert relative_error(continuous.predictions, discrete.predictions) <= 1e-2
 
 
-def test_primal_is_chosen_for_small_models(affine_problem, mlp_problem, make_problem, mixing_for):
-    mixing = mixing_for("cycle")
-    common = dict(targets=affine_problem.targets, partition=affine_problem.partition,
-                  mixing=mixing, lr=0.1, steps=3, f0=affine_problem.f0)  # fmt: skip
-    small = dynamics.predict("dgd", jacobian=affine_problem.jacobian, **common)
-    assert affine_problem.jacobian.shape[1] < affine_problem.targets.size
-    assert small.method == "primal"
-    wide = make_problem("mlp")
-    assert wide.jacobian.shape[1] > wide.targets.size
-    common.update(targets=wide.targets, partition=wide.partition, f0=wide.f0)
-    assert dynamics.predict("dgd", jacobian=wide.jacobian, **common).method == "dual-recursion"
+def test_primal_equals_dual(affine_problem, mixing_for):
+    """The primal recursion on theta - theta_0 (Jacobian) and the dual one (kernel)."""
+    form = dynamics.closed_form(affine_problem, "cta", mixing_for("cycle"), lr=0.1)
+    primal, dual = form.steps(20, form="primal"), form.steps(20)
+    assert (primal.method, dual.method) == ("primal", "dual-recursion")
+    assert_same(primal, dual, 1e-10)
+    with pytest.raises(ValueError, match="unknown form 'magic': use 'dual' or 'primal'"):
+        form.steps(3, form="magic")
 
 
 def test_trajectory_starts_at_theta_zero(mlp_problem, mixing_for):
-    mixing = mixing_for("complete")
-    t = dynamics.predict("cta", **mlp_problem.closed_form_args(), mixing=mixing, lr=0.1, steps=4)
+    t = dynamics.closed_form(mlp_problem, "cta", mixing_for("complete"), lr=0.1).steps(4)
     assert t.param_distance[0].max() == 0 and t.consensus_distance[0] == 0
     np.testing.assert_array_equal(t.predictions[0, 2], mlp_problem.f0)
-    assert t.test_loss.shape == t.test_accuracy.shape == (5, len(mixing))
+    assert t.test_loss.shape == t.test_accuracy.shape == (5, mlp_problem.num_agents)
     np.testing.assert_allclose(t.mean_loss, t.local_loss.mean(1))
 
 
 def test_limit_is_interpolation_and_centralized_kernel_regression(
     mlp_problem, mixing_for, stable_lr
 ):
-    """MATH.md fact 4: with K positive definite every agent ends at F_q = y."""
+    """With K positive definite every agent ends at F_q = y and at NTK regression."""
     p = mlp_problem
     assert np.linalg.eigvalsh(p.kernel)[0] > 0
     mixing = mixing_for("cycle")
+    regression = p.f0_test.ravel() + p.kernel_test @ np.linalg.solve(
+        p.kernel, (p.targets - p.f0).ravel()
+    )
     for algorithm in ALGORITHMS:
-        args = dict(p.closed_form_args(), mixing=mixing, lr=stable_lr(algorithm, p, mixing, 0.9))
-        end = dynamics.predict_at(algorithm, **args, steps_at=[10**7])
+        lr = stable_lr(algorithm, p, mixing, 0.9)
+        end = dynamics.closed_form(p, algorithm, mixing, lr=lr).at([10**7])
         assert np.abs(end.predictions[0] - p.targets).max() <= 1e-6
-        regression = p.f0_test.ravel() + p.kernel_test @ np.linalg.solve(
-            p.kernel, (p.targets - p.f0).ravel()
-        )
         assert np.abs(end.test_predictions[0] - regression.reshape(p.f0_test.shape)).max() <= 1e-6
 
 
@@ -145,29 +131,23 @@ def test_spectral_handles_a_singular_kernel(affine_problem, mixing_for, stable_l
     p, mixing = affine_problem, mixing_for("star")
     assert np.linalg.matrix_rank(p.kernel) < len(p.kernel)
     for algorithm in ALGORITHMS:
-        args = dict(p.closed_form_args(), mixing=mixing, lr=stable_lr(algorithm, p, mixing))
-        spectral = dynamics.predict_at(algorithm, **args, steps_at=AT)
-        recursion = dynamics.predict(algorithm, **args, steps=int(AT.max()), method="dual")
+        form = dynamics.closed_form(p, algorithm, mixing, lr=stable_lr(algorithm, p, mixing))
+        spectral, recursion = form.at(AT), form.steps(int(AT.max()))
         assert relative_error(spectral.predictions, recursion.predictions[AT]) <= 1e-9
 
 
 def test_square_test_kernel_need_not_be_symmetric():
     """K(X*, X) with n_test == n is square but not symmetric; it must be accepted."""
-    kernel = np.array([[2.0, 0.5], [0.5, 1.0]])
-    kernel_test = np.array([[1.0, 0.3], [0.2, 0.9]])
-    out = dynamics.predict(
-        "dgd",
-        kernel=kernel,
+    p = Problem(
         targets=np.ones((2, 1)),
         partition=[np.array([0]), np.array([1])],
-        mixing=np.full((2, 2), 0.5),
-        lr=0.1,
-        steps=3,
+        kernel=np.array([[2.0, 0.5], [0.5, 1.0]]),
         f0=np.zeros((2, 1)),
-        kernel_test=kernel_test,
+        kernel_test=np.array([[1.0, 0.3], [0.2, 0.9]]),
         f0_test=np.zeros((2, 1)),
         targets_test=np.ones((2, 1)),
     )
+    out = dynamics.closed_form(p, "dgd", np.full((2, 2), 0.5), lr=0.1).steps(3)
     assert out.test_loss.shape == (4, 2)
 
 
@@ -175,19 +155,30 @@ def test_far_steps_without_a_usable_eigenbasis_jump_by_matrix_powers(monkeypatch
     """When eig is refused (here forced), far steps must not store the whole recursion."""
     rng = np.random.default_rng(0)
     j = rng.normal(size=(6, 4))
-    problem = dict(
+    p = Problem(
         kernel=j @ j.T,
         targets=rng.normal(size=(6, 1)),
         partition=[np.arange(0, 3), np.arange(3, 6)],
-        mixing=np.array([[0.7, 0.3], [0.3, 0.7]]),
-        lr=0.05,
         f0=rng.normal(size=(6, 1)),
     )
+    form = dynamics.closed_form(p, "dgd", np.array([[0.7, 0.3], [0.3, 0.7]]), lr=0.05)
     monkeypatch.setattr(dynamics, "CONDITION_LIMIT", 0.0)
     far = dynamics.POWER_STEPS + 7
-    jumped = dynamics.predict_at("dgd", steps_at=[far, 3, 0], **problem)
+    jumped = form.at([far, 3, 0])
     assert jumped.method == "dual-powers"
-    stepped = dynamics.predict("dgd", steps=far, **problem)
+    stepped = form.steps(far)
     # float64 rounding accumulates over ~1e4 steps either way: 1e-9 is ample.
     for row, step in enumerate([far, 3, 0]):
         assert relative_error(jumped.predictions[row], stepped.predictions[step]) < 1e-9
+
+
+def test_powers_equal_repeated_steps():
+    rng = np.random.default_rng(1)
+    matrix, offset = 0.3 * rng.normal(size=(4, 4)), rng.normal(size=4)
+    at = [0, 1, 5, 12, 64]
+    states, x = [], np.zeros(4)
+    for k in range(65):
+        if k in at:
+            states.append(x)
+        x = matrix @ x + offset
+    np.testing.assert_allclose(linear.powers(matrix, offset, at), states, rtol=1e-12, atol=1e-14)

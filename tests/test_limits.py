@@ -1,67 +1,60 @@
-"""The centralized limit of DGD, ATC and CTA (MATH.md fact 4), in float64."""
+"""The centralized limit of DGD, ATC and CTA, in float64."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from companion import experiments, graphs, limits, models
+from companion import dynamics, graphs, limits, models
+from companion import problem as problem_lib
 
 
 @pytest.fixture(scope="module")
 def problem():
     # affine model: P = 650 parameters > m = 120 outputs, 12 independent inputs
-    return experiments.make_problem(
+    return problem_lib.digits(
         models.affine(10), num_agents=3, samples_per_agent=4, n_test=5, seed=3
     )
 
 
 def test_min_norm_interpolates_and_is_smallest(problem):
-    d = problem.data
-    alpha = limits.min_norm_coefficients(problem.kernel, d.y_train, problem.f0)
+    alpha = limits.min_norm_coefficients(problem.kernel, problem.targets, problem.f0)
     fitted = problem.f0.ravel() + problem.kernel @ alpha
-    np.testing.assert_allclose(fitted, d.y_train.ravel(), atol=1e-10)
-    assert limits.min_norm_distance(problem.kernel, d.y_train, problem.f0) == pytest.approx(
+    np.testing.assert_allclose(fitted, problem.targets.ravel(), atol=1e-10)
+    assert limits.min_norm_distance(problem.kernel, problem.targets, problem.f0) == pytest.approx(
         np.sqrt(alpha @ problem.kernel @ alpha), rel=1e-12
     )
 
 
 def test_ntk_regression_on_training_inputs_returns_targets(problem):
-    d = problem.data
-    out = limits.ntk_regression(problem.kernel, problem.kernel, d.y_train, problem.f0, problem.f0)
-    np.testing.assert_allclose(out, d.y_train, atol=1e-10)
+    p = problem
+    out = limits.ntk_regression(p.kernel, p.kernel, p.targets, p.f0, p.f0)
+    np.testing.assert_allclose(out, p.targets, atol=1e-10)
 
 
 @pytest.mark.parametrize("algorithm", ["dgd", "atc", "cta"])
 def test_every_algorithm_reaches_the_centralized_limit(problem, algorithm):
     mixing = graphs.mixing_matrix(graphs.topology("path", 3), "metropolis")
-    appr = limits.approach(problem, algorithm, mixing, lr=0.5 / problem.curvature, doublings=40)
+    form = dynamics.closed_form(problem, algorithm, mixing, lr=0.5 / problem.curvature)
+    appr = limits.approach(form, doublings=40)
     assert appr.worst[0] == pytest.approx(1.0)
     assert appr.worst[-1] < 1e-8 < appr.worst[1]
-    assert appr.worst[-1] < 1e-8
 
 
 @pytest.mark.parametrize("algorithm", ["dgd", "atc", "cta"])
 def test_doubling_matches_the_step_by_step_recursion(problem, algorithm):
-    d = problem.data
+    p = problem
     mixing = graphs.mixing_matrix(graphs.topology("cycle", 3), "metropolis")
-    lr = 0.5 / problem.curvature
-    appr = limits.approach(problem, algorithm, mixing, lr=lr, doublings=6)
-    traj = experiments.predict(problem, algorithm, mixing, lr=lr, steps=64)
-    reference = ntk_reference(problem)
+    form = dynamics.closed_form(p, algorithm, mixing, lr=0.5 / p.curvature)
+    appr = limits.approach(form, doublings=6)
+    traj = form.steps(64)
+    reference = limits.ntk_regression(p.kernel, p.kernel_test, p.targets, p.f0, p.f0_test)
     gap = np.linalg.norm(traj.test_predictions - reference, axis=(-2, -1))
-    gap /= np.linalg.norm(problem.f0_test - reference)
-    residual = np.linalg.norm(traj.predictions - d.y_train, axis=(-2, -1))
-    residual /= np.linalg.norm(problem.f0 - d.y_train)
+    gap /= np.linalg.norm(p.f0_test - reference)
+    residual = np.linalg.norm(traj.predictions - p.targets, axis=(-2, -1))
+    residual /= np.linalg.norm(p.f0 - p.targets)
     np.testing.assert_allclose(appr.test_gap, gap[appr.steps], rtol=1e-9)
     np.testing.assert_allclose(appr.train_gap, residual[appr.steps], rtol=1e-9)
-
-
-def ntk_reference(problem):
-    d = problem.data
-    return limits.ntk_regression(
-        problem.kernel, problem.kernel_test, d.y_train, problem.f0, problem.f0_test
-    )
 
 
 def test_singular_kernel_is_refused():

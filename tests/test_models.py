@@ -1,4 +1,4 @@
-"""Tests of companion.models: stax MLPs and the affine model (MATH.md, 'Data and models')."""
+"""Tests of companion.models: stax MLPs and the affine model."""
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +44,7 @@ def test_affine_model():
     shape, (a, b) = model.init_fn(KEY, (-1, 4))
     assert shape == (-1, 3) and a.shape == (4, 3) and b.shape == (3,)
     x = np.arange(8.0).reshape(2, 4)
-    np.testing.assert_allclose(model.apply_fn((a, b), x), x @ a + b)
+    np.testing.assert_allclose(model.apply_fn((a, b), x), x @ a + b[None, :])
     ntk, nngp = model.kernel_fn(x, None, ("ntk", "nngp"))
     np.testing.assert_allclose(ntk, x @ x.T + 1)
     np.testing.assert_allclose(nngp, x @ x.T / 4 + 0.25)

@@ -1,4 +1,4 @@
-"""Tests of companion.ntk against neural-tangents implementation 1 (MATH.md, 'Linearization')."""
+"""Tests of companion.ntk against neural-tangents implementation 1."""
 
 import jax
 import neural_tangents as nt

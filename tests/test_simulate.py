@@ -1,4 +1,4 @@
-"""Closed forms against real decentralized training (MATH.md facts 1 and 2)."""
+"""Closed forms against real decentralized training."""
 
 from __future__ import annotations
 
@@ -45,13 +45,17 @@ def test_closed_form_equals_linearized_training(
 ):
     mixing = mixing_for(topology)
     lr = stable_lr(algorithm, mlp_problem, mixing)
-    predicted = dynamics.predict(
-        algorithm, **mlp_problem.closed_form_args(), mixing=mixing, lr=lr, steps=STEPS
-    )
+    predicted = dynamics.closed_form(mlp_problem, algorithm, mixing, lr=lr).steps(STEPS)
     trained = simulate.train(
-        algorithm, mlp_problem.apply_fn, mlp_problem.params, **mlp_problem.train_args(),
-        mixing=mixing, lr=lr, steps=STEPS, linearize=True, chunk=STEPS,
-    )  # fmt: skip
+        mlp_problem,
+        algorithm,
+        mixing,
+        lr=lr,
+        steps=STEPS,
+        linearize=True,
+        chunk=STEPS,
+        progress=False,
+    )
     assert predicted.method == "dual-recursion"
     assert trained.method == "linearized-simulation"
     assert trained.local_loss.shape == (STEPS + 1, len(mixing))
@@ -64,15 +68,11 @@ def test_closed_form_equals_linearized_training(
 def test_affine_closed_forms_equal_real_training(affine_problem, algorithm, mixing_for, stable_lr):
     mixing = mixing_for("cycle")
     lr = stable_lr(algorithm, affine_problem, mixing)
-    args = dict(affine_problem.closed_form_args(), mixing=mixing, lr=lr, steps=STEPS)
-    del args["kernel"], args["kernel_test"]
-    jacobians = dict(jacobian=affine_problem.jacobian, jacobian_test=affine_problem.jacobian_test)
-    primal = dynamics.predict(algorithm, **args, **jacobians)
-    dual = dynamics.predict(algorithm, **args, **jacobians, method="dual")
+    form = dynamics.closed_form(affine_problem, algorithm, mixing, lr=lr)
+    primal, dual = form.steps(STEPS, form="primal"), form.steps(STEPS)
     trained = simulate.train(
-        algorithm, affine_problem.apply_fn, affine_problem.params, **affine_problem.train_args(),
-        mixing=mixing, lr=lr, steps=STEPS, chunk=STEPS,
-    )  # fmt: skip
+        affine_problem, algorithm, mixing, lr=lr, steps=STEPS, chunk=STEPS, progress=False
+    )
     methods = (primal.method, dual.method, trained.method)
     assert methods == ("primal", "dual-recursion", "simulation")
     assert worst_error(primal, trained) <= 1e-10
@@ -81,13 +81,12 @@ def test_affine_closed_forms_equal_real_training(affine_problem, algorithm, mixi
 
 def test_atc_on_uniform_complete_graph_is_centralized_gd(affine_problem):
     p = affine_problem
-    num_agents = len(p.partition)
     lr = 0.5
 
     def global_loss(params):
         residual = p.apply_fn(params, p.inputs) - p.targets
         return sum(0.5 * jnp.sum(residual[rows] ** 2) / len(rows) for rows in p.partition) / (
-            num_agents
+            p.num_agents
         )
 
     params, central, gradient = p.params, [], jax.jit(jax.grad(global_loss))
@@ -95,11 +94,9 @@ def test_atc_on_uniform_complete_graph_is_centralized_gd(affine_problem):
         central.append(np.asarray(p.apply_fn(params, p.inputs)))
         grads = gradient(params)
         params = jax.tree_util.tree_map(lambda a, g: a - lr * g, params, grads)
-    uniform = np.full((num_agents, num_agents), 1 / num_agents)
-    trained = simulate.train(
-        "atc", p.apply_fn, p.params, **p.train_args(), mixing=uniform, lr=lr, steps=STEPS
-    )
-    predicted = dynamics.predict("atc", **p.closed_form_args(), mixing=uniform, lr=lr, steps=STEPS)
+    uniform = np.full((p.num_agents, p.num_agents), 1 / p.num_agents)
+    trained = simulate.train(p, "atc", uniform, lr=lr, steps=STEPS, progress=False)
+    predicted = dynamics.closed_form(p, "atc", uniform, lr=lr).steps(STEPS)
     central = np.broadcast_to(np.stack(central)[:, None], trained.predictions.shape)
     assert relative_error(trained.predictions, central) <= 1e-12
     assert relative_error(predicted.predictions, central) <= 1e-12
@@ -108,14 +105,50 @@ def test_atc_on_uniform_complete_graph_is_centralized_gd(affine_problem):
 
 def test_real_network_is_recorded_the_same_way(mlp_problem, mixing_for):
     mixing = mixing_for("cycle")
-    trained = simulate.train(
-        "dgd", mlp_problem.apply_fn, mlp_problem.params, **mlp_problem.train_args(),
-        mixing=mixing, lr=0.3, steps=5, chunk=4,
-    )  # fmt: skip
+    trained = simulate.train(mlp_problem, "dgd", mixing, lr=0.3, steps=5, chunk=4, progress=False)
     assert trained.predictions.shape == (6, len(mixing), *mlp_problem.targets.shape)
     np.testing.assert_allclose(trained.predictions[0], np.broadcast_to(mlp_problem.f0, (5, 14, 2)))
     assert trained.param_distance[0].max() == 0 and trained.consensus_distance[0] == 0
     assert trained.test_accuracy.shape == (6, len(mixing))
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_save_at_keeps_predictions_only_where_asked(mlp_problem, mixing_for, algorithm):
+    """Per-step losses come from the gradient's own outputs and equal the full record's."""
+    mixing = mixing_for("star")
+    full = simulate.train(mlp_problem, algorithm, mixing, lr=0.3, steps=12, progress=False)
+    sparse = simulate.train(
+        mlp_problem,
+        algorithm,
+        mixing,
+        lr=0.3,
+        steps=12,
+        progress=False,
+        save_at=simulate.SaveAt(every=5),
+        chunk=4,
+    )
+    np.testing.assert_array_equal(sparse.saved_steps, [0, 5, 10, 12])
+    np.testing.assert_allclose(sparse.local_loss, full.local_loss, rtol=1e-12)
+    np.testing.assert_allclose(
+        sparse.local_loss, mlp_problem.losses(full.predictions)[0], rtol=1e-12
+    )
+    np.testing.assert_allclose(sparse.predictions, full.predictions[[0, 5, 10, 12]], rtol=1e-12)
+    assert sparse.global_loss.shape == sparse.test_loss.shape == (4, mlp_problem.num_agents)
+
+
+def test_save_at_refuses_steps_outside_the_run(mlp_problem, mixing_for):
+    with pytest.raises(ValueError, match=r"SaveAt steps must lie in \[0, 5\]"):
+        simulate.train(
+            mlp_problem,
+            "dgd",
+            mixing_for("cycle"),
+            lr=0.1,
+            steps=5,
+            save_at=simulate.SaveAt(steps=(3, 9)),
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="SaveAt every must be a positive integer, got 0"):
+        simulate.SaveAt(every=0).resolve(5)
 
 
 @st.composite
@@ -140,13 +173,9 @@ def connected_problems(draw):
 def test_property_closed_form_equals_training_on_random_graphs(make_problem, stable_lr, case):
     """Any connected graph, any (uneven, not necessarily covering) partition, any stable lr."""
     mixing, partition, algorithm, fraction = case
-    p = make_problem("mlp", seed=1, num_agents=len(partition), num_samples=12)
-    p.partition = partition
+    p = make_problem("mlp", seed=1, num_samples=12, partition=partition)
     lr = stable_lr(algorithm, p, mixing, fraction)
-    predicted = dynamics.predict(algorithm, **p.closed_form_args(), mixing=mixing, lr=lr, steps=10)
-    trained = simulate.train(
-        algorithm, p.apply_fn, p.params, **p.train_args(), mixing=mixing, lr=lr, steps=10,
-        linearize=True,
-    )  # fmt: skip
+    predicted = dynamics.closed_form(p, algorithm, mixing, lr=lr).steps(10)
+    trained = simulate.train(p, algorithm, mixing, lr=lr, steps=10, linearize=True, progress=False)
     assert worst_error(predicted, trained) <= 1e-10
     assert np.all(trained.local_loss >= 0)

@@ -1,7 +1,9 @@
-"""Input validation shared by `dynamics`, `simulate` and `stability`.
+"""Input validation shared by the package.
 
 Every check raises `ValueError` naming the offending entry and how to fix it, so a wrong
 call fails at the door instead of deep inside a scan. Tolerances are stated in messages.
+Mixing matrices are validated by `companion.graphs.validate_mixing`, algorithms by
+`companion.algorithms.get`.
 """
 
 from __future__ import annotations
@@ -11,18 +13,7 @@ from typing import Any
 
 import numpy as np
 
-ALGORITHMS = ("dgd", "atc", "cta")
-STOCHASTIC_TOL = 1e-10  # doubly stochastic rows/columns and non-negativity, absolute
 SYMMETRY_TOL = 1e-8  # kernel symmetry, relative to max |K|
-
-
-def check_algorithm(algorithm: Any) -> str:
-    """Return `algorithm` if it is one of "dgd", "atc", "cta"."""
-    if algorithm not in ALGORITHMS:
-        raise ValueError(
-            f"unknown algorithm {algorithm!r}: use one of {', '.join(map(repr, ALGORITHMS))}"
-        )
-    return algorithm
 
 
 def check_lr_value(lr: Any) -> float:
@@ -135,52 +126,3 @@ def check_partition(partition: Any, num_samples: int) -> list[np.ndarray]:
         owner[rows] = q
         checked.append(rows.astype(int))
     return checked
-
-
-def check_mixing(mixing: Any, num_agents: int) -> np.ndarray:
-    """Return W if it is a finite, non-negative, doubly stochastic Q x Q matrix."""
-    array = np.asarray(mixing, dtype=float)
-    if array.ndim != 2 or array.shape[0] != array.shape[1]:
-        raise ValueError(f"mixing must be a square Q x Q matrix, got shape {array.shape}")
-    if array.shape[0] != num_agents:
-        raise ValueError(
-            f"mixing is {array.shape[0]} x {array.shape[0]} but partition has {num_agents} "
-            "agents: build W for a graph with one node per agent"
-        )
-    array = check_matrix(array, array.shape, "mixing", "")
-    tol = STOCHASTIC_TOL
-    if (array < -tol).any():
-        i, j = np.argwhere(array < -tol)[0]
-        raise ValueError(
-            f"mixing[{i}, {j}] = {array[i, j]:.3g} is negative: mixing weights must be "
-            "non-negative (e.g. Metropolis-Hastings weights from companion.graphs)"
-        )
-    for axis, label in ((1, "row"), (0, "column")):
-        sums = array.sum(axis=axis)
-        off = np.flatnonzero(np.abs(sums - 1) > tol)
-        if off.size:
-            raise ValueError(
-                f"{label} {off[0]} of mixing sums to {sums[off[0]]:.12g}, not 1 "
-                f"(tolerance {tol:g}): W must be doubly stochastic; Metropolis-Hastings "
-                "weights are, on any undirected graph"
-            )
-    return array
-
-
-def check_problem(
-    algorithm: Any,
-    targets: Any,
-    partition: Any,
-    mixing: Any,
-    lr: Any,
-    steps: Any | None = None,
-) -> tuple[str, np.ndarray, list[np.ndarray], np.ndarray, float]:
-    """Validate the arguments every dynamics call shares; `steps=None` skips that check."""
-    algorithm = check_algorithm(algorithm)
-    targets = check_targets(targets)
-    partition = check_partition(partition, targets.shape[0])
-    mixing = check_mixing(mixing, len(partition))
-    lr = check_lr_value(lr)
-    if steps is not None:
-        check_steps(steps)
-    return algorithm, targets, partition, mixing, lr

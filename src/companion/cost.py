@@ -1,16 +1,17 @@
 """What predicting and training cost: timings, operation counts and a fitted cost model.
 
-The book's pipeline has three stages whose costs grow differently (MATH.md, 'Primal and
-dual forms'):
+The book's pipeline has three stages whose costs grow differently:
 
 - the structured empirical NTK of an MLP (:mod:`companion.ntk`): per Dense layer a Gram of
   its inputs (``n^2 * fan_in``), the product of output sensitivities
   (``m^2 * fan_out`` with ``m = n * C``) and one backpropagation of the C sensitivities
   (``m * fan_in * fan_out``); so ``m^2 * width + m * width^2`` overall;
-- the closed form (:func:`companion.dynamics.predict`, dual recursion): per step every
-  agent's predictions ``alpha_q K`` (``Q m^2``) and the mixing (``Q^2 m``);
+- the closed form (:func:`companion.dynamics.closed_form`, dual recursion): per step each
+  agent's gradient reaches the outputs through its own ``n_q C`` rows of K (``m^2`` in
+  all) and the mixing costs ``Q^2 m``;
 - real training (:func:`companion.simulate.train`): per step every agent runs forward and
-  backward on all n inputs (``6 Q n P`` flops for P parameters).
+  backward on its own rows (``6 n P`` flops for P parameters in all), and a step that
+  records predictions adds a forward pass of every agent on all n inputs (``2 Q n P``).
 
 :func:`operations` counts these; :func:`fit_seconds_per_op` turns measured times into
 seconds per operation, from which :func:`estimate` predicts the time and memory of a
@@ -25,15 +26,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import jax
 import numpy as np
 
 from companion import data as data_lib
 from companion import dynamics, graphs, models, simulate, stability
 from companion import ntk as ntk_lib
+from companion import problem as problem_lib
+from companion.problem import Problem
 
 __all__ = [
     "Timing",
+    "compute_ntk",
     "estimate",
     "fit_seconds_per_op",
     "loglog_slope",
@@ -41,6 +44,7 @@ __all__ = [
     "mlp_parameters",
     "operations",
     "setup",
+    "stable_lr",
 ]
 
 
@@ -91,10 +95,10 @@ def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
         >>> round(loglog_slope([1, 2, 4, 8], [3, 12, 48, 192]), 6)
         2.0
     """
-    x, y = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    if x.size < 2 or np.ptp(x) == 0:
+    log_x, log_y = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+    if log_x.size < 2 or np.ptp(log_x) == 0:
         raise ValueError("need at least two distinct sizes to fit a slope")
-    return float(np.polyfit(x, y, 1)[0])
+    return float(np.polyfit(log_x, log_y, 1)[0])
 
 
 def mlp_parameters(width: int, depth: int, in_dim: int, out_dim: int) -> int:
@@ -124,12 +128,13 @@ def operations(
     Args:
         stage: ``"ntk"`` (structured NTK), ``"ntk_jacobian"`` (neural-tangents'
             Jacobian contraction, ``m^2 P``), ``"closed_form"`` (``steps`` of the dual
-            recursion) or ``"training"`` (``steps`` of real training).
+            recursion) or ``"training"`` (``steps`` of real training, each recording
+            predictions).
         n, out_dim: training samples and outputs, ``m = n * out_dim``.
         width, depth, in_dim: the MLP. num_agents: Q. steps: steps of the iteration.
 
     Example:
-        >>> operations("closed_form", n=100, num_agents=4) == 4e6 + 16e3 + 1000**3 / 16
+        >>> operations("closed_form", n=100, num_agents=4) == 1e6 + 16e3
         True
     """
     m = n * out_dim
@@ -140,10 +145,10 @@ def operations(
     if stage == "ntk_jacobian":
         return float(m * m * mlp_parameters(width, depth, in_dim, out_dim))
     if stage == "closed_form":
-        # plus the stability check's eigenvalues of the Q diagonal blocks K_qq, once
-        return float(steps * (num_agents * m * m + num_agents**2 * m) + m**3 / num_agents**2)
+        return float(steps * (m * m + num_agents**2 * m))
     if stage == "training":
-        return float(steps * 6 * num_agents * n * mlp_parameters(width, depth, in_dim, out_dim))
+        params = mlp_parameters(width, depth, in_dim, out_dim)
+        return float(steps * (6 + 2 * num_agents) * n * params)
     raise ValueError(
         f"unknown stage {stage!r}: use 'ntk', 'ntk_jacobian', 'closed_form' or 'training'"
     )
@@ -156,8 +161,9 @@ def fit_seconds_per_op(ops: Sequence[float], seconds: Sequence[float]) -> float:
         >>> float(f"{fit_seconds_per_op([1e6, 1e8], [1e-3, 1e-1]):.3g}")
         1e-09
     """
-    ops, seconds = np.asarray(ops, float), np.asarray(seconds, float)
-    return float(np.exp(np.mean(np.log(seconds) - np.log(ops))))
+    return float(
+        np.exp(np.mean(np.log(np.asarray(seconds, float)) - np.log(np.asarray(ops, float))))
+    )
 
 
 def estimate(
@@ -199,50 +205,6 @@ def estimate(
     }
 
 
-@dataclasses.dataclass(frozen=True)
-class Setup:
-    """One decentralized problem on digits: data, partition, mixing, MLP and theta_0."""
-
-    model: Any
-    params: Any
-    inputs: np.ndarray
-    targets: np.ndarray
-    partition: tuple[np.ndarray, ...]
-    mixing: np.ndarray
-
-    def ntk(self) -> np.ndarray:
-        """The full-output empirical NTK on the training inputs (structured path)."""
-        return ntk_lib.empirical_ntk(self.model, self.params, self.inputs)
-
-    def lr(self, kernel: np.ndarray, fraction: float = 0.5) -> float:
-        """A stable step: ``fraction`` of the sufficient DGD bound on this problem."""
-        bound = stability.sufficient_lr_bound(
-            kernel, self.partition, self.mixing, algorithm="dgd", num_outputs=self.out_dim
-        )
-        return fraction * bound
-
-    @property
-    def out_dim(self) -> int:
-        """C."""
-        return self.targets.shape[1]
-
-    def predict(self, kernel: np.ndarray, lr: float, steps: int) -> Any:
-        """DGD closed form (dual recursion) for ``steps`` steps."""
-        f0 = np.asarray(self.model.apply_fn(self.params, self.inputs))
-        return dynamics.predict(
-            "dgd", kernel=kernel, targets=self.targets, partition=self.partition,
-            mixing=self.mixing, lr=lr, steps=steps, f0=f0,
-        )  # fmt: skip
-
-    def train(self, lr: float, steps: int) -> Any:
-        """DGD training of the Q real networks (``companion.simulate.train``)."""
-        return simulate.train(
-            "dgd", self.model.apply_fn, self.params, inputs=self.inputs,
-            targets=self.targets, partition=self.partition, mixing=self.mixing, lr=lr,
-            steps=steps, progress=False,
-        )  # fmt: skip
-
-
 def setup(
     n: int,
     *,
@@ -251,23 +213,31 @@ def setup(
     depth: int = 3,
     topology: str = "cycle",
     seed: int = 0,
-) -> Setup:
-    """Digits with n training samples split iid over Q agents on a Metropolis ``topology``.
+) -> tuple[Problem, np.ndarray]:
+    """Digits with n training samples split iid over Q agents, an MLP at ``theta_0``, and
+    the Metropolis matrix of ``topology``; the NTK is left to compute (and time).
 
     Example:
-        >>> s = setup(8, num_agents=2, width=16)
-        >>> s.ntk().shape, [len(p) for p in s.partition]
-        ((80, 80), [4, 4])
+        >>> p, w = setup(8, num_agents=2, width=16)
+        >>> p.kernel.shape, [len(rows) for rows in p.partition], w.shape
+        ((80, 80), [4, 4], (2, 2))
     """
     dataset = data_lib.load_digits_dataset(n, seed=seed, center_targets=True)
     partition = data_lib.partition_indices(dataset.labels_train, num_agents, seed=seed)
     name = topology if num_agents >= 3 else "complete"  # a cycle needs three agents
     mixing = graphs.mixing_matrix(graphs.topology(name, num_agents, seed=seed))
     model = models.mlp(width, depth, dataset.y_train.shape[1])
-    _, params = model.init_fn(jax.random.PRNGKey(seed), (-1, dataset.x_train.shape[1]))
-    return Setup(
-        model, params, dataset.x_train, dataset.y_train, tuple(partition), np.asarray(mixing)
-    )
+    return problem_lib.from_dataset(model, dataset, partition, seed=seed), mixing
+
+
+def compute_ntk(problem: Problem) -> np.ndarray:
+    """The structured empirical NTK of ``problem``'s MLP, computed afresh (for timing)."""
+    return ntk_lib.empirical_ntk(problem.network, problem.params, problem.inputs)
+
+
+def stable_lr(problem: Problem, mixing: np.ndarray, fraction: float = 0.5) -> float:
+    """A stable DGD step: ``fraction`` of the sufficient DGD bound on this problem."""
+    return fraction * stability.sufficient_lr_bound(problem, mixing)
 
 
 def measure(
@@ -282,23 +252,28 @@ def measure(
 ) -> Timing:
     """Warm wall-clock seconds of one stage of the pipeline on :func:`setup`'s problem.
 
-    ``"ntk"`` times :func:`companion.ntk.empirical_ntk`; ``"closed_form"`` times
-    :func:`companion.dynamics.predict` (DGD, ``steps`` steps, kernel in hand);
-    ``"training"`` times :func:`companion.simulate.train` (DGD, ``steps`` steps).
+    ``"ntk"`` times :func:`companion.ntk.empirical_ntk`; ``"closed_form"`` times the DGD
+    closed form for ``steps`` steps with the kernel in hand (validation and stability
+    check included); ``"training"`` times :func:`companion.simulate.train` (DGD).
 
     Example:
         >>> measure("closed_form", n=8, num_agents=2, steps=5, repeats=1).median > 0
         True
     """
-    problem = setup(n, num_agents=min(num_agents, n), width=width, seed=seed)
+    problem, mixing = setup(n, num_agents=min(num_agents, n), width=width, seed=seed)
     if stage == "ntk":
-        return median_seconds(problem.ntk, repeats=repeats)
-    kernel = problem.ntk()
-    lr = problem.lr(kernel)
+        return median_seconds(lambda: compute_ntk(problem), repeats=repeats)
+    lr = stable_lr(problem, mixing)
     if stage == "closed_form":
-        return median_seconds(lambda: problem.predict(kernel, lr, steps), repeats=repeats)
+        return median_seconds(
+            lambda: dynamics.closed_form(problem, "dgd", mixing, lr=lr).steps(steps),
+            repeats=repeats,
+        )
     if stage == "training":
-        return median_seconds(lambda: problem.train(lr, steps), repeats=repeats)
+        return median_seconds(
+            lambda: simulate.train(problem, "dgd", mixing, lr=lr, steps=steps, progress=False),
+            repeats=repeats,
+        )
     raise ValueError(f"unknown stage {stage!r}: use 'ntk', 'closed_form' or 'training'")
 
 

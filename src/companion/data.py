@@ -1,4 +1,4 @@
-"""The digits data set and its partitions across agents (MATH.md, 'Data and models').
+"""The digits data set and its partitions across agents.
 
 Inputs are centred by the training mean and scaled to unit L2 norm per sample, so every
 input lies on the unit sphere, where the NTK of a stax MLP depends only on angles. Targets
@@ -78,7 +78,7 @@ def load_digits_dataset(
     center_targets: bool = False,
     classes: int = 10,
 ) -> Dataset:
-    """Load scikit-learn's 8x8 digits (no download) as in MATH.md, 'Data and models'.
+    """Load scikit-learn's 8x8 digits (shipped with scikit-learn: no download).
 
     Only digits ``0 .. classes-1`` are used. The train/test split is seeded and stratified
     by class when each side can hold every class, uniformly random otherwise. Inputs are
@@ -108,19 +108,19 @@ def load_digits_dataset(
         raise ValueError(f"classes={classes} is out of range; pick an integer from 2 to 10.")
     if n_train < 1 or n_test < 0:
         raise ValueError(f"n_train={n_train}, n_test={n_test}: need n_train >= 1 and n_test >= 0.")
-    digits = load_digits()
-    pool = np.flatnonzero(digits.target < classes)
+    features, targets = load_digits(return_X_y=True)
+    pool = np.flatnonzero(np.asarray(targets) < classes)
     if n_train + n_test > len(pool):
         raise ValueError(
             f"n_train + n_test = {n_train + n_test} exceeds the {len(pool)} digits with "
             f"classes={classes}; reduce n_train or n_test (or raise classes)."
         )
-    labels = digits.target.astype(np.int64)
+    labels = np.asarray(targets, dtype=np.int64)
     rng = np.random.default_rng(seed)
     chosen, _ = _split(pool, labels, n_train + n_test, rng)
     train, test = _split(chosen, labels, n_train, rng)
 
-    inputs = digits.data.astype(np.float64)
+    inputs = np.asarray(features, dtype=np.float64)
     mean = inputs[train].mean(axis=0)
 
     def prepare(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -162,7 +162,7 @@ def partition_indices(
     alpha: float = 0.5,
     seed: int = 0,
 ) -> list[np.ndarray]:
-    """Split training rows across agents (MATH.md, 'Setting' and 'Data and models').
+    """Split training rows across agents.
 
     Schemes:
         ``"iid"``: a seeded shuffle cut into ``num_agents`` near-equal parts.

@@ -1,24 +1,22 @@
 """Closed-form learning dynamics of DGD, ATC and CTA for the linearized model.
 
-Implements MATH.md "Primal (parameter space) and dual (function space) forms". All agents
-start at `theta_0`, so `theta_q(k) - theta_0 = J^T alpha_q(k)` and the predictions are
-`F_q = f_0 + K alpha_q`. The dual coefficients follow (with `r_q = D_q (F_q - y)`,
-`D_q = diag(1/n_q on agent q's outputs)`):
+All agents start at ``theta_0``, so ``theta_q(k) - theta_0 = J^T alpha_q(k)`` and the
+predictions are ``F_q = f_0 + K alpha_q`` (the dual form derived on the book's page
+"Closed forms"). :func:`closed_form` validates a problem, an algorithm, a mixing matrix
+and a step size once and returns a :class:`ClosedForm`, which answers many queries:
 
-- DGD: `alpha_q <- sum_r W[q,r] alpha_r - eta r_q`
-- ATC: `alpha <- (W (x) I)(alpha - eta r)`
-- CTA: `alpha <- alpha' - eta r(alpha')` with `alpha' = (W (x) I) alpha`
-
-which is MATH.md's recursion for `F` multiplied through by K, and it also gives
-`||theta_q - theta_0||^2 = alpha_q^T K alpha_q` and the consensus distance. The primal form
-runs the same recursion on `theta - theta_0` with the Jacobian in place of K.
+- :meth:`ClosedForm.steps`: the recursion for steps 0..k (dual, or primal on
+  ``theta - theta_0`` with the Jacobian in place of K);
+- :meth:`ClosedForm.at`: any steps, from one eigendecomposition of the iteration matrix;
+- :meth:`ClosedForm.flow`: the gradient flow at any times;
+- :meth:`ClosedForm.transition`: the state-transition matrix ``Phi(t, t0)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,17 +24,13 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-from companion import stability
-from companion._checks import (
-    check_kernel,
-    check_matrix,
-    check_problem,
-    check_steps,
-    check_targets,
-)
-from companion.trajectory import Trajectory, agent_weights
+from companion import algorithms, linear, stability
+from companion._checks import check_lr_value, check_steps
+from companion.graphs import validate_mixing
+from companion.problem import Problem
+from companion.trajectory import Trajectory
 
-__all__ = ["flow", "predict", "predict_at", "state_transition"]
+__all__ = ["ClosedForm", "closed_form"]
 
 SPECTRAL_LIMIT = stability.DENSE_LIMIT  # largest Q*m for the eigendecomposition paths
 CONDITION_LIMIT = 1e7  # eigenvector condition number above which spectral results lose 1e-9
@@ -56,49 +50,25 @@ def _summaries(x, u, test_readout, dual: bool):
     return distance, consensus, test
 
 
-def _own_outputs(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each agent's output indices (Q, L), padded with index 0 and weight 0 to the largest
-    agent, with their weights 1/n_q: the only outputs an agent's gradient touches."""
-    rows = [np.flatnonzero(w) for w in weights]
-    width = max(len(r) for r in rows)
-    own = np.zeros((len(rows), width), dtype=int)
-    own_weights = np.zeros((len(rows), width))
-    for q, r in enumerate(rows):
-        own[q, : len(r)] = r
-        own_weights[q, : len(r)] = weights[q, r]
-    return own, own_weights
-
-
-def _recursion(readout, test_readout, weights, mixing, lr, offset, *, algorithm, length, dual):
-    """Scan the affine recursion; state x is alpha (dual) or theta - theta_0 (primal).
-
-    `readout` maps the state to the change of training outputs (K, or J^T for the primal
-    form); `offset = f_0 - y`, flattened. The output changes u = x readout (and the test
-    outputs) are carried along by the same linear updates rather than recomputed: agent
-    q's gradient step touches only its own n_q C outputs, so in the dual form one step
-    costs O(m^2 + Q^2 m) instead of O(Q m^2) (MATH.md, "Cost per step").
-    """
-    own, own_weights = _own_outputs(np.asarray(weights))
-    return _scan(
-        readout, test_readout, own, own_weights, mixing, lr, offset,
-        algorithm=algorithm, length=length, dual=dual,
-    )  # fmt: skip
-
-
 @functools.partial(jax.jit, static_argnames=("algorithm", "length", "dual"))
 def _scan(readout, test_readout, own, own_weights, mixing, lr, offset, *, algorithm, length, dual):
+    """The recursion; the state x is alpha (dual) or theta - theta_0 (primal).
+
+    `readout` maps the state to the change of the training outputs (K, or J^T for the
+    primal form); `offset = f_0 - y`, flattened. The output changes u = x readout (and the
+    test outputs t) are carried along by the same linear updates rather than recomputed:
+    agent q's gradient touches only its own n_q C outputs, so one dual step costs
+    O(m^2 + Q^2 m) instead of O(Q m^2).
+    """
     agents = jnp.arange(own.shape[0])[:, None]
     readout_own = readout[own] if dual else None  # (Q, L, m): rows of K per agent
     test_own = None if test_readout is None or not dual else test_readout[own]
 
-    def mix(*arrays):
-        return tuple(None if a is None else mixing @ a for a in arrays)
+    def mix(state):
+        return tuple(None if a is None else mixing @ a for a in state)
 
-    def body(carry, _):
-        x, u, t = carry
-        obs = (u, *_summaries(x, u, None, dual)[:2], t)
-        if algorithm == "cta":
-            x, u, t = mix(x, u, t)
+    def gradient(state):
+        x, u, t = state
         residual = own_weights * (jnp.take_along_axis(u, own, 1) + offset[own])
         if dual:
             dx = jnp.zeros_like(x).at[agents, own].add(residual)
@@ -108,13 +78,15 @@ def _scan(readout, test_readout, own, own_weights, mixing, lr, offset, *, algori
             dx = jnp.zeros_like(u).at[agents, own].add(residual) @ readout.T
             du = dx @ readout
             dt = None if t is None else dx @ test_readout
-        if algorithm == "dgd":
-            x, u, t = mix(x, u, t)
-        x, u = x - lr * dx, u - lr * du
-        t = None if t is None else t - lr * dt
-        if algorithm == "atc":
-            x, u, t = mix(x, u, t)
-        return (x, u, t), obs
+        return dx, du, dt
+
+    def step(state, grad):
+        return tuple(None if a is None else a - lr * g for a, g in zip(state, grad, strict=True))
+
+    def body(state, _):
+        x, u, t = state
+        observed = (u, *_summaries(x, u, None, dual)[:2], t)
+        return algorithm.update(state, mix=mix, gradient=gradient, step=step), observed
 
     q = own.shape[0]
     start = (
@@ -125,339 +97,236 @@ def _scan(readout, test_readout, own, own_weights, mixing, lr, offset, *, algori
     return jax.lax.scan(body, start, None, length=length)[1]
 
 
-class _Problem(NamedTuple):
-    """A validated dual problem; `weights` are the per-agent weights on the m outputs."""
-
-    algorithm: str
-    kernel: np.ndarray
-    targets: np.ndarray
-    partition: list[np.ndarray]
-    mixing: np.ndarray
-    lr: float
-    f0: np.ndarray
-    kernel_test: np.ndarray | None
-    f0_test: np.ndarray | None
-    targets_test: np.ndarray | None
-    weights: np.ndarray
-
-    @property
-    def offset(self) -> np.ndarray:
-        return (self.f0 - self.targets).ravel()
-
-    @property
-    def test_readout(self) -> np.ndarray | None:
-        return None if self.kernel_test is None else self.kernel_test.T
-
-    def check_lr(self, strict: bool) -> None:
-        args = (self.algorithm, self.kernel, self.partition, self.mixing, self.lr)
-        stability.check_lr(*args, strict=strict, num_outputs=self.targets.shape[1])
-
-
-def _problem(
-    algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test, targets_test
-) -> _Problem:
-    """Validate the arguments shared by `predict`, `predict_at` and `flow`."""
-    algorithm, targets, partition, mixing, lr = check_problem(
-        algorithm, targets, partition, mixing, lr
-    )
-    n, c = targets.shape
-    kernel = check_kernel(kernel, (n * c, n * c))
-    f0 = check_matrix(f0, (n, c), "f0", "pass f(X; theta_0) on the training inputs")
-    if (kernel_test is None) != (f0_test is None):
-        raise ValueError("test predictions need both kernel_test and f0_test")
-    if kernel_test is None and targets_test is not None:
-        raise ValueError("targets_test needs kernel_test and f0_test")
-    if kernel_test is not None:
-        f0_test = check_targets(f0_test, "f0_test")
-        kernel_test = check_kernel(
-            kernel_test, (f0_test.size, n * c), "kernel_test", symmetric=False
-        )
-        if targets_test is not None:
-            targets_test = check_matrix(targets_test, f0_test.shape, "targets_test", "")
-    weights = np.repeat(agent_weights(partition, n), c, axis=1)
-    return _Problem(algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test,
-                    targets_test, weights)  # fmt: skip
-
-
-def _trajectory(p: _Problem, steps, u, distance, consensus, test, method) -> Trajectory:
-    """Add f_0 back to the output changes and score them."""
-    if test is not None:
-        test = np.asarray(test).reshape(len(steps), -1, *p.f0_test.shape) + p.f0_test
-    return Trajectory.from_predictions(
-        algorithm=p.algorithm,
-        lr=p.lr,
-        steps=steps,
-        predictions=np.asarray(u).reshape(len(steps), -1, *p.targets.shape) + p.f0,
-        targets=p.targets,
-        partition=p.partition,
-        consensus_distance=consensus,
-        param_distance=distance,
-        method=method,
-        test_predictions=test,
-        targets_test=p.targets_test,
-    )
-
-
-def predict(
-    algorithm: str,
-    *,
-    kernel: np.ndarray | None = None,
-    targets: np.ndarray,
-    partition: Sequence[np.ndarray],
-    mixing: np.ndarray,
-    lr: float,
-    steps: int,
-    f0: np.ndarray,
-    kernel_test: np.ndarray | None = None,
-    f0_test: np.ndarray | None = None,
-    targets_test: np.ndarray | None = None,
-    method: str = "auto",
-    jacobian: np.ndarray | None = None,
-    jacobian_test: np.ndarray | None = None,
-    strict: bool = False,
-) -> Trajectory:
-    """Exact trajectory of the linearized model for steps 0..`steps` (MATH.md dual form).
-
-    Args:
-        algorithm: "dgd", "atc" or "cta".
-        kernel: full-output empirical NTK (n*C, n*C), sample-major. May be omitted when
-            `jacobian` is given (then K = J J^T).
-        targets: (n, C). partition: Q index arrays. mixing: doubly stochastic Q x Q W.
-        lr: step size. steps: number of updates. f0: (n, C) predictions at theta_0.
-        kernel_test, f0_test, targets_test: (n_test*C, n*C), (n_test, C), (n_test, C).
-        method: "dual" (recursion on alpha), "primal" (recursion on theta, needs
-            `jacobian`), "spectral" (`predict_at` every step) or "auto" (primal when a
-            jacobian with P < m parameters is given, else dual).
-        jacobian, jacobian_test: (n*C, P) and (n_test*C, P) Jacobians at theta_0.
-        strict: raise instead of warning when lr is unstable (`stability.check_lr`).
-
-    Example:
-        >>> t = predict("dgd", kernel=np.eye(2), targets=np.ones((2, 1)), steps=3,
-        ...             partition=[np.array([0]), np.array([1])], mixing=np.full((2, 2), 0.5),
-        ...             lr=0.5, f0=np.zeros((2, 1)))
-        >>> t.local_loss.shape, t.method
-        ((4, 2), 'dual-recursion')
-    """
-    check_steps(steps)
-    n_outputs = np.size(targets)
-    if jacobian is not None:
-        jacobian = check_matrix(jacobian, (n_outputs, np.shape(jacobian)[-1]), "jacobian", "")
-        kernel = jacobian @ jacobian.T if kernel is None else kernel
-    if kernel is None:
-        raise ValueError("pass kernel= (the NTK), or jacobian= for the primal form")
-    wants_test = kernel_test is not None or jacobian_test is not None
-    if method == "auto":
-        small = jacobian is not None and jacobian.shape[1] < n_outputs
-        method = "primal" if small and (jacobian_test is not None or not wants_test) else "dual"
-    if method not in ("dual", "primal", "spectral"):
-        raise ValueError(f"unknown method {method!r}: use 'auto', 'dual', 'primal' or 'spectral'")
-    if jacobian_test is not None and kernel_test is None:
-        kernel_test = np.asarray(jacobian_test) @ jacobian.T
-    p = _problem(algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test,
-                 targets_test)  # fmt: skip
-    p.check_lr(strict)
-    if method == "spectral":
-        return _spectral(p, np.arange(steps + 1), flow_lr=None)
-    if method == "primal":
-        if jacobian is None or (wants_test and jacobian_test is None):
-            raise ValueError("method='primal' needs jacobian= (and jacobian_test= for tests)")
-        test_map = None if jacobian_test is None else np.asarray(jacobian_test).T
-        readout, test_readout, dual = jacobian.T, test_map, False
-    else:
-        readout, test_readout, dual = p.kernel, p.test_readout, True
-    observed = _recursion(
-        readout, test_readout, p.weights, p.mixing, p.lr, p.offset,
-        algorithm=p.algorithm, length=steps + 1, dual=dual,
-    )  # fmt: skip
-    return _trajectory(p, np.arange(steps + 1), *observed, "dual-recursion" if dual else "primal")
-
-
 def _log1p(d: np.ndarray) -> np.ndarray:
     """Complex log(1 + d), accurate for small |d| (numpy's complex log1p is not)."""
-    x, y = d.real, d.imag
+    x, y = np.real(d), np.imag(d)
     return 0.5 * np.log1p(2 * x + x * x + y * y) + 1j * np.arctan2(y, 1 + x)
 
 
 def _expm1(z: np.ndarray) -> np.ndarray:
     """Complex exp(z) - 1, accurate for small |z|."""
-    a, b = z.real, z.imag
+    a, b = np.real(z), np.imag(z)
     return np.expm1(a) * np.cos(b) - 2 * np.sin(b / 2) ** 2 + 1j * np.exp(a) * np.sin(b)
 
 
-def _spectral(p: _Problem, at: np.ndarray, flow_lr: float | None) -> Trajectory:
-    """alpha at steps (or times) `at` from one eigendecomposition of the alpha map.
-
-    `alpha(k) = V diag(g_k(lambda)) V^{-1} a` with `alpha(0) = 0`, offset `a` and
-    `g_k = sum_{j<k} lambda^j` (= k at lambda = 1). The flow (`flow_lr` set) uses
-    `g_t = expm1(t (lambda - 1)/lr) / (lambda - 1)` (= t/lr at lambda = 1).
-    """
-    args = (p.algorithm, p.kernel, p.partition, p.mixing, p.lr)
-    matrix = stability.iteration_matrix(*args, num_outputs=p.targets.shape[1], state="coefficients")
-    offset = -p.lr * p.weights * p.offset
-    offset = (p.mixing @ offset if p.algorithm == "atc" else offset).ravel()
-    size = matrix.shape[0]
-    if size <= SPECTRAL_LIMIT:
-        with stability.blas_threads(size):
-            evals, evecs = np.linalg.eig(matrix)
-            evals = evals.astype(complex)  # powers of negative real eigenvalues stay defined
-            well_posed = np.linalg.cond(evecs) < CONDITION_LIMIT
-    if size > SPECTRAL_LIMIT or not well_posed:
-        return _fallback(p, at, flow_lr, matrix, offset)
-    coeffs = np.linalg.solve(evecs, offset)
-    d = evals - 1  # exact in floating point near 1, which keeps g accurate there
-    s = np.asarray(at, dtype=float)[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if flow_lr is None:
-            small = np.abs(d) <= 0.5
-            g = np.where(small, _expm1(s * _log1p(d)) / d, (evals**s - 1) / d)
-            g = np.where(d == 0, s, g)
-        else:
-            g = np.where(d == 0, s / flow_lr, _expm1(s * d / flow_lr) / d)
-    alpha = ((g * coeffs) @ evecs.T).real.reshape(len(at), len(p.mixing), -1)
-    u = alpha @ p.kernel
-    summaries = _summaries(alpha, u, p.test_readout, True)
-    if flow_lr is None:
-        return _trajectory(p, at, u, *summaries, "dual-spectral")
-    return _trajectory(p, s[:, 0] / flow_lr, u, *summaries, "flow-spectral")
-
-
-def _powers(matrix: np.ndarray, offset: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """States of `x <- M x + offset` from `x_0 = 0` at steps `at`, by jumping between the
-    requested steps with powers of the augmented matrix `[[M, offset], [0, 1]]`."""
-    size = matrix.shape[0]
-    augmented = np.eye(size + 1)
-    augmented[:size, :size] = matrix
-    augmented[:size, size] = offset
-    state = np.eye(size + 1)[size]
-    out = np.empty((len(at), size))
-    previous = 0
-    for i in np.argsort(at, kind="stable"):
-        state = np.linalg.matrix_power(augmented, int(at[i]) - previous) @ state
-        previous = int(at[i])
-        out[i] = state[:size]
-    return out
-
-
-def _fallback(p: _Problem, at, flow_lr, matrix, offset) -> Trajectory:
-    """Recursion or matrix powers (steps), or Krylov `expm_multiply` (times), when eig is
-    too big or unstable."""
-    if flow_lr is None and int(np.max(at)) > POWER_STEPS and matrix.shape[0] <= SPECTRAL_LIMIT:
-        alpha = _powers(matrix, offset, at).reshape(len(at), len(p.mixing), -1)
-        u = alpha @ p.kernel
-        return _trajectory(p, at, u, *_summaries(alpha, u, p.test_readout, True), "dual-powers")
-    if flow_lr is None:
-        observed = _recursion(
-            p.kernel, p.test_readout, p.weights, p.mixing, p.lr, p.offset,
-            algorithm=p.algorithm, length=int(np.max(at)) + 1, dual=True,
-        )  # fmt: skip
-        picked = [None if o is None else np.asarray(o)[at] for o in observed]
-        return _trajectory(p, at, *picked, "dual-recursion")
-    size = matrix.shape[0]
-    generator = np.zeros((size + 1, size + 1))  # [[A, b], [0, 0]] carries the offset
-    generator[:size, :size] = (matrix - np.eye(size)) / p.lr
-    generator[:size, size] = offset / p.lr
-    start = np.eye(size + 1)[size]
-    alpha = np.stack([scipy.sparse.linalg.expm_multiply(t * generator, start) for t in at])
-    alpha = alpha[:, :size].reshape(len(at), len(p.mixing), -1)
-    u = alpha @ p.kernel
-    return _trajectory(p, at / p.lr, u, *_summaries(alpha, u, p.test_readout, True), "flow-expm")
-
-
-def predict_at(
-    algorithm: str,
-    *,
-    kernel: np.ndarray,
-    targets: np.ndarray,
-    partition: Sequence[np.ndarray],
+def closed_form(
+    problem: Problem,
+    algorithm: str | algorithms.Algorithm,
     mixing: np.ndarray,
+    *,
     lr: float,
-    steps_at: Sequence[int],
-    f0: np.ndarray,
-    kernel_test: np.ndarray | None = None,
-    f0_test: np.ndarray | None = None,
-    targets_test: np.ndarray | None = None,
     strict: bool = False,
-) -> Trajectory:
-    """Closed form at arbitrary steps without a loop (MATH.md "Closed form at any step").
+) -> ClosedForm:
+    """Validate once, then query the closed form of ``algorithm`` on ``problem`` many times.
 
-    Eigendecomposes the Qm x Qm iteration matrix of the alpha map once, then costs one
-    product per requested step. Falls back to the recursion (and says so in `method`) when
-    Q*m exceeds `SPECTRAL_LIMIT` or the eigenvectors are ill-conditioned. Arguments are as
-    in `predict`; `steps_at` are non-negative step indices.
-
-    Example:
-        >>> t = predict_at("atc", kernel=np.eye(2), targets=np.ones((2, 1)), steps_at=[0, 50],
-        ...                partition=[np.array([0]), np.array([1])],
-        ...                mixing=np.full((2, 2), 0.5), lr=0.5, f0=np.zeros((2, 1)))
-        >>> t.method, t.local_loss.round(6).tolist()
-        ('dual-spectral', [[0.5, 0.5], [0.0, 0.0]])
-    """
-    at = np.asarray(steps_at)
-    if at.ndim != 1 or at.size == 0 or not np.issubdtype(at.dtype, np.integer) or at.min() < 0:
-        raise ValueError(f"steps_at must be a 1-D array of step indices >= 0, got {steps_at!r}")
-    p = _problem(algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test,
-                 targets_test)  # fmt: skip
-    p.check_lr(strict)
-    return _spectral(p, at, flow_lr=None)
-
-
-def flow(
-    algorithm: str,
-    *,
-    kernel: np.ndarray,
-    targets: np.ndarray,
-    partition: Sequence[np.ndarray],
-    mixing: np.ndarray,
-    lr: float,
-    times: Sequence[float],
-    f0: np.ndarray,
-    kernel_test: np.ndarray | None = None,
-    f0_test: np.ndarray | None = None,
-    targets_test: np.ndarray | None = None,
-) -> Trajectory:
-    """Continuous-time limit `d alpha/dt = ((M - I)/lr) alpha + a/lr` at `times`.
-
-    MATH.md "Algorithms": `t = k * lr`; the state-transition matrix is
-    `Phi(t, t0) = expm(A (t - t0))` with `A = (M - I) / lr` (see `state_transition`). With
-    Q = 1 this is `F(t) = y + expm(-K t / n)(f_0 - y)`. `Trajectory.steps` holds `t / lr`.
+    Args:
+        problem: a :class:`companion.problem.Problem`.
+        algorithm: "dgd", "atc" or "cta".
+        mixing: doubly stochastic Q x Q W (connectivity is not required: W = I models no
+            communication).
+        lr: step size eta.
+        strict: raise instead of warning when lr is above the exact stability threshold
+            (:func:`companion.stability.check_lr`).
 
     Example:
-        >>> t = flow("dgd", kernel=np.eye(1), targets=np.ones((1, 1)), times=[0.0, 1.0],
-        ...          partition=[np.array([0])], mixing=np.eye(1), lr=0.1, f0=np.zeros((1, 1)))
-        >>> round(float(t.predictions[1, 0, 0, 0]), 6)  # 1 - exp(-1)
-        0.632121
+        >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
+        ...             kernel=np.eye(2), f0=np.zeros((2, 1)))
+        >>> form = closed_form(p, "dgd", np.full((2, 2), 0.5), lr=0.5)
+        >>> t = form.steps(3)
+        >>> t.local_loss.shape, t.method
+        ((4, 2), 'dual-recursion')
     """
-    times = np.asarray(times, dtype=float)
-    if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)) or times.min() < 0:
-        raise ValueError(f"times must be a 1-D array of finite times >= 0, got {times!r}")
-    p = _problem(algorithm, kernel, targets, partition, mixing, lr, f0, kernel_test, f0_test,
-                 targets_test)  # fmt: skip
-    return _spectral(p, times, flow_lr=p.lr)
+    algorithm = algorithms.get(algorithm)
+    mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
+    lr = check_lr_value(lr)
+    stability.check_lr(problem, algorithm, mixing, lr, strict=strict)
+    return ClosedForm(problem, algorithm, mixing, lr)
 
 
-def state_transition(
-    algorithm: str,
-    *,
-    kernel: np.ndarray,
-    partition: Sequence[np.ndarray],
-    mixing: np.ndarray,
-    lr: float,
-    t: float,
-    t0: float = 0.0,
-    num_outputs: int | None = None,
-) -> np.ndarray:
-    """`Phi(t, t0) = expm(A (t - t0))`, `A = (M - I)/lr`, on the stacked predictions.
+@dataclasses.dataclass(frozen=True, eq=False)
+class ClosedForm:
+    """The closed form of one algorithm on one problem, mixing matrix and step size.
 
-    The paper's state-transition matrix, here in function space (Qm x Qm): the homogeneous
-    part of the flow of `F`, i.e. `F(t) - F* = Phi(t, t0) (F(t0) - F*)` at a fixed point F*.
-
-    Example:
-        >>> phi = state_transition("dgd", kernel=np.eye(1), partition=[np.array([0])],
-        ...                        mixing=np.eye(1), lr=0.1, t=1.0)
-        >>> round(float(phi[0, 0]), 6)  # exp(-1)
-        0.367879
+    Build it with :func:`closed_form`, which validates the arguments.
     """
-    matrix = stability.iteration_matrix(
-        algorithm, kernel, partition, mixing, lr, num_outputs=num_outputs
-    )
-    return scipy.linalg.expm((matrix - np.eye(len(matrix))) * ((t - t0) / lr))
+
+    problem: Problem
+    algorithm: algorithms.Algorithm
+    mixing: np.ndarray
+    lr: float
+
+    @functools.cached_property
+    def _map(self) -> tuple[np.ndarray, np.ndarray]:
+        return linear.iteration_map(self.problem, self.algorithm, self.mixing, self.lr)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """M, the (Qm, Qm) iteration matrix of the dual coefficients: ``alpha <- M alpha +
+        c``."""
+        return self._map[0]
+
+    @property
+    def offset(self) -> np.ndarray:
+        """c, the (Qm,) offset of the dual recursion."""
+        return self._map[1]
+
+    def _trajectory(self, steps, u, distance, consensus, test, method) -> Trajectory:
+        """Add f_0 back to the output changes and score them."""
+        p = self.problem
+        if test is not None and p.f0_test is not None:
+            test = np.asarray(test).reshape(len(steps), -1, *p.f0_test.shape) + p.f0_test
+        return Trajectory.build(
+            p,
+            algorithm=self.algorithm.name,
+            lr=self.lr,
+            method=method,
+            steps=steps,
+            predictions=np.asarray(u).reshape(len(steps), -1, *p.targets.shape) + p.f0,
+            consensus_distance=consensus,
+            param_distance=distance,
+            test_predictions=test,
+        )
+
+    def _recursion(self, length: int, *, dual: bool = True) -> tuple:
+        p = self.problem
+        readout, test_map = (p.kernel, p.kernel_test) if dual else (p.jacobian.T, p.jacobian_test)
+        test_readout = None if test_map is None else test_map.T
+        own, own_weights = p.own_outputs
+        offset = (p.f0 - p.targets).ravel()
+        args = (readout, test_readout, own, own_weights, self.mixing, self.lr, offset)
+        return _scan(*args, algorithm=self.algorithm, length=length, dual=dual)
+
+    def steps(self, steps: int, *, form: str = "dual") -> Trajectory:
+        """The trajectory for steps 0..``steps`` by the recursion.
+
+        Args:
+            steps: number of updates.
+            form: ``"dual"`` (dual coefficients, O(m^2 + Q^2 m) per step) or ``"primal"``
+                (``theta - theta_0``, with the Jacobian of the problem's model; for small
+                models, where P < m).
+        """
+        steps = check_steps(steps)
+        if form not in ("dual", "primal"):
+            raise ValueError(f"unknown form {form!r}: use 'dual' or 'primal'")
+        u, distance, consensus, test = self._recursion(steps + 1, dual=form == "dual")
+        method = "dual-recursion" if form == "dual" else "primal"
+        return self._trajectory(np.arange(steps + 1), u, distance, consensus, test, method)
+
+    def at(self, steps: Sequence[int]) -> Trajectory:
+        """The trajectory at arbitrary steps, without a loop over steps.
+
+        Eigendecomposes the Qm x Qm iteration matrix once, then costs one product per
+        requested step. Falls back (and says so in ``method``) to matrix powers or to the
+        recursion when Q m exceeds ``SPECTRAL_LIMIT`` or the eigenvectors are
+        ill-conditioned.
+
+        Example:
+            >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0]),
+            ...             np.array([1])], kernel=np.eye(2), f0=np.zeros((2, 1)))
+            >>> t = closed_form(p, "atc", np.full((2, 2), 0.5), lr=0.5).at([0, 50])
+            >>> t.method, t.local_loss.round(6).tolist()
+            ('dual-spectral', [[0.5, 0.5], [0.0, 0.0]])
+        """
+        at = np.asarray(steps)
+        if at.ndim != 1 or at.size == 0 or not np.issubdtype(at.dtype, np.integer) or at.min() < 0:
+            raise ValueError(f"steps must be a 1-D array of step indices >= 0, got {steps!r}")
+        return self._spectral(at, flow=False)
+
+    def flow(self, times: Sequence[float]) -> Trajectory:
+        """The gradient flow ``d alpha/dt = ((M - I)/lr) alpha + c/lr`` at ``times``.
+
+        ``t = k lr`` and ``Phi(t, t0) = expm(A (t - t0))`` with ``A = (M - I)/lr``; with
+        Q = 1 this is ``F(t) = y + expm(-K t / n)(f_0 - y)``. ``Trajectory.steps`` holds
+        ``t / lr``.
+
+        Example:
+            >>> p = Problem(targets=np.ones((1, 1)), partition=[np.array([0])],
+            ...             kernel=np.eye(1), f0=np.zeros((1, 1)))
+            >>> t = closed_form(p, "dgd", np.eye(1), lr=0.1).flow([0.0, 1.0])
+            >>> round(float(t.predictions[1, 0, 0, 0]), 6)  # 1 - exp(-1)
+            0.632121
+        """
+        at = np.asarray(times, dtype=float)
+        if at.ndim != 1 or at.size == 0 or not np.all(np.isfinite(at)) or at.min() < 0:
+            raise ValueError(f"times must be a 1-D array of finite times >= 0, got {at!r}")
+        return self._spectral(at, flow=True)
+
+    def transition(self, t: float, t0: float = 0.0) -> np.ndarray:
+        """``Phi(t, t0) = expm(A (t - t0))``, ``A = (M_F - I)/lr``, on the stacked
+        predictions: ``F(t) - F* = Phi(t, t0) (F(t0) - F*)`` at a fixed point ``F*``.
+
+        Example:
+            >>> p = Problem(targets=np.ones((1, 1)), partition=[np.array([0])],
+            ...             kernel=np.eye(1), f0=np.zeros((1, 1)))
+            >>> phi = closed_form(p, "dgd", np.eye(1), lr=0.1).transition(1.0)
+            >>> round(float(phi[0, 0]), 6)  # exp(-1)
+            0.367879
+        """
+        matrix = stability.iteration_matrix(self.problem, self.algorithm, self.mixing, self.lr)
+        return scipy.linalg.expm((matrix - np.eye(len(matrix))) * ((t - t0) / self.lr))
+
+    def _spectral(self, at: np.ndarray, flow: bool) -> Trajectory:
+        """alpha at steps (or times) `at` from one eigendecomposition of the alpha map.
+
+        `alpha(k) = V diag(g_k(lambda)) V^{-1} c` with `alpha(0) = 0` and
+        `g_k = sum_{j<k} lambda^j` (= k at lambda = 1). The flow uses
+        `g_t = expm1(t (lambda - 1)/lr) / (lambda - 1)` (= t/lr at lambda = 1).
+        """
+        matrix, offset = self.matrix, self.offset
+        size = matrix.shape[0]
+        well_posed = False
+        if size <= SPECTRAL_LIMIT:
+            with stability.blas_threads(size):
+                evals, evecs = np.linalg.eig(matrix)
+                evals = evals.astype(complex)  # powers of negative real eigenvalues stay defined
+                well_posed = np.linalg.cond(evecs) < CONDITION_LIMIT
+        if not well_posed:
+            return self._fallback(at, flow)
+        coeffs = np.linalg.solve(evecs, offset)
+        d = np.asarray(evals - 1)  # exact in floating point near 1, keeps g accurate there
+        s = np.asarray(at, dtype=float)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if not flow:
+                small = np.abs(d) <= 0.5
+                g = np.where(small, _expm1(s * _log1p(d)) / d, (evals**s - 1) / d)
+                g = np.where(d == 0, s, g)
+            else:
+                g = np.where(d == 0, s / self.lr, _expm1(s * d / self.lr) / d)
+        alpha = ((g * coeffs) @ evecs.T).real
+        return self._from_alpha(at, alpha, "flow-spectral" if flow else "dual-spectral", flow)
+
+    def _from_alpha(self, at, alpha, method: str, flow: bool) -> Trajectory:
+        p = self.problem
+        alpha = alpha.reshape(len(at), p.num_agents, -1)
+        u = alpha @ p.kernel
+        test_readout = None if p.kernel_test is None else p.kernel_test.T
+        steps = np.asarray(at, dtype=float) / self.lr if flow else at
+        distance, consensus, test = _summaries(alpha, u, test_readout, True)
+        return self._trajectory(steps, u, distance, consensus, test, method)
+
+    def _fallback(self, at: np.ndarray, flow: bool) -> Trajectory:
+        """Matrix powers or the recursion (steps), or Krylov `expm_multiply` (times), when
+        eig is too big or unstable."""
+        matrix, offset = self.matrix, self.offset
+        size = matrix.shape[0]
+        if not flow and int(np.max(at)) > POWER_STEPS and size <= SPECTRAL_LIMIT:
+            return self._from_alpha(at, linear.powers(matrix, offset, at), "dual-powers", flow)
+        if not flow:
+            u, distance, consensus, test = (
+                None if o is None else np.asarray(o)[at]
+                for o in self._recursion(int(np.max(at)) + 1)
+            )
+            return self._trajectory(at, u, distance, consensus, test, "dual-recursion")
+        generator = np.zeros((size + 1, size + 1))  # [[A, b], [0, 0]] carries the offset
+        generator[:size, :size] = (matrix - np.eye(size)) / self.lr
+        generator[:size, size] = offset / self.lr
+        start = np.eye(size + 1)[size]
+        gaps = np.diff(at)
+        if len(at) > 2 and gaps[0] > 0 and np.allclose(gaps, gaps[0], rtol=1e-12, atol=0):
+            # one Krylov sweep over an evenly spaced grid instead of one call per time
+            alpha = scipy.sparse.linalg.expm_multiply(
+                generator, start, start=at[0], stop=at[-1], num=len(at), endpoint=True
+            )
+        else:
+            alpha = np.stack([scipy.sparse.linalg.expm_multiply(t * generator, start) for t in at])
+        return self._from_alpha(at, alpha[:, :size], "flow-expm", flow)

@@ -1,4 +1,4 @@
-"""Communication graphs and mixing matrices (MATH.md, "Setting").
+"""Communication graphs and mixing matrices.
 
 Agents sit on the nodes of a connected undirected graph and mix parameters with a matrix
 ``W`` whose entry ``W[q, r]`` is positive only on edges and on the diagonal, and whose rows
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -128,10 +129,12 @@ def _check_simple(graph: nx.Graph) -> None:
         )
 
 
-def mixing_matrix(graph: nx.Graph, rule: str = "metropolis", *, eps: float | None = None):
+def mixing_matrix(
+    graph: nx.Graph, rule: str = "metropolis", *, eps: float | None = None
+) -> np.ndarray:
     """Builds a symmetric doubly stochastic mixing matrix for ``graph``.
 
-    Rules (MATH.md, "Setting"):
+    Rules:
 
     * ``metropolis``: ``W[q, r] = 1 / (1 + max(deg q, deg r))`` on edges.
     * ``max_degree``: ``W[q, r] = 1 / (1 + max_degree)`` on edges.
@@ -152,19 +155,20 @@ def mixing_matrix(graph: nx.Graph, rule: str = "metropolis", *, eps: float | Non
     check_connected(graph)
     q = graph.number_of_nodes()
     degree = np.array([graph.degree(i) for i in range(q)], dtype=float)
-    adjacency = nx.to_numpy_array(graph, nodelist=range(q), weight=None)
+    # weight=None: every edge counts 1 whatever its attributes (networkx's stub says str)
+    adjacency = nx.to_numpy_array(graph, nodelist=range(q), weight=None)  # pyright: ignore[reportArgumentType]
     if rule == "metropolis":
         weights = adjacency / (1.0 + np.maximum.outer(degree, degree))
     elif rule == "max_degree":
         weights = adjacency / (1.0 + degree.max())
     elif rule == "laplacian":
         bound = 1.0 / degree.max()
-        eps = 1.0 / (1.0 + degree.max()) if eps is None else float(eps)
-        if not 0.0 < eps < bound:
+        step = 1.0 / (1.0 + degree.max()) if eps is None else float(eps)
+        if not 0.0 < step < bound:
             raise ValueError(
-                f"laplacian rule needs 0 < eps < 1/max_degree = {bound:.4g}, got eps={eps}"
+                f"laplacian rule needs 0 < eps < 1/max_degree = {bound:.4g}, got eps={step}"
             )
-        weights = eps * adjacency
+        weights = step * adjacency
     elif rule == "uniform":
         if adjacency.sum() != q * (q - 1):
             raise ValueError(
@@ -179,59 +183,78 @@ def mixing_matrix(graph: nx.Graph, rule: str = "metropolis", *, eps: float | Non
 
 
 def validate_mixing(
-    mixing, graph: nx.Graph | None = None, *, require_connected: bool = True
+    mixing: Any,
+    graph: nx.Graph | None = None,
+    *,
+    num_agents: int | None = None,
+    require_connected: bool = True,
+    name: str = "mixing",
 ) -> np.ndarray:
     """Checks that ``mixing`` is a valid mixing matrix and returns it as float64.
 
-    Checks, in order: square 2-D shape (and ``Q`` nodes when ``graph`` is given), finite
-    and non-negative entries, rows and columns summing to one within
-    :data:`STOCHASTIC_TOL`, nonzeros only on the diagonal and on edges of ``graph``, and a
-    connected support (otherwise consensus is impossible).
+    The one validator of mixing matrices: the closed forms, training and stability all call
+    it. Checks, in order: square 2-D shape (with ``num_agents`` rows, and ``Q`` nodes when
+    ``graph`` is given), finite and non-negative entries, rows and columns summing to one
+    within :data:`STOCHASTIC_TOL`, nonzeros only on the diagonal and on edges of ``graph``,
+    and a connected support (otherwise consensus is impossible).
+
+    Args:
+      mixing: the Q x Q matrix W.
+      graph: if given, W may only put weight on its edges.
+      num_agents: if given, the number of agents W must serve.
+      require_connected: refuse a W whose support is disconnected.
+      name: how messages call the matrix (e.g. ``"mixing at step 3"``).
 
     Raises:
-      ValueError: naming the offending row, entry or edge.
+      ValueError: naming the offending row, entry or edge and the fix.
 
     Example:
       >>> validate_mixing([[0.5, 0.5], [0.4, 0.6]])
       Traceback (most recent call last):
       ...
-      ValueError: mixing matrix is not doubly stochastic: column 0 sums to 0.9 (row sums ...
+      ValueError: column 0 of mixing sums to 0.9, not 1 (tolerance 1e-10): W must be ...
     """
     w = np.asarray(mixing, dtype=float)
     if w.ndim != 2 or w.shape[0] != w.shape[1]:
-        raise ValueError(f"mixing matrix must be square Q x Q, got shape {w.shape}")
+        raise ValueError(f"{name} must be a square Q x Q matrix, got shape {w.shape}")
     q = w.shape[0]
-    if graph is not None and graph.number_of_nodes() != q:
+    if num_agents is not None and q != num_agents:
         raise ValueError(
-            f"mixing matrix is {q} x {q} but the graph has {graph.number_of_nodes()} nodes"
+            f"{name} is {q} x {q} but the problem has {num_agents} agents: build W for a "
+            "graph with one node per agent"
         )
+    if graph is not None and graph.number_of_nodes() != q:
+        raise ValueError(f"{name} is {q} x {q} but the graph has {graph.number_of_nodes()} nodes")
     bad = np.argwhere(~np.isfinite(w))
     if bad.size:
         i, j = bad[0]
-        raise ValueError(f"mixing matrix has a non-finite entry W[{i}, {j}] = {w[i, j]}")
-    bad = np.argwhere(w < 0)
+        raise ValueError(
+            f"{name} has {len(bad)} non-finite entries, first at [{i}, {j}]: every weight "
+            "must be a finite number"
+        )
+    bad = np.argwhere(w < -STOCHASTIC_TOL)
     if bad.size:
         i, j = bad[0]
         raise ValueError(
-            f"mixing matrix has a negative entry W[{i}, {j}] = {w[i, j]:.4g}; weights must be "
-            ">= 0 (use companion.graphs.mixing_matrix)"
+            f"{name}[{i}, {j}] = {w[i, j]:.4g} is negative: mixing weights must be "
+            "non-negative (use companion.graphs.mixing_matrix)"
         )
-    rows, cols = w.sum(axis=1), w.sum(axis=0)
-    for kind, sums in (("row", rows), ("column", cols)):
+    for axis, kind in ((1, "row"), (0, "column")):
+        sums = w.sum(axis=axis)
         off = np.flatnonzero(np.abs(sums - 1.0) > STOCHASTIC_TOL)
         if off.size:
             i = off[0]
             raise ValueError(
-                f"mixing matrix is not doubly stochastic: {kind} {i} sums to {sums[i]:.12g} "
-                f"(row sums and column sums must all be 1 within {STOCHASTIC_TOL:g}); "
-                "use companion.graphs.mixing_matrix"
+                f"{kind} {i} of {name} sums to {sums[i]:.12g}, not 1 (tolerance "
+                f"{STOCHASTIC_TOL:g}): W must be doubly stochastic; "
+                "companion.graphs.mixing_matrix builds one for any undirected graph"
             )
     if graph is not None:
         _check_simple(graph)
         for i, j in np.argwhere(w > 0):
             if i != j and not graph.has_edge(int(i), int(j)):
                 raise ValueError(
-                    f"mixing matrix does not match the graph: W[{i}, {j}] = {w[i, j]:.4g} > 0 "
+                    f"{name} does not match the graph: W[{i}, {j}] = {w[i, j]:.4g} > 0 "
                     f"but ({i}, {j}) is not an edge; zero it or add the edge"
                 )
     if require_connected:
@@ -290,7 +313,7 @@ def gossip(mixing, x0, steps: int) -> np.ndarray:
     out = [1.0]
     for _ in range(steps):
         x = w @ x
-        out.append(np.linalg.norm(x - mean) / scale)
+        out.append(float(np.linalg.norm(x - mean) / scale))
     return np.array(out)
 
 

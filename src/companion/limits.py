@@ -1,4 +1,4 @@
-"""Where decentralized learning ends up in the NTK regime (MATH.md fact 4).
+"""Where decentralized learning ends up in the NTK regime.
 
 For a positive definite NTK ``K`` on a connected graph, DGD, ATC and CTA (when stable)
 all converge to the same point: every agent holds the centralized minimum-norm
@@ -9,9 +9,8 @@ interpolating solution of the linearized model,
   (y - f_0)^T K^{-1} (y - f_0)``, the smallest norm among all interpolants,
 - test predictions ``f_0(X*) + K(X*, X) K^{-1} (y - f_0)``: centralized NTK regression.
 
-:func:`approach` measures how far each agent is from that limit at any steps, through the
-closed form of the dual recursion, raised to powers of two by repeated squaring (no loop
-over steps, and no eigendecomposition, whose eigenvectors are ill-conditioned for DGD).
+:func:`approach` measures how far each agent is from that limit at steps 2**j, through
+the closed form of the dual recursion raised to powers by repeated squaring.
 """
 
 from __future__ import annotations
@@ -21,8 +20,8 @@ import dataclasses
 import numpy as np
 import scipy.linalg
 
-from companion import stability
-from companion.trajectory import agent_weights
+from companion import linear
+from companion.dynamics import ClosedForm
 
 __all__ = [
     "Approach",
@@ -126,68 +125,41 @@ class Approach:
         return np.max([g.max(axis=1) for g in gaps], axis=0)
 
 
-def _doubling_states(matrix: np.ndarray, offset: np.ndarray, doublings: int) -> np.ndarray:
-    """States of ``x <- M x + c`` from ``x_0 = 0`` at steps 1, 2, 4, ..., 2**doublings.
-
-    The affine map is the matrix ``[[M, c], [0, 1]]``; squaring it ``doublings`` times
-    gives the states at powers of two in ``doublings`` products, whatever the
-    conditioning of M's eigenvectors (where an eigendecomposition would lose digits).
-    """
-    size = matrix.shape[0]
-    power = np.zeros((size + 1, size + 1))
-    power[:size, :size], power[:size, size], power[size, size] = matrix, offset, 1.0
-    states = []
-    for _ in range(doublings + 1):
-        states.append(power[:size, size].copy())
-        power = power @ power
-    return np.array(states)
-
-
-def approach(problem, algorithm: str, mixing: np.ndarray, *, lr: float, doublings: int = 30):
-    """How far each agent of ``problem`` is from the centralized limit, at steps
+def approach(form: ClosedForm, *, doublings: int = 30) -> Approach:
+    """How far each agent of a closed form is from the centralized limit, at steps
     0, 1, 2, 4, ..., 2**doublings.
 
-    The dual coefficients alpha follow the affine map of
-    :func:`companion.stability.iteration_matrix` (``state="coefficients"``); its powers
-    are taken by repeated squaring (:func:`_doubling_states`), so step 2**30 costs 30
-    matrix products and no loop over steps.
+    The dual coefficients follow the affine map of the closed form
+    (:attr:`companion.dynamics.ClosedForm.matrix`); :func:`companion.linear.powers` raises
+    it to powers of two by repeated squaring, so step 2**30 costs 30 matrix products, no
+    loop over steps and no eigendecomposition (whose eigenvectors are ill-conditioned for
+    DGD).
 
     Args:
-        problem: a :class:`companion.experiments.Problem`.
-        algorithm: "dgd", "atc" or "cta". mixing: doubly stochastic W. lr: step size.
+        form: from :func:`companion.dynamics.closed_form`.
         doublings: the last step is ``2**doublings``.
 
-    Returns:
-        An :class:`Approach`.
-
     Example:
-        >>> from companion import experiments, models
-        >>> p = experiments.make_problem(models.affine(10), num_agents=2, samples_per_agent=1)
-        >>> a = approach(p, "atc", np.full((2, 2), 0.5), lr=0.5 / p.curvature, doublings=20)
+        >>> from companion import dynamics, models, problem
+        >>> p = problem.digits(models.affine(10), num_agents=2, samples_per_agent=1)
+        >>> form = dynamics.closed_form(p, "atc", np.full((2, 2), 0.5), lr=0.5 / p.curvature)
+        >>> a = approach(form, doublings=20)
         >>> a.steps[[0, 1, -1]].tolist(), float(a.worst[0]), bool(a.worst[-1] < 1e-8)
         ([0, 1, 1048576], 1.0, True)
     """
-    d = problem.data
-    y, f0, kernel = d.y_train, problem.f0, problem.kernel
-    num_agents, (n, c) = len(mixing), y.shape
-    matrix = stability.iteration_matrix(
-        algorithm, kernel, problem.partition, mixing, lr, num_outputs=c, state="coefficients"
-    )
-    weights = np.repeat(agent_weights(problem.partition, n), c, axis=1)
-    offset = -lr * weights * (f0 - y).ravel()
-    offset = (mixing @ offset if algorithm == "atc" else offset).ravel()
-    alpha = _doubling_states(matrix, offset, doublings).reshape(doublings + 1, num_agents, -1)
-    alpha = np.concatenate([np.zeros_like(alpha[:1]), alpha])
+    p = form.problem
+    y, f0, kernel = p.targets, p.f0, p.kernel
     steps = np.concatenate([[0], 2 ** np.arange(doublings + 1)])
+    alpha = linear.powers(form.matrix, form.offset, steps).reshape(len(steps), p.num_agents, -1)
     change = alpha @ kernel  # F_q - f_0 on the training inputs
     train_gap = np.linalg.norm(change + (f0 - y).ravel(), axis=-1) / np.linalg.norm(f0 - y)
     target_norm = min_norm_distance(kernel, y, f0)
     distance = np.sqrt(np.clip(np.sum(alpha * change, axis=-1), 0, None))
     norm_gap = np.abs(distance - target_norm) / target_norm
     test_gap = None
-    if problem.kernel_test is not None:
-        reference = ntk_regression(kernel, problem.kernel_test, y, f0, problem.f0_test)
-        delta = problem.f0_test.ravel() - reference.ravel()
-        test_gap = np.linalg.norm(alpha @ problem.kernel_test.T + delta, axis=-1)
-        test_gap = test_gap / np.linalg.norm(delta)
+    kernel_test, f0_test = p.kernel_test, p.f0_test
+    if kernel_test is not None and f0_test is not None:
+        reference = ntk_regression(kernel, kernel_test, y, f0, f0_test)
+        delta = f0_test.ravel() - reference.ravel()
+        test_gap = np.linalg.norm(alpha @ kernel_test.T + delta, axis=-1) / np.linalg.norm(delta)
     return Approach(steps=steps, train_gap=train_gap, test_gap=test_gap, norm_gap=norm_gap)

@@ -1,5 +1,4 @@
-"""Models of the book: neural-tangents ``stax`` MLPs and the affine model (MATH.md,
-'Data and models').
+"""Models of the book: neural-tangents ``stax`` MLPs and the affine model.
 
 Every model is a :class:`Model` with the stax convention ``init_fn(key, input_shape) ->
 (output_shape, params)`` and ``apply_fn(params, x)``, plus ``kernel_fn`` (the analytic
@@ -125,7 +124,7 @@ def mlp(
     """A stax MLP: ``depth`` x (Dense(width), activation), then Dense(out_dim).
 
     Every Dense layer, readout included, uses the same ``w_std`` and ``b_std``
-    (MATH.md, 'Data and models': NTK parameterization by default).
+    (NTK parameterization by default).
 
     Args:
         width: Hidden width (>= 1).
@@ -181,7 +180,7 @@ def mlp(
 
 
 def affine(out_dim: int, *, w_std: float = 1.0, b_std: float = 0.0) -> Model:
-    """The affine model ``f(x) = x @ A + b`` (MATH.md, 'Data and models').
+    """The affine model ``f(x) = x @ A + b``.
 
     ``A`` (d x C) starts as N(0, w_std^2 / d), ``b`` (C,) as N(0, b_std^2); ``b_std = 0``
     starts from the zero bias. The model is its own linearization, so its NTK
@@ -218,7 +217,7 @@ def affine(out_dim: int, *, w_std: float = 1.0, b_std: float = 0.0) -> Model:
 
     def apply_fn(params: Any, x: jax.Array, **kwargs: Any) -> jax.Array:
         a, b = params
-        return x @ a + b
+        return x @ a + b[None, :]
 
     def kernel_fn(x1: jax.Array, x2: jax.Array | None = None, get: Any = "ntk") -> Any:
         x2 = x1 if x2 is None else x2

@@ -1,4 +1,4 @@
-"""Neural tangent kernels in MATH.md's sample-major order (MATH.md, 'Linearization').
+"""Neural tangent kernels in sample-major order (row ``i * C + c``).
 
 The empirical NTK is ``K = J(x1) J(x2)^T`` with ``J`` the Jacobian of the flattened outputs,
 so row ``i * C + c`` belongs to sample ``i``, output ``c``. For the MLPs of
@@ -10,7 +10,7 @@ layer ``z = a * h @ W + c * b`` contributes
 where ``h`` is the layer input and ``s_c = d f_c / d z`` the output sensitivity, obtained
 by backpropagating the C output basis vectors at once. The sum over layers is exact.
 Anything else falls back to neural-tangents' Jacobian contraction (implementation 1);
-implementation 3 is broken on our pins and never used (PIPELINE.md).
+implementation 3 (structured derivatives) fails on the pinned jax and is never used.
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ def _fallback_ntk(
     for start in range(0, n1, rows):
         block = np.asarray(kernel_fn(x1p[start : start + rows], x2, params))
         if not traced:
-            # (b, n2, C, C) -> (b, C, n2, C): sample-major, output-minor (MATH.md).
+            # (b, n2, C, C) -> (b, C, n2, C): sample-major, output-minor.
             block = block.transpose(0, 2, 1, 3).reshape(rows * out_dim, n2 * out_dim)
         blocks.append(block)
     c_rows = 1 if traced else out_dim
@@ -269,7 +269,7 @@ def empirical_ntk(
     *,
     block_size: int | None = None,
 ) -> np.ndarray:
-    """Full-output empirical NTK ``J(x1) J(x2)^T`` (MATH.md, 'Linearization').
+    """Full-output empirical NTK ``J(x1) J(x2)^T`` at ``params``.
 
     Models from :func:`companion.models.mlp` use the exact layer-wise computation (module
     docstring); any other model or plain ``apply_fn`` uses neural-tangents'
@@ -319,7 +319,7 @@ def traced_ntk(
 
     This is an approximation: using ``K_scalar (x) I_C`` in place of the full-output
     kernel drops the cross-output blocks and the differences between the diagonal ones,
-    both of which vanish only at infinite width (MATH.md, 'Linearization'). It costs C
+    both of which vanish only at infinite width. It costs C
     times less than :func:`empirical_ntk`. Arguments as for :func:`empirical_ntk`.
 
     Returns:
@@ -340,7 +340,7 @@ def traced_ntk(
 def analytic_ntk(
     model: Model, x1: Any, x2: Any = None, *, out_dim: int | None = None
 ) -> np.ndarray:
-    """Infinite-width NTK expanded to full outputs, ``K_inf (x) I_C`` (MATH.md).
+    """Infinite-width NTK expanded to full outputs, ``K_inf (x) I_C``.
 
     ``K_inf = model.kernel_fn(x1, x2, "ntk")``. At infinite width the output channels
     decouple, so this Kronecker form is exact there (and exact at any width for the

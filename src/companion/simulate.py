@@ -1,42 +1,77 @@
-"""Real decentralized training of Q copies of a model (MATH.md "Algorithms").
+"""Real decentralized training of Q copies of a model.
 
-Every agent starts from the same `theta_0`. The Q parameter copies are stacked along a
-leading axis; `jax.vmap` runs the agents and `jax.lax.scan` the steps, in chunks of one
-compiled length. Agent q's gradient of `L_q = 1/(2 n_q) sum_{i in q} ||f(x_i) - y_i||^2`
-runs over its own rows only, padded to the largest agent with weight 0 so uneven
-partitions share one shape; a forward-only pass on all n inputs records the predictions.
-The result is the same `Trajectory` the closed forms return.
+Every agent starts from the same ``theta_0``. The Q parameter copies are stacked along a
+leading axis; ``jax.vmap`` runs the agents and ``jax.lax.scan`` the steps, in chunks of one
+compiled length, and the step itself is :meth:`companion.algorithms.Algorithm.update`.
+Agent q's gradient of ``L_q = 1/(2 n_q) sum_{i in q} ||f(x_i) - y_i||^2`` runs over its own
+rows only, padded to the largest agent with weight 0 so uneven partitions share one shape.
+The per-step local losses come from the outputs that gradient already computed; the
+predictions on all inputs (a forward pass over Q n samples) only at the steps
+:class:`SaveAt` asks for. The result is the same `Trajectory` the closed forms return.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 from tqdm.auto import tqdm
 
-from companion import stability
-from companion._checks import check_kernel, check_problem, check_targets
+from companion import algorithms, stability
+from companion._checks import check_lr_value, check_steps
+from companion.graphs import validate_mixing
+from companion.problem import Problem
 from companion.trajectory import Trajectory
 
-__all__ = ["DivergenceError", "train"]
-
-CHEAP_JACOBIAN = 2_000_000  # m * P entries up to which the NTK for an error message is cheap
+__all__ = ["DivergenceError", "SaveAt", "train"]
 
 
 class DivergenceError(ValueError):
     """Training produced a non-finite value; the message names step, lr and the bound."""
 
 
+@dataclasses.dataclass(frozen=True)
+class SaveAt:
+    """Which steps record every agent's predictions on all inputs (and the global and test
+    losses computed from them), as diffrax's ``SaveAt``. Local losses and distances are
+    recorded at every step regardless.
+
+    Attributes:
+        steps: explicit step indices, or None.
+        every: with ``steps=None``, record steps 0, every, 2 every, ... and the last.
+
+    Example:
+        >>> SaveAt(every=4).resolve(10).tolist(), SaveAt(steps=(10, 0)).resolve(10).tolist()
+        ([0, 4, 8, 10], [0, 10])
+    """
+
+    steps: tuple[int, ...] | None = None
+    every: int = 1
+
+    def resolve(self, total: int) -> np.ndarray:
+        """The sorted step indices in 0..total to record."""
+        if self.steps is not None:
+            at = np.unique(np.asarray(self.steps, dtype=int))
+            if at.size == 0 or at.min() < 0 or at.max() > total:
+                raise ValueError(
+                    f"SaveAt steps must lie in [0, {total}] (the run has {total} steps), "
+                    f"got {list(self.steps)}"
+                )
+            return at
+        if not (isinstance(self.every, int) and self.every >= 1):
+            raise ValueError(f"SaveAt every must be a positive integer, got {self.every!r}")
+        return np.unique(np.append(np.arange(0, total + 1, self.every), total))
+
+
 def _linearized(apply_fn: Callable, theta0: Any) -> Callable:
-    """`f_lin(x; theta) = f(x; theta_0) + J (theta - theta_0)` by one jvp, as in
-    `neural_tangents.linearize`."""
+    """``f_lin(x; theta) = f(x; theta_0) + J (theta - theta_0)`` by one jvp, as in
+    ``neural_tangents.linearize``."""
 
     def model(params, x):
         delta = jax.tree_util.tree_map(jnp.subtract, params, theta0)
@@ -47,38 +82,32 @@ def _linearized(apply_fn: Callable, theta0: Any) -> Callable:
 
 
 def _distances(theta: Any, theta0: Any) -> tuple[jax.Array, jax.Array]:
-    """`||theta_q - theta_0||` per agent and the consensus distance of stacked parameters."""
+    """``||theta_q - theta_0||`` per agent and the consensus distance of stacked params."""
     leaves, origin = jax.tree_util.tree_leaves(theta), jax.tree_util.tree_leaves(theta0)
     pairs = zip(leaves, origin, strict=True)
-    drift = sum(jnp.sum((a - b).reshape(len(a), -1) ** 2, 1) for a, b in pairs)
+    drift = sum(jnp.sum((a - b[None]).reshape(len(a), -1) ** 2, 1) for a, b in pairs)
     # relative to agent 0 first, so identical agents give exactly zero spread
-    spread = sum(jnp.sum(((a - a[0]) - (a - a[0]).mean(0)) ** 2) for a in leaves)
+    spread = sum(jnp.sum(((a - a[:1]) - (a - a[:1]).mean(0, keepdims=True)) ** 2) for a in leaves)
     return jnp.sqrt(drift), jnp.sqrt(spread / len(leaves[0]))
 
 
-def _own_rows(partition: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Each agent's rows padded to the largest agent, shape (Q, max n_q), with weights
-    1/n_q on real rows and 0 on pads, so uneven partitions share one shape under vmap."""
-    width = max(len(rows) for rows in partition)
-    own = np.zeros((len(partition), width), dtype=int)
-    weights = np.zeros((len(partition), width))
-    for q, rows in enumerate(partition):
-        own[q, : len(rows)] = rows
-        weights[q, : len(rows)] = 1.0 / len(rows)
-    return own, weights
-
-
 @functools.lru_cache(maxsize=32)
-def _chunk_runner(apply_fn: Callable, algorithm: str, linearize: bool, length: int) -> Callable:
-    """Jitted scan of `length` steps; cached so each shape compiles once per process."""
+def _chunk_runner(
+    apply_fn: Callable, algorithm: algorithms.Algorithm, linearize: bool, length: int
+) -> Callable:
+    """Jitted scan of ``length`` steps; cached so each shape compiles once per process."""
 
-    def run(theta, theta0, mixing, lr, rows, weights, x, y, x_test):
+    def run(theta, theta0, mixing, lr, rows, weights, x, y, x_test, save):
         model = _linearized(apply_fn, theta0) if linearize else apply_fn
+        agents = jax.vmap(model, (0, None))
 
         def local_grads(params, own, w):
             # Backpropagate through the agent's own rows only; pads carry weight 0.
             out, pullback = jax.vjp(lambda p: model(p, x[own]), params)
-            return pullback(w[:, None] * (out - y[own]))[0]
+            return out, pullback(w[:, None] * (out - y[own]))[0]
+
+        def local_loss(out):
+            return 0.5 * jnp.sum(weights * jnp.sum((out - y[rows]) ** 2, -1), -1)
 
         def mix(tree):
             return jax.tree_util.tree_map(lambda leaf: jnp.tensordot(mixing, leaf, 1), tree)
@@ -86,160 +115,131 @@ def _chunk_runner(apply_fn: Callable, algorithm: str, linearize: bool, length: i
         def step(tree, grads):
             return jax.tree_util.tree_map(lambda a, g: a - lr * g, tree, grads)
 
-        def body(theta, _):
-            preds = jax.vmap(model, (0, None))(theta, x)  # forward only, for the record
-            grads = jax.vmap(local_grads)(theta, rows, weights)
-            distance, consensus = _distances(theta, theta0)
-            test = None if x_test is None else jax.vmap(model, (0, None))(theta, x_test)
-            if algorithm == "dgd":
-                theta = step(mix(theta), grads)
-            elif algorithm == "atc":
-                theta = mix(step(theta, grads))
-            else:
-                mixed = mix(theta)
-                theta = step(mixed, jax.vmap(local_grads)(mixed, rows, weights))
-            return theta, (preds, distance, consensus, test)
+        def record(theta, flag):
+            zeros = jnp.zeros((len(rows), *x.shape[:1], y.shape[1]))
+            preds = jax.lax.cond(flag, lambda t: agents(t, x), lambda t: zeros, theta)
+            if x_test is None:
+                return preds, None
+            zeros_test = jnp.zeros((len(rows), x_test.shape[0], y.shape[1]))
+            test = jax.lax.cond(flag, lambda t: agents(t, x_test), lambda t: zeros_test, theta)
+            return preds, test
 
-        return jax.lax.scan(body, theta, None, length=length)
+        def body(theta, flag):
+            outputs = []
+
+            def gradient(state):
+                out, grads = jax.vmap(local_grads)(state, rows, weights)
+                outputs.append(out)
+                return grads
+
+            new = algorithm.update(theta, mix=mix, gradient=gradient, step=step)
+            if algorithm.order[0] != "gradient":  # the gradient was not taken at theta
+                outputs[0] = jax.vmap(lambda p, own: model(p, x[own]))(theta, rows)
+            distance, consensus = _distances(theta, theta0)
+            preds, test = record(theta, flag)
+            return new, (local_loss(outputs[0]), distance, consensus, preds, test)
+
+        return jax.lax.scan(body, theta, save)
 
     return jax.jit(run)
 
 
-def _cheap_kernel(apply_fn: Callable, params: Any, inputs: np.ndarray) -> np.ndarray | None:
-    """Empirical NTK J J^T at theta_0 when the Jacobian is small, else None."""
-    flat, unravel = ravel_pytree(params)
-    outputs = np.asarray(apply_fn(params, inputs)).size
-    if outputs * flat.size > CHEAP_JACOBIAN:
-        return None
-    jacobian = jax.jacrev(lambda p: apply_fn(unravel(p), inputs).ravel())(flat)
-    return np.asarray(jacobian @ jacobian.T)
-
-
-def _divergence(algorithm, lr, step, kernel, apply_fn, params, inputs, partition, mixing, c):
-    if kernel is None:
-        kernel = _cheap_kernel(apply_fn, params, inputs)
-    if kernel is None:
-        bound = "run companion.stability.max_stable_lr on the NTK to find the stable step size"
-    else:
-        limit = stability.max_stable_lr(algorithm, kernel, partition, mixing, num_outputs=c)
-        bound = (
-            f"the largest stable step size of the linearized dynamics on this problem is "
-            f"{limit:.6g} (companion.stability.max_stable_lr)"
-        )
+def _divergence(problem, algorithm, mixing, lr, step) -> DivergenceError:
+    limit = stability.max_stable_lr(problem, algorithm, mixing)
     return DivergenceError(
-        f"{algorithm} diverged: values are not finite at step {step} with lr={lr:.6g}; {bound}"
+        f"{algorithm.name} diverged: values are not finite at step {step} with lr={lr:.6g}; "
+        f"the largest stable step size of the linearized dynamics on this problem is "
+        f"{limit:.6g} (companion.stability.max_stable_lr)"
     )
 
 
 def train(
-    algorithm: str,
-    apply_fn: Callable,
-    params: Any,
-    *,
-    inputs: np.ndarray,
-    targets: np.ndarray,
-    partition: Sequence[np.ndarray],
+    problem: Problem,
+    algorithm: str | algorithms.Algorithm,
     mixing: np.ndarray,
+    *,
     lr: float,
     steps: int,
     linearize: bool = False,
-    inputs_test: np.ndarray | None = None,
-    targets_test: np.ndarray | None = None,
+    save_at: SaveAt | None = None,
     chunk: int = 100,
     progress: bool = True,
-    kernel: np.ndarray | None = None,
+    check: bool = True,
     strict: bool = False,
 ) -> Trajectory:
-    """Train Q agents with DGD, ATC or CTA from a common `params` (MATH.md "Algorithms").
+    """Train Q agents with DGD, ATC or CTA from the problem's common ``theta_0``.
 
     Args:
-        algorithm: "dgd", "atc" or "cta".
-        apply_fn: `apply_fn(params, x) -> (len(x), C)`, e.g. a stax or `companion.models`
-            model.
-        params: theta_0, a pytree, shared by all agents.
-        inputs, targets: (n, ...) and (n, C) training data. partition: Q index arrays.
-        mixing: doubly stochastic Q x Q W. lr: step size. steps: number of updates.
-        linearize: train `f_lin` (the NTK regime) instead of the network.
-        inputs_test, targets_test: optional test data, scored at every step.
+        problem: a :class:`companion.problem.Problem` with inputs, a model (or
+            ``apply_fn``) and ``params``.
+        algorithm: "dgd", "atc" or "cta". mixing: doubly stochastic Q x Q W.
+        lr: step size. steps: number of updates.
+        linearize: train ``f_lin`` (the NTK regime) instead of the network.
+        save_at: the steps that record predictions (default: every step).
         chunk: steps per compiled scan; the run stops after the first chunk with a
             non-finite value. progress: show a tqdm bar.
-        kernel: the NTK (n*C, n*C), if known: checks lr before training
-            (`stability.check_lr`, raising with `strict=True`) and names the bound if the
-            run diverges. Otherwise the bound is computed only on divergence, when cheap.
+        check: check lr against the exact threshold of the linearized dynamics first
+            (computes the NTK if the problem has none yet); ``strict`` raises instead of
+            warning.
 
     Raises:
-        DivergenceError: a prediction or parameter became non-finite.
+        DivergenceError: a loss or parameter became non-finite.
 
     Example:
-        >>> def apply_fn(p, x):
-        ...     return x @ p["a"]
-        >>> t = train("atc", apply_fn, {"a": np.zeros((1, 1))}, inputs=np.ones((2, 1)),
-        ...           targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
-        ...           mixing=np.full((2, 2), 0.5), lr=0.5, steps=2, progress=False)
+        >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
+        ...             inputs=np.ones((2, 1)), apply_fn=lambda p, x: x @ p["a"],
+        ...             params={"a": np.zeros((1, 1))})
+        >>> t = train(p, "atc", np.full((2, 2), 0.5), lr=0.5, steps=2, progress=False)
         >>> t.mean_loss.round(4).tolist(), t.method
         ([0.5, 0.125, 0.0312], 'simulation')
     """
-    algorithm, targets, partition, mixing, lr = check_problem(
-        algorithm, targets, partition, mixing, lr, steps
-    )
-    n, c = targets.shape
-    if np.shape(inputs)[0] != n:
-        raise ValueError(f"inputs has {np.shape(inputs)[0]} rows but targets has {n}")
-    if inputs_test is None and targets_test is not None:
-        raise ValueError("targets_test needs inputs_test")
-    if targets_test is not None:
-        targets_test = check_targets(targets_test, "targets_test")
-        if targets_test.shape != (np.shape(inputs_test)[0], c):
-            raise ValueError(
-                f"targets_test has shape {targets_test.shape}, expected "
-                f"({np.shape(inputs_test)[0]}, {c}) to match inputs_test and targets"
-            )
-    if kernel is not None:
-        kernel = check_kernel(kernel, (n * c, n * c))
-        stability.check_lr(algorithm, kernel, partition, mixing, lr, strict=strict, num_outputs=c)
+    algorithm = algorithms.get(algorithm)
+    if problem.apply_fn is None or problem.params is None or problem.inputs is None:
+        raise ValueError("training needs a problem with inputs, a model (or apply_fn) and params")
+    mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
+    lr, steps = check_lr_value(lr), check_steps(steps)
     if not (isinstance(chunk, int) and chunk > 0):
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    saved = (save_at or SaveAt()).resolve(steps)
+    if check:
+        stability.check_lr(problem, algorithm, mixing, lr, strict=strict)
 
     # Balanced chunks cover the steps + 1 observations with at most one compiled length.
     count = math.ceil((steps + 1) / chunk)
     length = math.ceil((steps + 1) / count)
-    run = _chunk_runner(apply_fn, algorithm, bool(linearize), length)
-    params = jax.tree_util.tree_map(jnp.asarray, params)
-    theta = jax.tree_util.tree_map(lambda p: jnp.stack([p] * len(partition)), params)
-    args = (
-        jnp.asarray(mixing),
-        lr,
-        *map(jnp.asarray, _own_rows(partition)),
-        jnp.asarray(inputs),
-        jnp.asarray(targets),
-        None if inputs_test is None else jnp.asarray(inputs_test),
-    )
+    run = _chunk_runner(problem.apply_fn, algorithm, bool(linearize), length)
+    params = jax.tree_util.tree_map(jnp.asarray, problem.params)
+    theta = jax.tree_util.tree_map(lambda p: jnp.stack([p] * problem.num_agents), params)
+    flags = np.zeros(count * length, dtype=bool)
+    flags[saved] = True
+    x_test = None if problem.inputs_test is None else jnp.asarray(problem.inputs_test)
+    args = (jnp.asarray(mixing), lr, *map(jnp.asarray, problem.own_rows))
+    args += (jnp.asarray(problem.inputs), jnp.asarray(problem.targets), x_test)
     records = []
-    with tqdm(total=steps, desc=f"{algorithm} training", disable=not progress) as bar:
+    with tqdm(total=steps, desc=f"{algorithm.name} training", disable=not progress) as bar:
         for i in range(count):
-            theta, observed = run(theta, params, *args)
+            theta, observed = run(theta, params, *args, flags[i * length : (i + 1) * length])
             kept = min(length, steps + 1 - i * length)  # the last chunk may run past steps
             observed = [None if o is None else np.asarray(o)[:kept] for o in observed]
-            finite = np.isfinite(observed[0]).all(axis=(1, 2, 3)) & np.isfinite(observed[1]).all(1)
+            finite = np.isfinite(observed[0]).all(1) & np.isfinite(observed[1]).all(1)
             if not finite.all():
-                step = i * length + int(np.argmin(finite))
-                raise _divergence(algorithm, lr, step, kernel, apply_fn, params, inputs,
-                                  partition, mixing, c)  # fmt: skip
+                raise _divergence(
+                    problem, algorithm, mixing, lr, i * length + int(np.argmin(finite))
+                )
             records.append(observed)
             bar.update(min(length, steps - bar.n))
-    preds, distance, consensus, test = (
-        None if records[0][j] is None else np.concatenate([r[j] for r in records]) for j in range(4)
-    )
-    return Trajectory.from_predictions(
-        algorithm=algorithm,
+    local, distance, consensus, preds = (np.concatenate([r[j] for r in records]) for j in range(4))
+    test = None if x_test is None else np.concatenate([r[4] for r in records])
+    return Trajectory.build(
+        problem,
+        algorithm=algorithm.name,
         lr=lr,
+        method="linearized-simulation" if linearize else "simulation",
         steps=np.arange(steps + 1),
-        predictions=preds,
-        targets=targets,
-        partition=partition,
+        local_loss=local,
         consensus_distance=consensus,
         param_distance=distance,
-        method="linearized-simulation" if linearize else "simulation",
-        test_predictions=test,
-        targets_test=targets_test,
+        saved_steps=saved,
+        predictions=preds[saved],
+        test_predictions=None if test is None else test[saved],
     )

@@ -1,40 +1,36 @@
-"""Step-size stability of DGD, ATC and CTA for the linearized model (MATH.md fact 3).
+"""Step-size stability of DGD, ATC and CTA for the linearized model.
 
-The dual recursion (MATH.md "Primal and dual forms") is an affine map `F <- M F + c` of the
-stacked predictions (agent-major, `F[q*m + j]`); it is stable when the spectral radius of
-`M` is at most 1. An eigenvalue exactly 1 comes from the consensus average or from null
-directions of a singular kernel, and is benign.
+Each algorithm is an affine map ``F <- M F + c`` of the stacked predictions
+(:func:`companion.linear.iteration_map`). It converges from every start exactly when the
+spectral radius of ``M`` is below 1; with a positive definite kernel there is no
+eigenvalue 1 (eigenvalue 1 appears only along null directions of a singular K).
 
-Write `D_q = diag(w_q)` (1/n_q on agent q's outputs), `G_q = K^{1/2} D_q K^{1/2}` and
-`L_max = max_q lambda_max(K_qq / n_q)` (the largest eigenvalue of any `G_q`). Because
-`W (x) I` commutes with `I (x) K^{1/2}`, `M` is similar to `W (x) I - eta G` (DGD) and to
-`(W (x) I)(I - eta G)` (ATC; CTA is the reverse product). Hence:
+Write ``D_q = diag(w_q)`` (1/n_q on agent q's outputs), ``G_q = K^{1/2} D_q K^{1/2}`` and
+``L_max = max_q lambda_max(K_qq / n_q)`` (the largest eigenvalue of any ``G_q``). Because
+``W (x) I`` commutes with ``I (x) K^{1/2}``, ``M`` is similar to ``W (x) I - eta G`` (DGD)
+and to ``(W (x) I)(I - eta G)`` (ATC; CTA is the reverse product). Hence:
 
 - DGD, symmetric W: eigenvalues are real and at most 1; the smallest decreases with eta,
-  so the exact threshold is `1 / lambda_max((W+I)^{-1/2} G (W+I)^{-1/2})`, one symmetric
-  eigenproblem. The sufficient bound is `(1 + lambda_min(W)) / L_max`.
-- ATC and CTA, any doubly stochastic W (`||W||_2 = 1`): stable for `eta <= 2 / L_max`;
-  beyond that the threshold is found by scanning and bisecting the spectral radius.
+  so the exact threshold is ``1 / lambda_max((W+I)^{-1/2} G (W+I)^{-1/2})``, one symmetric
+  eigenproblem. A sufficient (not necessary) bound is ``(1 + lambda_min(W)) / L_max``.
+- ATC and CTA, any doubly stochastic W (``||W||_2 = 1``): stable for ``eta < 2 / L_max``
+  (sufficient); beyond that the threshold is found by scanning and bisecting the spectral
+  radius.
 """
 
 from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Sequence
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse.linalg
 from threadpoolctl import threadpool_limits
 
-from companion._checks import (
-    check_algorithm,
-    check_kernel,
-    check_lr_value,
-    check_mixing,
-    check_partition,
-)
+from companion import algorithms, linear
+from companion._checks import check_lr_value
+from companion.graphs import validate_mixing
+from companion.problem import Problem
 
 __all__ = [
     "check_lr",
@@ -55,137 +51,75 @@ def blas_threads(size: int) -> contextlib.AbstractContextManager:
     return threadpool_limits(1, user_api="blas") if size < SMALL else contextlib.nullcontext()
 
 
-def output_weights(
-    kernel: np.ndarray, partition: Sequence[np.ndarray], num_outputs: int | None
-) -> tuple[np.ndarray, int]:
-    """Per-agent weights on the m = n*C flattened outputs, shape (Q, m), and C.
-
-    With `num_outputs=None` the partition must cover rows 0..n-1 exactly, so C = m / n.
-    """
-    m = kernel.shape[0]
-    if num_outputs is None:
-        covered = np.sort(np.concatenate(partition))
-        if not (np.array_equal(covered, np.arange(covered.size)) and m % covered.size == 0):
-            raise ValueError(
-                "cannot infer the number of outputs C: the partition does not cover rows "
-                f"0..n-1 with n dividing the kernel size {m}; pass num_outputs=C"
-            )
-        num_outputs = m // covered.size
-    n = m // num_outputs
-    partition = check_partition(partition, n)
-    weights = np.zeros((len(partition), n))
-    for q, rows in enumerate(partition):
-        weights[q, rows] = 1.0 / rows.size
-    return np.repeat(weights, num_outputs, axis=1), num_outputs
+def _mixing(problem: Problem, mixing: np.ndarray) -> np.ndarray:
+    return validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
 
 
-def _prepare(kernel, partition, mixing, num_outputs):
-    """Validated kernel, output weights (Q, m), mixing, and the number of outputs C."""
-    kernel = np.asarray(kernel, dtype=float)
-    kernel = check_kernel(kernel, (len(kernel),) * 2)
-    weights, num_outputs = output_weights(kernel, partition, num_outputs)
-    return kernel, weights, check_mixing(mixing, weights.shape[0]), num_outputs
+def _symmetric(mixing: np.ndarray) -> bool:
+    return bool(np.allclose(mixing, mixing.T, rtol=0, atol=1e-12))
 
 
 def iteration_matrix(
-    algorithm: str,
-    kernel: np.ndarray,
-    partition: Sequence[np.ndarray],
+    problem: Problem,
+    algorithm: str | algorithms.Algorithm,
     mixing: np.ndarray,
     lr: float,
     *,
-    num_outputs: int | None = None,
-    state: str = "predictions",
+    space: str = "predictions",
 ) -> np.ndarray:
-    """The Qm x Qm matrix M of the dual recursion `F <- M F + c` (MATH.md dual form).
-
-    `state="predictions"` gives M for the stacked predictions F (DGD: `W(x)I - eta K D`,
-    ATC: `(W(x)I)(I - eta K D)`, CTA: `(I - eta K D)(W(x)I)`); `state="coefficients"` gives
-    the same map for the dual coefficients alpha (`K D` becomes `D K`).
+    """The Qm x Qm matrix M of ``F <- M F + c`` (``space="predictions"``) or of
+    ``alpha <- M alpha + c`` (``space="coefficients"``).
 
     Example:
-        >>> iteration_matrix("dgd", np.eye(2), [np.array([0]), np.array([1])],
-        ...                  np.full((2, 2), 0.5), 0.5, num_outputs=1).shape
+        >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
+        ...             kernel=np.eye(2), f0=np.zeros((2, 1)))
+        >>> iteration_matrix(p, "dgd", np.full((2, 2), 0.5), 0.5).shape
         (4, 4)
     """
-    algorithm = check_algorithm(algorithm)
-    kernel, weights, mixing, num_outputs = _prepare(kernel, partition, mixing, num_outputs)
-    lr = check_lr_value(lr)
-    if state == "predictions":
-        grads = lr * kernel[None] * weights[:, None, :]
-    elif state == "coefficients":
-        grads = lr * weights[:, :, None] * kernel[None]
-    else:
-        raise ValueError(f"unknown state {state!r}: use 'predictions' or 'coefficients'")
-    q, m = weights.shape
-    local = np.eye(m) - grads  # per-agent gradient step I - eta K D_q
-    if algorithm == "dgd":
-        blocks = mixing[:, :, None, None] * np.eye(m)
-        blocks[np.arange(q), np.arange(q)] -= grads
-    elif algorithm == "atc":
-        blocks = mixing[:, :, None, None] * local[None]
-    else:
-        blocks = mixing[:, :, None, None] * local[:, None]
-    return blocks.transpose(0, 2, 1, 3).reshape(q * m, q * m)
+    mixing, lr = _mixing(problem, mixing), check_lr_value(lr)
+    return linear.iteration_map(problem, algorithm, mixing, lr, space=space)[0]
 
 
 def spectral_radius(
-    algorithm: str,
-    kernel: np.ndarray,
-    partition: Sequence[np.ndarray],
-    mixing: np.ndarray,
-    lr: float,
-    *,
-    num_outputs: int | None = None,
+    problem: Problem, algorithm: str | algorithms.Algorithm, mixing: np.ndarray, lr: float
 ) -> float:
-    """Largest eigenvalue modulus of `iteration_matrix` (dense eigendecomposition).
+    """Largest eigenvalue modulus of :func:`iteration_matrix` (dense eigendecomposition).
 
     Example:
-        >>> w = np.full((2, 2), 0.5)
-        >>> spectral_radius("atc", np.eye(2), [np.array([0]), np.array([1])], w, 0.5)
+        >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
+        ...             kernel=np.eye(2), f0=np.zeros((2, 1)))
+        >>> spectral_radius(p, "atc", np.full((2, 2), 0.5), 0.5)
         0.75
     """
-    matrix = iteration_matrix(algorithm, kernel, partition, mixing, lr, num_outputs=num_outputs)
+    matrix = iteration_matrix(problem, algorithm, mixing, lr)
     with blas_threads(len(matrix)):
         return float(np.abs(np.linalg.eigvals(matrix)).max())
 
 
-def _local_lipschitz(kernel: np.ndarray, weights: np.ndarray) -> float:
-    """`L_max = max_q lambda_max(K_qq / n_q)` from agent q's own kernel block."""
-    tops = []
-    for w in weights:
-        rows = np.flatnonzero(w)
-        block = kernel[np.ix_(rows, rows)] * w[rows[0]]
-        tops.append(scipy.linalg.eigvalsh(block, subset_by_index=[rows.size - 1] * 2)[0])
-    return float(max(tops))
-
-
 def sufficient_lr_bound(
-    kernel: np.ndarray,
-    partition: Sequence[np.ndarray],
-    mixing: np.ndarray,
-    *,
-    algorithm: str = "dgd",
-    num_outputs: int | None = None,
+    problem: Problem, mixing: np.ndarray, *, algorithm: str | algorithms.Algorithm = "dgd"
 ) -> float:
-    """Step size below which the algorithm is stable (MATH.md fact 3 for DGD).
+    """A step size below which the algorithm is stable: sufficient, not necessary.
 
-    DGD (symmetric W): `(1 + lambda_min(W)) / max_q lambda_max(K_qq / n_q)`.
-    ATC, CTA: `2 / max_q lambda_max(K_qq / n_q)`. Never above `max_stable_lr`.
+    DGD (symmetric W): ``(1 + lambda_min(W)) / L_max``, the paper's condition.
+    ATC, CTA: ``2 / L_max``. Never above :func:`max_stable_lr`.
 
     Example:
         >>> w = np.array([[1, 1, 0, 1], [1, 1, 1, 0], [0, 1, 1, 1], [1, 0, 1, 1]]) / 3
-        >>> round(sufficient_lr_bound(np.eye(4), [np.array([i]) for i in range(4)], w), 6)
+        >>> p = Problem(targets=np.ones((4, 1)), partition=[np.array([i]) for i in range(4)],
+        ...             kernel=np.eye(4), f0=np.zeros((4, 1)))
+        >>> round(sufficient_lr_bound(p, w), 6)
         0.666667
     """
-    algorithm = check_algorithm(algorithm)
-    kernel, weights, mixing, num_outputs = _prepare(kernel, partition, mixing, num_outputs)
-    lipschitz = _local_lipschitz(kernel, weights)
-    if algorithm != "dgd":
-        return 2.0 / lipschitz
-    if not np.allclose(mixing, mixing.T, rtol=0, atol=1e-12):
-        raise ValueError("the sufficient DGD bound (MATH.md fact 3) needs a symmetric mixing")
-    return float((1 + np.linalg.eigvalsh(mixing)[0]) / lipschitz)
+    algorithm = algorithms.get(algorithm)
+    mixing = _mixing(problem, mixing)
+    if algorithm is not algorithms.DGD:
+        return 2.0 / problem.curvature
+    if not _symmetric(mixing):
+        raise ValueError(
+            "the sufficient DGD bound needs a symmetric mixing matrix; use max_stable_lr"
+        )
+    return float((1 + np.linalg.eigvalsh(mixing)[0]) / problem.curvature)
 
 
 def _dgd_threshold(kernel: np.ndarray, weights: np.ndarray, mixing: np.ndarray) -> float:
@@ -207,50 +141,55 @@ def _dgd_threshold(kernel: np.ndarray, weights: np.ndarray, mixing: np.ndarray) 
             y = np.einsum("qij,qj->qi", grams, s @ x.reshape(q, m))
             return (s @ y).ravel()
 
-        op = scipy.sparse.linalg.LinearOperator((q * m, q * m), matvec=matvec, dtype=float)
+        # scipy's stub gives LinearOperator its abstract base's signature
+        op = scipy.sparse.linalg.LinearOperator(
+            (q * m, q * m),
+            matvec=matvec,  # pyright: ignore[reportCallIssue]
+            dtype=float,  # pyright: ignore[reportCallIssue]
+        )
         top = scipy.sparse.linalg.eigsh(op, k=1, which="LA", return_eigenvectors=False)[0]
     return float(1.0 / top) if top > 0 else np.inf
 
 
 def max_stable_lr(
-    algorithm: str,
-    kernel: np.ndarray,
-    partition: Sequence[np.ndarray],
+    problem: Problem,
+    algorithm: str | algorithms.Algorithm,
     mixing: np.ndarray,
     *,
     tol: float = 1e-6,
-    num_outputs: int | None = None,
 ) -> float:
-    """Largest step size with spectral radius at most `1 + 1e-9` (MATH.md fact 3).
+    """Largest step size with spectral radius at most ``1 + 1e-9``: the exact threshold.
 
     DGD with symmetric W is solved exactly by one symmetric eigenproblem. Otherwise the
     spectral radius is scanned upward from the sufficient bound in factors of 1.25 and
-    the first crossing is bisected to relative precision `tol`.
+    the first crossing is bisected to relative precision ``tol``.
 
     Example:
         >>> w = np.array([[1, 1, 0, 1], [1, 1, 1, 0], [0, 1, 1, 1], [1, 0, 1, 1]]) / 3
-        >>> parts = [np.array([i]) for i in range(4)]
-        >>> round(max_stable_lr("dgd", np.eye(4), parts, w), 6)  # 8/7
+        >>> p = Problem(targets=np.ones((4, 1)), partition=[np.array([i]) for i in range(4)],
+        ...             kernel=np.eye(4), f0=np.zeros((4, 1)))
+        >>> round(max_stable_lr(p, "dgd", w), 6)  # 8/7
         1.142857
     """
-    algorithm = check_algorithm(algorithm)
-    kernel, weights, mixing, num_outputs = _prepare(kernel, partition, mixing, num_outputs)
-    symmetric = np.allclose(mixing, mixing.T, rtol=0, atol=1e-12)
+    algorithm = algorithms.get(algorithm)
+    mixing = _mixing(problem, mixing)
+    weights = problem.output_weights
     with blas_threads(weights.size):
-        if algorithm == "dgd" and symmetric:
-            return _dgd_threshold(kernel, weights, mixing)
-        return _bisect_threshold(algorithm, kernel, partition, mixing, weights, num_outputs, tol)
+        if algorithm is algorithms.DGD and _symmetric(mixing):
+            return _dgd_threshold(problem.kernel, weights, mixing)
+        return _bisect_threshold(problem, algorithm, mixing, tol)
 
 
-def _bisect_threshold(algorithm, kernel, partition, mixing, weights, num_outputs, tol) -> float:
+def _bisect_threshold(
+    problem: Problem, algorithm: algorithms.Algorithm, mixing: np.ndarray, tol: float
+) -> float:
     """First crossing of spectral radius 1, scanning up from a stable step size."""
 
     def stable(lr: float) -> bool:
-        matrix = iteration_matrix(algorithm, kernel, partition, mixing, lr, num_outputs=num_outputs)
+        matrix = linear.iteration_map(problem, algorithm, mixing, lr, space="predictions")[0]
         return np.abs(np.linalg.eigvals(matrix)).max() <= 1 + RADIUS_TOL
 
-    lipschitz = _local_lipschitz(kernel, weights)
-    low = 2.0 / lipschitz if algorithm != "dgd" else 2.0**-10 / lipschitz
+    low = (2.0 if algorithm is not algorithms.DGD else 2.0**-10) / problem.curvature
     high = low * 1.25
     for _ in range(200):
         if not stable(high):
@@ -265,36 +204,35 @@ def _bisect_threshold(algorithm, kernel, partition, mixing, weights, num_outputs
 
 
 def check_lr(
-    algorithm: str,
-    kernel: np.ndarray,
-    partition: Sequence[np.ndarray],
+    problem: Problem,
+    algorithm: str | algorithms.Algorithm,
     mixing: np.ndarray,
     lr: float,
     *,
     strict: bool = False,
-    num_outputs: int | None = None,
 ) -> None:
-    """Warn (`UserWarning`) or, with `strict=True`, raise `ValueError` if lr is unstable.
+    """Warn (``UserWarning``) or, with ``strict=True``, raise ``ValueError`` if lr is above
+    the exact stability threshold.
 
     Cheap first: below the sufficient bound nothing else is computed.
 
     Example:
-        >>> w = np.full((2, 2), 0.5)
-        >>> check_lr("dgd", np.eye(2), [np.array([0]), np.array([1])], w, 3.0, strict=True)
+        >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
+        ...             kernel=np.eye(2), f0=np.zeros((2, 1)))
+        >>> check_lr(p, "dgd", np.full((2, 2), 0.5), 3.0, strict=True)
         Traceback (most recent call last):
         ...
         ValueError: lr=3 exceeds the largest stable step size 1.33333 of dgd on this problem ...
     """
-    algorithm = check_algorithm(algorithm)
+    algorithm = algorithms.get(algorithm)
     lr = check_lr_value(lr)
-    kernel, weights, mixing, num_outputs = _prepare(kernel, partition, mixing, num_outputs)
-    symmetric = np.allclose(mixing, mixing.T, rtol=0, atol=1e-12)
-    if algorithm != "dgd" or symmetric:
-        args = (kernel, partition, mixing)
-        if lr <= sufficient_lr_bound(*args, algorithm=algorithm, num_outputs=num_outputs):
+    mixing = _mixing(problem, mixing)
+    symmetric = _symmetric(mixing)
+    if algorithm is not algorithms.DGD or symmetric:
+        if lr <= sufficient_lr_bound(problem, mixing, algorithm=algorithm):
             return
-    size = kernel.shape[0] * weights.shape[0]
-    if not (algorithm == "dgd" and symmetric) and size > DENSE_LIMIT:
+    size = problem.output_weights.size
+    if not (algorithm is algorithms.DGD and symmetric) and size > DENSE_LIMIT:
         message = (
             f"lr={lr:.6g} is above the sufficient stability bound and Q*m = {size} is too "
             f"large (> {DENSE_LIMIT}) for an exact check: call companion.stability."
@@ -302,12 +240,12 @@ def check_lr(
         )
         threshold = None
     else:
-        threshold = max_stable_lr(algorithm, kernel, partition, mixing, num_outputs=num_outputs)
+        threshold = max_stable_lr(problem, algorithm, mixing)
         if lr <= threshold:
             return
         message = (
-            f"lr={lr:.6g} exceeds the largest stable step size {threshold:.6g} of {algorithm} "
-            "on this problem (spectral radius of the iteration matrix > 1, MATH.md fact 3): "
+            f"lr={lr:.6g} exceeds the largest stable step size {threshold:.6g} of "
+            f"{algorithm.name} on this problem (spectral radius of the iteration matrix > 1): "
             f"the linearized dynamics diverge. Use lr below {threshold:.6g}"
         )
     if strict and threshold is not None:
