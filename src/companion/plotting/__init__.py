@@ -1,0 +1,59 @@
+"""Every figure of the book, in one visual grammar (:mod:`companion.plotting._style`):
+closed forms are lines, training is hollow markers, colour means agent or topology and
+line style means algorithm."""
+
+from companion.plotting._style import (
+    ALGORITHM_STYLE,
+    TOPOLOGY_COLOURS,
+    agent_colours,
+    theme,
+    topology_colour,
+)
+from companion.plotting.cost import bars, cost_curve, cost_scaling
+from companion.plotting.dynamics import (
+    accuracy_curves,
+    agent_curves,
+    algorithm_comparison,
+    dynamics_panels,
+    flow_vs_steps,
+    limit_gaps,
+    loss_grid,
+)
+from companion.plotting.graphs import draw_graph, draw_graphs, mixing_heatmaps, rate_curves, spectra
+from companion.plotting.stability import stability_radius, stability_runs, stability_thresholds
+from companion.plotting.widths import (
+    error_by_width,
+    error_heatmap,
+    ntk_linearization,
+    ntk_width_scaling,
+)
+
+__all__ = [
+    "ALGORITHM_STYLE",
+    "TOPOLOGY_COLOURS",
+    "accuracy_curves",
+    "agent_colours",
+    "agent_curves",
+    "algorithm_comparison",
+    "bars",
+    "cost_curve",
+    "cost_scaling",
+    "draw_graph",
+    "draw_graphs",
+    "dynamics_panels",
+    "error_by_width",
+    "error_heatmap",
+    "flow_vs_steps",
+    "limit_gaps",
+    "loss_grid",
+    "mixing_heatmaps",
+    "ntk_linearization",
+    "ntk_width_scaling",
+    "rate_curves",
+    "spectra",
+    "stability_radius",
+    "stability_runs",
+    "stability_thresholds",
+    "theme",
+    "topology_colour",
+]

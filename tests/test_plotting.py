@@ -1,0 +1,119 @@
+"""Every public figure draws on a tiny trajectory, and single-panel figures draw into a
+given axis."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from companion import dynamics, experiments, graphs, limits, plotting  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def runs(mlp_problem, mixing_for):
+    mixing = mixing_for("cycle")
+    grid = experiments.grid(
+        mlp_problem, {"cycle": mixing}, ["dgd", "atc"], lr=0.1, steps=5, progress=False
+    )
+    form = dynamics.closed_form(mlp_problem, "dgd", mixing, lr=0.1)
+    return grid, form
+
+
+def figures(runs):
+    grid, form = runs
+    cell = grid["cycle", "dgd"]
+    losses = {key: c.predicted.local_loss for key, c in grid.items()}
+    accuracy = {key: c.predicted.test_accuracy.mean(1) for key, c in grid.items()}
+    topologies = {"cycle": graphs.topology("cycle", 5), "star": graphs.topology("star", 5)}
+    mixings = {name: graphs.mixing_matrix(g) for name, g in topologies.items()}
+    sweep = {
+        "values": [1, 2, 4],
+        "seconds": [1.0, 2.0, 4.1],
+        "ops": [1, 2, 4],
+        "vary": "m",
+        "slope": 1.0,
+        "theory_slope": 1.0,
+    }
+    curve = np.linspace(1, 0.1, 6)
+    return {
+        "draw_graphs": lambda: plotting.draw_graphs(topologies),
+        "mixing_heatmaps": lambda: plotting.mixing_heatmaps(mixings),
+        "spectra": lambda: plotting.spectra({n: graphs.spectrum(w) for n, w in mixings.items()}),
+        "rate_curves": lambda: plotting.rate_curves({"cycle": curve}, {"cycle": curve}, ylabel="y"),
+        "loss_grid": lambda: plotting.loss_grid(losses, losses, mean=True),
+        "accuracy_curves": lambda: plotting.accuracy_curves(accuracy, accuracy),
+        "dynamics_panels": lambda: plotting.dynamics_panels(
+            cell.predicted, {"training": cell.observed}
+        ),
+        "flow_vs_steps": lambda: plotting.flow_vs_steps(
+            {"flow": form.flow([0.0, 0.3])}, {"steps": cell.predicted}
+        ),
+        "algorithm_comparison": lambda: plotting.algorithm_comparison(
+            {"dgd": cell.predicted, "atc": grid["cycle", "atc"].predicted}
+        ),
+        "limit_gaps": lambda: plotting.limit_gaps({"dgd": limits.approach(form, doublings=3)}),
+        "error_by_width": lambda: plotting.error_by_width(
+            {64: 0.2, 128: 0.1}, slope=-1.0, reference={64: 0.3}
+        ),
+        "error_heatmap": lambda: plotting.error_heatmap(np.full((2, 3), 0.1), [64, 128], [1, 2, 3]),
+        "ntk_linearization": lambda: plotting.ntk_linearization(
+            np.arange(6), curve, curve, {"train": curve}
+        ),
+        "ntk_width_scaling": lambda: plotting.ntk_width_scaling(
+            [64, 128], {"d": [[0.2, 0.1]]}, ylabel="d", reference=-0.5
+        ),
+        "stability_radius": lambda: plotting.stability_radius(
+            np.array([1.0, 2.0]),
+            {("cycle", "dgd"): np.array([0.9, 1.1])},
+            {"cycle": {"bound": 1.5}},
+            xlabel="eta",
+        ),
+        "stability_thresholds": lambda: plotting.stability_thresholds(
+            {"cycle": 0.5}, {"cycle": 0.9}, ylabel="y"
+        ),
+        "stability_runs": lambda: plotting.stability_runs(
+            np.arange(6), {("linearized", 0.95): curve, ("network", 0.95): curve}, ylabel="y"
+        ),
+        "bars": lambda: plotting.bars({"a": 1.0, "b": 2.0}, ylabel="s", log=True),
+        "cost_scaling": lambda: plotting.cost_scaling({"closed form": sweep}),
+    }
+
+
+def test_every_public_figure_draws(runs):
+    drawn = figures(runs)
+    public = {
+        name
+        for name in plotting.__all__
+        if name[0].islower()
+        and name
+        not in (
+            "theme",
+            "agent_colours",
+            "topology_colour",
+            "agent_curves",
+            "draw_graph",
+            "cost_curve",
+        )
+    }
+    assert public == set(drawn), "every figure of the book is drawn here"
+    for name, draw in drawn.items():
+        fig = draw()
+        assert isinstance(fig, Figure), name
+        assert fig.axes, name
+        plt.close(fig)
+
+
+def test_single_panel_figures_draw_into_a_given_axis(runs):
+    fig, axes = plt.subplots(1, 3)
+    plotting.bars({"a": 1.0}, ylabel="s", ax=axes[0])
+    plotting.draw_graph(graphs.topology("cycle", 4), ax=axes[1])
+    plotting.error_by_width({64: 0.2, 128: 0.1}, ax=axes[2])
+    assert [ax.has_data() or not ax.axison for ax in axes] == [True, True, True]
+    assert len(fig.axes) == 3
+    plt.close(fig)
