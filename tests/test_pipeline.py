@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from companion import chapters, cli, report
+from companion.book import chapters, cli, report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,11 +75,26 @@ def test_find_chapter_by_slug_number_and_name():
 
 def test_resolve_types_and_refuses_unknown_names():
     chapter = chapters.find_chapter("graphs", ROOT)
-    assert chapter.resolve({"steps": "7"}, quick=True) == {"steps": 7, "quick": True}
+    assert chapter.resolve({"steps": "7"}) == {"steps": 7}
     with pytest.raises(ValueError, match="no parameter 'stepz'; valid parameters: quick, "):
         chapter.resolve({"stepz": "7"})
     with pytest.raises(ValueError, match="'steps' expects int"):
         chapter.resolve({"steps": "7.5"})
+
+
+def test_quick_fills_only_the_parameters_not_given():
+    chapter = chapters.find_chapter("graphs", ROOT)
+    assert chapter.resolve({}, quick=True) == {"quick": True, "num_agents": 9, "steps": 30}
+    given = chapter.resolve({"num_agents": "25"}, quick=True)
+    assert given == {"quick": True, "num_agents": 25, "steps": 30}
+
+
+def test_quick_values_are_typed_like_their_defaults(tmp_path):
+    source = tmp_path / "bad.py"
+    cell = '# %% tags=["parameters"]\nquick = False  # ok\nsteps = 5  # n [quick: 2.5]\n'
+    source.write_text(cell)
+    with pytest.raises(ValueError, match="the quick value 2.5 of 'steps' is not a int"):
+        chapters.load_chapter(source)
 
 
 def test_parameters_cell_must_be_flat(tmp_path):
@@ -95,6 +110,7 @@ def test_cli_list_prints_parameters(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "01_graphs: Graphs and mixing matrices" in out
     assert "num_agents = 16  # agents Q" in out
+    assert "[quick: 9]" in out
 
 
 @pytest.mark.parametrize(

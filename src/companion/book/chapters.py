@@ -1,11 +1,16 @@
 """Chapters: read their parameters, execute them with papermill, build the book.
 
 A chapter is ``book/NN_slug.py`` in jupytext percent format. Its parameters cell (tagged
-``parameters``) holds flat assignments, one per line, each with a comment::
+``parameters``) holds flat assignments, one per line, each with a comment; a comment may
+end with the value quick mode uses, ``[quick: VALUE]``::
 
     # %% tags=["parameters"]
     quick = False  # small sizes for CI
-    width = 1024  # hidden-layer width
+    width = 1024  # hidden-layer width [quick: 128]
+
+Quick values are resolved here, once: ``--quick`` supplies them for the parameters the
+user did not set, and papermill injects the result, so the executed notebook shows the
+values actually used and an explicit ``-p NAME VALUE`` always wins.
 
 Execution is one way only: the ``.py`` source is converted to a notebook in memory and
 papermill writes the executed ``.ipynb``; the source is never rewritten.
@@ -18,6 +23,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -30,8 +36,12 @@ from typing import Any
 import jupytext
 import yaml
 
-from companion import report
-from companion.paths import build_dir, project_root
+from companion.book import report
+from companion.book.paths import build_dir, project_root
+
+QUICK = re.compile(r"\s*\[quick:\s*(?P<value>.+?)\]\s*$")
+NO_QUICK = object()  # the parameter keeps its default in quick mode
+PAPERMILL_TYPES = (bool, int, float, str, list, dict)  # what papermill injects faithfully
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class Parameter:
     name: str
     default: Any
     comment: str
+    quick: Any = NO_QUICK
 
     def coerce(self, text: str) -> Any:
         """Converts a command-line string to the type of the default.
@@ -89,7 +100,8 @@ class Chapter:
     parameters: tuple[Parameter, ...]
 
     def resolve(self, overrides: dict[str, str], quick: bool = False) -> dict[str, Any]:
-        """Typed parameter values for papermill from command-line strings.
+        """Typed parameter values for papermill from command-line strings; with ``quick``,
+        the quick values of the parameters not given in ``overrides``.
 
         Raises:
           ValueError: for an unknown name (listing the valid ones) or a badly typed value.
@@ -106,7 +118,10 @@ class Chapter:
         if quick:
             if "quick" not in known:
                 raise ValueError(f"chapter {self.slug} has no quick mode")
-            values["quick"] = True
+            defaults = {p.name: p.quick for p in self.parameters if p.quick is not NO_QUICK}
+            values = (
+                {"quick": True} | {k: v for k, v in defaults.items() if k not in values} | values
+            )
         return values
 
 
@@ -128,7 +143,28 @@ def _parse_parameters(source: str, where: Path) -> tuple[Parameter, ...]:
             raise ValueError(f"{where}: parameters cell assigns to a non-name")
         line = lines[node.lineno - 1]
         comment = line.split("#", 1)[1].strip() if "#" in line else ""
-        params.append(Parameter(target.id, ast.literal_eval(node.value), comment))
+        default, quick = ast.literal_eval(node.value), NO_QUICK
+        if not isinstance(default, PAPERMILL_TYPES):
+            raise ValueError(
+                f"{where}: parameter {target.id!r} has a {type(default).__name__} default; "
+                "papermill passes only bool, int, float, str, list and dict (use a list)"
+            )
+        found = QUICK.search(comment)
+        if found:
+            comment = comment[: found.start()]
+            try:
+                quick = ast.literal_eval(found["value"])
+            except (ValueError, SyntaxError):
+                raise ValueError(
+                    f"{where}: parameter {target.id!r} has a quick value that is not a "
+                    f"Python literal: {found['value']!r}"
+                ) from None
+            if type(quick) is not type(default):
+                raise ValueError(
+                    f"{where}: the quick value {quick!r} of {target.id!r} is not a "
+                    f"{type(default).__name__} like its default {default!r}"
+                )
+        params.append(Parameter(target.id, default, comment, quick))
     return tuple(params)
 
 

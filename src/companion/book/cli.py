@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from companion import chapters
+from companion.book import chapters
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -23,7 +23,8 @@ def _list(args: argparse.Namespace) -> int:
         if not chapter.parameters:
             print("    (no parameters)")
         for p in chapter.parameters:
-            print(f"    {p.name} = {p.default!r}  # {p.comment}")
+            quick = "" if p.quick is chapters.NO_QUICK else f" [quick: {p.quick!r}]"
+            print(f"    {p.name} = {p.default!r}  # {p.comment}{quick}")
     return 0
 
 
@@ -48,7 +49,7 @@ def _book(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    top = argparse.ArgumentParser(prog="companion", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(prog="companion", description=(__doc__ or "").splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="every chapter with its parameters").set_defaults(func=_list)
     run = sub.add_parser("run", help="execute one chapter")

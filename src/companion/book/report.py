@@ -11,15 +11,28 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from companion.paths import build_dir
+from companion.book.paths import build_dir
 
-FIELDS = ("id", "chapter", "statement", "paper", "value", "bound", "passed")
+FIELDS = ("id", "chapter", "section", "statement", "paper", "value", "bound", "passed")
+
+#: The claims the book promises; the report page fails loudly if any is missing.
+REQUIRED = (
+    "affine.max_rel_err",
+    "linearized.max_rel_err",
+    "atc_complete_vs_centralized.max_rel_err",
+    "flow_single_agent_vs_neural_tangents.max_rel_err",
+    "stability.bound_is_conservative",
+    "network.rel_err_by_width",
+    "ntk.rel_dist_to_analytic_by_width",
+    "ntk.width_slope",
+)
 
 
 def results_dir() -> Path:
@@ -71,6 +84,7 @@ def record(
     bound: float | None = None,
     paper: str = "",
     passed: bool | None = None,
+    section: str = "",
 ) -> dict:
     """Records one claim and returns its entry.
 
@@ -79,8 +93,10 @@ def record(
       value: the measured number, boolean, or a dict of numbers (e.g. by width).
       statement: what the number means, in one sentence.
       bound: upper bound the value must not exceed (numeric claims).
-      paper: what the paper says about it.
+      paper: what the paper states about it (only what the paper states).
       passed: explicit verdict for values a bound cannot judge (dicts).
+      section: the label of the chapter section that establishes the claim, so the
+        report can link to it.
 
     Example:
       >>> import tempfile, os
@@ -93,6 +109,7 @@ def record(
     entry = {
         "id": claim_id,
         "chapter": os.environ.get("COMPANION_CHAPTER", "interactive"),
+        "section": section,
         "statement": statement,
         "paper": paper,
         "value": value,
@@ -123,3 +140,67 @@ def gather(chapters: Iterable[str], folder: str | None = None) -> list[dict]:
             with open(path) as f:
                 out.extend(json.load(f))
     return out
+
+
+def missing(claims: Iterable[dict], required: Iterable[str] = REQUIRED) -> list[str]:
+    """The required claim ids that ``claims`` lacks.
+
+    Example:
+      >>> missing([{"id": "a"}], ["a", "b"])
+      ['b']
+    """
+    found = {c["id"] for c in claims}
+    return [claim for claim in required if claim not in found]
+
+
+def show(value: Any) -> str:
+    """A claim's value as the report prints it: floats to 3 significant digits.
+
+    Example:
+      >>> show({"64": 0.123456, "128": True})
+      '64: 0.123, 128: True'
+    """
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {show(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _escape(text: str) -> str:
+    """Backslash-escape Markdown punctuation so statements render as written."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+.!|$~-])", r"\\\1", text)
+
+
+def _link(claim: dict) -> str:
+    if claim.get("section"):
+        return f"{{ref}}`{claim['id']} <{claim['section']}>`"
+    return f"`{claim['id']}`"
+
+
+def claims_table(claims: Iterable[dict]) -> str:
+    """A MyST Markdown table of the claims: verdict, linked id, value and bound.
+
+    Example:
+      >>> print(claims_table([{"id": "a.b", "section": "s", "value": 1e-15, "bound": 1e-10,
+      ...                      "passed": True, "chapter": "03_dgd"}]))
+      | verdict | claim | ours | bound |
+      | --- | --- | --- | --- |
+      | pass | {ref}`a.b <s>` | 1e\\-15 | <= 1e-10 |
+    """
+    rows = ["| verdict | claim | ours | bound |", "| --- | --- | --- | --- |"]
+    for c in claims:
+        bound = "" if c.get("bound") is None else f"<= {c['bound']:.3g}"
+        verdict = "pass" if c["passed"] else "**FAIL**"
+        value = _escape(show(c["value"]))
+        rows.append(f"| {verdict} | {_link(c)} | {value} | {bound} |")
+    return "\n".join(rows)
+
+
+def claims_glossary(claims: Iterable[dict]) -> str:
+    """A Markdown list: each claim's statement and, where recorded, what the paper states."""
+    return "\n".join(
+        f"- **{_escape(c['id'])}** ({_escape(c['chapter'])}): {_escape(c['statement'])}"
+        + (f" *Paper:* {_escape(c['paper'])}." if c.get("paper") else "")
+        for c in claims
+    )
