@@ -34,14 +34,9 @@
 
 # %% tags=["parameters"]
 quick = False  # small sizes for CI
-num_agents = 16  # agents Q (a square number, for the grid and the torus)
-steps = 60  # consensus iterations x <- W x
+num_agents = 16  # agents Q (a square number, for the grid and the torus) [quick: 9]
+steps = 60  # consensus iterations x <- W x [quick: 30]
 seed = 0  # seed of the random graphs and of the initial values
-
-# %%
-if quick:
-    num_agents = 9
-    steps = 30
 
 # %% [markdown]
 # We import the helper package, which switches JAX to float64, and the book's plot theme.
@@ -50,7 +45,8 @@ if quick:
 import numpy as np
 import pandas as pd
 
-from companion import graphs, plotting, report
+from companion import graphs, plotting
+from companion.book import report
 
 plotting.theme()
 
@@ -78,11 +74,13 @@ topologies = {
 }
 fig = plotting.draw_graphs(topologies, seed=seed)
 # %% [markdown]
+# (graphs-mixing)=
 # ## Mixing rules
 #
-# The default rule is Metropolis–Hastings, $W_{qr} = 1 / (1 + \max(d_q, d_r))$ on edges
-# with the diagonal filling each row to one. It needs only the degrees of the two
-# endpoints, so each agent can compute its weights from its neighbours alone.
+# The default rule is Metropolis–Hastings {cite}`xiao2005scheme`,
+# $W_{qr} = 1 / (1 + \max(d_q, d_r))$ on edges with the diagonal filling each row to one
+# ({numref}`fig-mixing`). It needs only the degrees of the two endpoints, so each agent
+# can compute its weights from its neighbours alone.
 
 # %% mystnb={"figure": {"caption": "Metropolis-Hastings mixing matrices: row q holds the weights agent q gives its neighbours.", "name": "fig-mixing"}}
 mixing = {n: graphs.mixing_matrix(g, "metropolis") for n, g in topologies.items()}
@@ -126,6 +124,7 @@ except ValueError as err:
     print(err)
 
 # %% [markdown]
+# (graphs-spectra)=
 # ## Spectra and the speed of consensus
 #
 # A symmetric doubly stochastic $W$ has real eigenvalues
@@ -138,7 +137,8 @@ except ValueError as err:
 # \qquad \rho = \max(|\lambda_2|, |\lambda_Q|).
 # $$
 #
-# The spectral gap $1 - \rho$ is therefore the speed limit of consensus.
+# The spectral gap $1 - \rho$ is therefore the speed limit of consensus
+# {cite}`xiao2004fast` ({numref}`fig-spectra`).
 
 # %% mystnb={"figure": {"caption": "Eigenvalues of each mixing matrix; the gap below the eigenvalue 1 sets the speed of consensus.", "name": "fig-spectra"}}
 eigenvalues = {n: graphs.spectrum(w) for n, w in mixing.items()}
@@ -147,22 +147,23 @@ fig = plotting.spectra(eigenvalues)
 # We run $x \leftarrow W x$ from the same random start on every topology and put the
 # measured disagreement next to the prediction $\rho^k$.
 
-# %% mystnb={"figure": {"caption": "Disagreement under plain mixing x <- Wx (solid) against the prediction rho^k (dashed).", "name": "fig-consensus"}}
+# %% mystnb={"figure": {"caption": "Disagreement under plain mixing x <- Wx (markers) against the prediction rho^k (lines).", "name": "fig-consensus"}}
 x0 = np.random.default_rng(seed).normal(size=num_agents)
 measured = {n: graphs.gossip(w, x0, steps) for n, w in mixing.items()}
 rho = {n: graphs.second_largest_modulus(w) for n, w in mixing.items()}
 predicted = {n: rho[n] ** np.arange(steps + 1) for n in mixing}
 fig = plotting.rate_curves(
-    measured,
     predicted,
-    r"$\|x_k - \bar x\| / \|x_0 - \bar x\|$",
-    title=r"Consensus: measured (solid) vs $\rho^k$ (dashed)",
+    measured,
+    ylabel=r"$\|x_k - \bar x\| / \|x_0 - \bar x\|$",
+    title=r"Consensus: measured (markers) vs $\rho^k$ (lines)",
     ylim=(1e-12, 2),
 )
 # %% [markdown]
-# The measured curves sit below their predictions, and their slopes match: after the
-# faster modes have died out, the per-step contraction is $\rho$. The table compares the
-# observed rate (geometric mean over the second half of each curve) with $\rho$.
+# In {numref}`fig-consensus` the measured curves sit below their predictions, and their
+# slopes match: after the faster modes have died out, the per-step contraction is $\rho$.
+# The table compares the observed rate (geometric mean over the second half of each
+# curve) with $\rho$.
 
 # %%
 observed = {n: graphs.observed_rate(measured[n]) for n in mixing}
@@ -182,12 +183,14 @@ report.record(
     "graphs.consensus_bound_holds",
     bool(bound_holds),
     statement="||x_k - mean|| <= rho^k ||x_0 - mean|| on every topology and step",
+    section="graphs-spectra",
 )
 report.record(
     "graphs.observed_rate_gap",
     rate_gap,
     bound=0.01,
     statement="largest |observed consensus rate - rho| over the topologies",
+    section="graphs-spectra",
 )
 print(f"bound holds on every topology: {bound_holds}")
 print(f"slowest topology: {max(rho, key=rho.get)}, fastest: {min(rho, key=rho.get)}")

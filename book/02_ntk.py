@@ -21,9 +21,9 @@
 # \qquad J(x) = \left.\frac{\partial f(x;\theta)}{\partial \theta}\right|_{\theta_0},
 # $$
 #
-# (MATH.md, "Linearization"). The linearized model is affine in $\theta$, so under the
-# squared loss its training is a linear recursion driven by the empirical neural tangent
-# kernel (NTK) $K = J J^\top$ on the training inputs. This chapter checks the premise on
+# {cite}`jacot2018ntk,lee2019wide`. The linearized model is affine in $\theta$, so under
+# the squared loss its training is a linear recursion driven by the empirical neural
+# tangent kernel (NTK) $K = J J^\top$ on the training inputs ({ref}`closed-forms-dual`). This chapter checks the premise on
 # one agent ($Q = 1$, mixing matrix $W = [1]$, i.e. ordinary centralized gradient descent)
 # before the following chapters spread the data over a graph:
 #
@@ -34,28 +34,20 @@
 #    model, and its continuous-time limit against `neural_tangents.predict`.
 
 # %% tags=["parameters"]
+# fmt: off
 quick = False  # small sizes for CI
-width = 1024  # hidden width of the network in the first experiment
+width = 1024  # hidden width of the network in the first experiment [quick: 128]
 depth = 2  # hidden layers of the ReLU MLP (NTK parameterization)
-samples = 64  # training samples, all held by the single agent
-n_test = 100  # test samples
-steps = 200  # gradient-descent steps
+samples = 64  # training samples, all held by the single agent [quick: 32]
+n_test = 100  # test samples [quick: 50]
+steps = 200  # gradient-descent steps [quick: 60]
 lr_fraction = 0.5  # step size eta as a fraction of 1 / lambda_max(K / n)
 ntk_samples = 20  # inputs on which empirical and analytic NTKs are compared
-ntk_widths = [64, 128, 256, 512, 1024, 2048, 4096]  # widths of the kernel comparison
-ntk_seeds = 3  # initializations averaged per width
-sweep_widths = [64, 128, 256, 512, 1024]  # widths of the lazy-training sweep
+ntk_widths = [64, 128, 256, 512, 1024, 2048, 4096]  # kernel comparison [quick: [32, 64, 128, 256, 512]]
+ntk_seeds = 3  # initializations averaged per width [quick: 2]
+sweep_widths = [64, 128, 256, 512, 1024]  # lazy-training sweep [quick: [32, 128]]
 seed = 0  # seed of the data split and of theta_0
-
-# %%
-if quick:
-    width = 128
-    samples = 32
-    n_test = 50
-    steps = 60
-    ntk_widths = [32, 64, 128, 256, 512]
-    ntk_seeds = 2
-    sweep_widths = [32, 128]
+# fmt: on
 
 # %% [markdown]
 # We import the helper package (which switches JAX to float64) and the book's plot theme.
@@ -67,7 +59,9 @@ import numpy as np
 import pandas as pd
 from jax.flatten_util import ravel_pytree
 
-from companion import data, dynamics, experiments, models, ntk, plotting, report
+from companion import data, dynamics, models, ntk, plotting, simulate
+from companion import problem as problem_lib
+from companion.book import report
 from companion.experiments import Comparison
 from companion.trajectory import relative_error
 
@@ -76,7 +70,7 @@ plotting.theme()
 # %% [markdown]
 # ## A wide network against its linearization
 #
-# `companion.experiments.make_problem` loads `samples` digits (inputs centred and scaled
+# `companion.problem.digits` loads `samples` digits (inputs centred and scaled
 # to unit norm, one-hot targets centred to zero mean), initializes a ReLU MLP with
 # $\theta_0$ drawn from `seed` and computes the full-output empirical NTK, an
 # $m \times m$ matrix with $m = nC$ ($C = 10$ classes). With one agent the local loss is
@@ -86,13 +80,8 @@ plotting.theme()
 
 # %%
 single = np.eye(1)  # Q = 1: the mixing matrix W = [1]
-problem = experiments.make_problem(
-    models.mlp(width, depth, 10),
-    num_agents=1,
-    samples_per_agent=samples,
-    n_test=n_test,
-    seed=seed,
-)
+split = dict(num_agents=1, samples_per_agent=samples, n_test=n_test, seed=seed)
+problem = problem_lib.digits(models.mlp(width, depth, 10), **split)
 lr = lr_fraction / problem.curvature
 num_params = ravel_pytree(problem.params)[0].size
 print(
@@ -105,9 +94,9 @@ print(
 # `neural_tangents.linearize`); both start from the same $\theta_0$.
 
 # %%
-network = experiments.train(problem, "dgd", single, lr=lr, steps=steps)
-linearized = experiments.train(
-    problem, "dgd", single, lr=lr, steps=steps, linearize=True
+network = simulate.train(problem, "dgd", single, lr=lr, steps=steps, progress=False)
+linearized = simulate.train(
+    problem, "dgd", single, lr=lr, steps=steps, linearize=True, progress=False
 )
 
 # %% [markdown]
@@ -128,7 +117,8 @@ gaps = {
 }
 fig = plotting.ntk_linearization(
     network.steps,
-    {"network f": network.mean_loss, "linearized f_lin": linearized.mean_loss},
+    network.mean_loss,
+    linearized.mean_loss,
     gaps,
     title=f"ReLU MLP, width {width}, depth {depth}, n = {samples}",
 )
@@ -152,17 +142,19 @@ pd.DataFrame(
 ).round(4)
 
 # %% [markdown]
+# (ntk-closed-form)=
 # ## The closed form of centralized gradient descent
 #
 # For $f_{\mathrm{lin}}$ the predictions on the training inputs obey
 # $F_{k+1} = F_k - \frac{\eta}{n} K (F_k - y)$, so
 # $F_k = y + (I - \frac{\eta}{n} K)^k (f_0 - y)$: no network and no parameters are needed,
-# only $K$. This is the $Q = 1$ case of the dual recursion of MATH.md, and
-# `companion.dynamics.predict` (through `experiments.predict`) evaluates it, test
-# predictions included. It must reproduce the linearized training run to rounding error.
+# only $K$. This is the $Q = 1$ case of the dual recursion {eq}`eq-dual`, and
+# `companion.dynamics.closed_form` evaluates it, test predictions included. It must
+# reproduce the linearized training run to rounding error.
 
 # %%
-closed = experiments.predict(problem, "dgd", single, lr=lr, steps=steps)
+single_form = dynamics.closed_form(problem, "dgd", single, lr=lr)
+closed = single_form.steps(steps)
 centralized_err = Comparison(predicted=closed, observed=linearized).max_rel_err
 print(f"closed form vs linearized training: relative error {centralized_err:.1e}")
 print(
@@ -171,32 +163,19 @@ print(
 
 # %% [markdown]
 # In continuous time ($t = k\eta$) the recursion becomes the gradient flow
-# $F(t) = y + e^{-Kt/n}(f_0 - y)$, `companion.dynamics.flow`. `neural_tangents` ships the
-# same flow as `predict.gradient_descent_mse`, with one difference of units (MATH.md
-# fact 2): it normalizes the squared loss by `y.size` $= nC$ instead of $n$, so its time
-# runs $C$ times slower, and ours at time $t$ equals theirs at $C\,t$ (with the full
-# $(n, n, C, C)$ kernel and `trace_axes=()`).
+# $F(t) = y + e^{-Kt/n}(f_0 - y)$, `ClosedForm.flow`. `neural_tangents`
+# {cite}`novak2020neural` ships the same flow as `predict.gradient_descent_mse`, with one
+# difference of units: it normalizes the squared loss by `y.size` $= nC$ instead of $n$,
+# so its time runs $C$ times slower, and ours at time $t$ equals theirs at $C\,t$ (with
+# the full $(n, n, C, C)$ kernel and `trace_axes=()`).
 
 # %%
 times = np.linspace(0.0, steps * lr, 11)
-ours = dynamics.flow(
-    "dgd",
-    kernel=problem.kernel,
-    targets=problem.data.y_train,
-    lr=lr,
-    partition=problem.partition,
-    mixing=single,
-    times=times,
-    f0=problem.f0,
-    kernel_test=problem.kernel_test,
-    f0_test=problem.f0_test,
-)
+ours = single_form.flow(times)
 n, c = problem.f0.shape
 kernel_4d = problem.kernel.reshape(n, c, n, c).transpose(0, 2, 1, 3)
 kernel_test_4d = problem.kernel_test.reshape(n_test, c, n, c).transpose(0, 2, 1, 3)
-nt_predict = nt.predict.gradient_descent_mse(
-    kernel_4d, problem.data.y_train, trace_axes=()
-)
+nt_predict = nt.predict.gradient_descent_mse(kernel_4d, problem.targets, trace_axes=())
 nt_train, nt_test = nt_predict(c * times, problem.f0, problem.f0_test, kernel_test_4d)
 flow_err = max(
     relative_error(ours.predictions[:, 0], np.asarray(nt_train)),
@@ -209,6 +188,7 @@ print(f"our flow vs neural_tangents: relative error {flow_err:.1e}")
 # eigendecompositions of $K$). Without the factor $C$ the two would disagree at every
 # $t > 0$, which is the easiest mistake to make when comparing against `neural_tangents`.
 #
+# (ntk-width)=
 # ## The empirical NTK converges to the analytic one
 #
 # At initialization the empirical NTK is random: it depends on $\theta_0$. As the width
@@ -240,7 +220,7 @@ for j, w in enumerate(ntk_widths):
 fig = plotting.ntk_width_scaling(
     ntk_widths,
     {"empirical vs analytic NTK": distances},
-    r"$\|K - K_\infty \otimes I\|_F \,/\, \|K_\infty \otimes I\|_F$",
+    ylabel=r"$\|K - K_\infty \otimes I\|_F \,/\, \|K_\infty \otimes I\|_F$",
     title=f"ReLU MLP, depth {depth}, {ntk_samples} digits",
     reference=-0.5,
 )
@@ -259,7 +239,7 @@ pd.DataFrame({"width": ntk_widths, "mean rel. distance": mean_distance}).round(4
 # Why does the linearization hold? In the NTK parameterization a hidden layer's weights are
 # $O(1)$ each, so $\|\theta_0\| \propto \sqrt{P}$, which grows like the width. The
 # distance travelled does not grow: for $f_{\mathrm{lin}}$ it is exactly
-# $\|\theta_k - \theta_0\|^2 = \alpha_k^\top K \alpha_k$ (MATH.md, dual form), a quantity
+# $\|\theta_k - \theta_0\|^2 = \alpha_k^\top K \alpha_k$ {eq}`eq-param-distance`, a quantity
 # of the kernel, which converges as the width grows. The *relative* change
 # $\|\theta_T - \theta_0\| / \|\theta_0\|$ therefore shrinks, roughly like
 # $1/\text{width}$ for depth $\ge 2$, and with it the curvature the training run can feel.
@@ -267,33 +247,38 @@ pd.DataFrame({"width": ntk_widths, "mean rel. distance": mean_distance}).round(4
 # fraction and record the relative change, the absolute one, its closed-form value, and
 # the final prediction gap to the (closed-form) linearized model.
 
+
 # %%
-sweep = []
-for w in sweep_widths:
-    if w == width:  # the network of the first experiment, already trained
-        p, eta, run, lin = problem, lr, network, closed
-    else:
-        p = experiments.make_problem(
-            models.mlp(w, depth, 10),
-            num_agents=1,
-            samples_per_agent=samples,
-            n_test=n_test,
-            seed=seed,
-        )
-        eta = lr_fraction / p.curvature
-        run = experiments.train(p, "dgd", single, lr=eta, steps=steps)
-        lin = experiments.predict(p, "dgd", single, lr=eta, steps=steps)
-    sweep.append(
-        {
-            "width": w,
-            "relative change": run.param_distance[-1, 0]
-            / np.linalg.norm(ravel_pytree(p.params)[0]),
-            "||theta_T - theta_0||": run.param_distance[-1, 0],
-            "closed form ||theta_T - theta_0||": lin.param_distance[-1, 0],
-            "prediction gap": relative_error(run.predictions[-1], lin.predictions[-1]),
-        }
+def lazy_row(p, run=None, lin=None):
+    """Train one width (unless given) and compare its distance travelled with the
+    closed form's."""
+    eta = lr_fraction / p.curvature
+    run = run or simulate.train(p, "dgd", single, lr=eta, steps=steps, progress=False)
+    lin = lin or dynamics.closed_form(p, "dgd", single, lr=eta).steps(steps)
+    return {
+        "relative change": run.param_distance[-1, 0]
+        / np.linalg.norm(ravel_pytree(p.params)[0]),
+        "||theta_T - theta_0||": run.param_distance[-1, 0],
+        "closed form ||theta_T - theta_0||": lin.param_distance[-1, 0],
+        "prediction gap": relative_error(run.predictions[-1], lin.predictions[-1]),
+    }
+
+
+# %% [markdown]
+# The first experiment's width is already trained; every other width gets its own
+# problem, with the same data and seed.
+
+
+# %%
+def problem_at(w):
+    return (
+        problem if w == width else problem_lib.digits(models.mlp(w, depth, 10), **split)
     )
-sweep = pd.DataFrame(sweep).set_index("width")
+
+
+reuse = {width: (network, closed)}  # the first experiment, already trained
+rows = {w: lazy_row(problem_at(w), *reuse.get(w, ())) for w in sweep_widths}
+sweep = pd.DataFrame(rows).T.rename_axis("width")
 sweep.round(4)
 
 # %% [markdown]
@@ -305,14 +290,12 @@ sweep.round(4)
 fig = plotting.ntk_width_scaling(
     sweep_widths,
     {
-        r"$\|\theta_T - \theta_0\| / \|\theta_0\|$": sweep[
-            "relative change"
-        ].to_numpy(),
+        r"$\|\theta_T - \theta_0\| / \|\theta_0\|$": sweep["relative change"],
         r"$\|f_T - f_{\mathrm{lin},T}\| / \|f_{\mathrm{lin},T}\|$": sweep[
             "prediction gap"
-        ].to_numpy(),
+        ],
     },
-    "relative change (dimensionless)",
+    ylabel="relative change (dimensionless)",
     title=f"after {steps} steps of gradient descent, n = {samples}",
 )
 
@@ -336,36 +319,48 @@ report.record(
     statement="mean relative Frobenius distance of the empirical to the analytic NTK, by "
     "width; passes when it falls overall (last < first, most consecutive steps down)",
     paper="wide networks are close to their linearization (NTK regime)",
+    section="ntk-width",
 )
+print(f"NTK distance falls with width: {decreasing}")
+
+# %% [markdown]
+# The slope claim:
+
+# %% tags=["nbval-check-output"]
+in_range = -0.75 <= width_slope <= -0.25
 report.record(
     "ntk.width_slope",
     width_slope,
-    passed=-0.75 <= width_slope <= -0.25,
+    passed=in_range,
+    section="ntk-width",
     statement="least-squares log-log slope of the NTK distance against width; passes "
     "within [-0.75, -0.25] (theory -1/2)",
 )
+print(f"slope within [-0.75, -0.25]: {in_range} ({width_slope:.1f})")
+
+# %% [markdown]
+# The two exactness claims, and the lazy-training trend:
+
+# %% tags=["nbval-check-output"]
 report.record(
     "centralized.max_rel_err",
     centralized_err,
     bound=1e-10,
+    section="ntk-closed-form",
     statement="closed form of centralized GD (Q = 1) against training of the linearized MLP",
 )
 report.record(
     "flow_single_agent_vs_neural_tangents.max_rel_err",
     flow_err,
     bound=1e-8,
+    section="ntk-closed-form",
     statement="single-agent gradient flow against neural_tangents.predict."
     "gradient_descent_mse (time scaled by C), train and test predictions",
 )
-print(f"NTK distance falls with width: {decreasing}")
-print(
-    f"slope within [-0.75, -0.25]: {-0.75 <= width_slope <= -0.25} ({width_slope:.1f})"
-)
+lazy = sweep["relative change"].is_monotonic_decreasing
 print(f"closed form = linearized training (< 1e-10): {centralized_err < 1e-10}")
 print(f"flow = neural_tangents (< 1e-8): {flow_err < 1e-8}")
-print(
-    f"relative parameter change falls with width: {sweep['relative change'].is_monotonic_decreasing}"
-)
+print(f"relative parameter change falls with width: {lazy}")
 
 # %% [markdown]
 # The printed slope is rounded to one digit because its second digit depends on the

@@ -25,37 +25,32 @@
 #
 # Its Jacobian $J = \partial f / \partial \theta$ does not depend on $\theta$, so the model
 # *is* its own linearization, $f = f_{\mathrm{lin}}$, and its neural tangent kernel
-# $K(x, x') = (x^\top x' + 1)\, I_C$ is the same at every step. MATH.md fact 1 then says
-# that the closed form equals real training up to rounding: we check it to a relative error
+# $K(x, x') = (x^\top x' + 1)\, I_C$ is the same at every step. The closed form
+# ({doc}`closed_forms`) then equals real training up to rounding: we check it to a relative error
 # of $10^{-10}$ in float64 on all nine (topology, algorithm) cells. We also run the
 # recursion in both of its forms, the primal one on the $QP$ stacked parameters and the
 # dual one on the $Qm$ stacked predictions, and check that they agree.
 
 # %% tags=["parameters"]
 quick = False  # small sizes for CI
-num_agents = 8  # agents Q on each graph
+num_agents = 8  # agents Q on each graph [quick: 4]
 samples_per_agent = 10  # training samples per agent; n is Q times this
-n_test = 100  # held-out digits for test loss and accuracy
+n_test = 100  # held-out digits for test loss and accuracy [quick: 30]
 lr_scale = 0.5  # step size eta as a fraction of 1 / max_q lambda_max(K_qq / n_q)
-steps = 200  # gradient steps per run
+steps = 200  # gradient steps per run [quick: 60]
 seed = 0  # seeds the data split, the partition and theta_0
-
-# %%
-if quick:
-    num_agents = 4
-    n_test = 30
-    steps = 60
 
 # %% [markdown]
 # We import the helper package (which switches JAX to float64) and the plot theme.
 
 # %%
-import jax
-import numpy as np
 import pandas as pd
 from jax.flatten_util import ravel_pytree
 
-from companion import dynamics, experiments, graphs, models, plotting, report
+from companion import algorithms as algorithms_lib
+from companion import dynamics, experiments, graphs, models, plotting
+from companion import problem as problem_lib
+from companion.book import report
 from companion.trajectory import relative_error
 
 plotting.theme()
@@ -63,18 +58,19 @@ plotting.theme()
 # %% [markdown]
 # ## The problem
 #
-# `experiments.make_problem` loads the digits (8x8 images, $d = 64$ inputs centred and
+# `problem.digits` loads the digits (8x8 images, $d = 64$ inputs centred and
 # scaled to unit norm, $C = 10$ centred one-hot targets), splits them i.i.d. across the
 # agents, draws one $\theta_0$ that **every agent starts from**, and computes the kernel on
 # the training inputs, $m \times m$ with $m = nC$. The step size is a fraction of
 # $1 / \max_q \lambda_{\max}(K_{qq}/n_q)$, the scale at which the steepest local loss
 # would make gradient descent oscillate; at `lr_scale = 0.5` it is below the sufficient
 # DGD stability bound $(1 + \lambda_{\min}(W)) / \max_q \lambda_{\max}(K_{qq}/n_q)$ on all
-# three graphs (MATH.md fact 3), so every run converges.
+# three graphs ({ref}`the DGD stability statement <stability-theorem>`), so every run
+# converges.
 
 # %%
 model = models.affine(10)
-problem = experiments.make_problem(
+problem = problem_lib.digits(
     model,
     num_agents=num_agents,
     samples_per_agent=samples_per_agent,
@@ -89,16 +85,13 @@ print(
 print(f"P = {num_params} parameters, eta = {lr:.4f}")
 
 # %% [markdown]
-# The three graphs of the paper carry Metropolis–Hastings weights (chapter 1). The cycle
+# The three graphs of the paper carry Metropolis–Hastings weights ({ref}`graphs-mixing`). The cycle
 # mixes slowly, the star funnels everything through its hub, and on the complete graph
 # these weights are the exact average $\mathbf{1}\mathbf{1}^\top / Q$.
 
 # %%
-names = ["cycle", "star", "complete"]
-algorithms = ["dgd", "atc", "cta"]
-mixings = {
-    n: graphs.mixing_matrix(graphs.topology(n, num_agents), "metropolis") for n in names
-}
+names, algorithms = experiments.PAPER_TOPOLOGIES, list(algorithms_lib.ALGORITHMS)
+mixings = experiments.mixings(num_agents, names)
 pd.DataFrame(
     {
         "rho = max(|lambda_2|, |lambda_Q|)": {
@@ -109,10 +102,11 @@ pd.DataFrame(
 ).round(4)
 
 # %% [markdown]
+# (affine-grid)=
 # ## Closed form against training on every graph and algorithm
 #
-# `experiments.grid` runs, for each (topology, algorithm) pair, the dual recursion of
-# MATH.md (`dynamics.predict`, which never touches $\theta$) and real decentralized
+# `experiments.grid` runs, for each (topology, algorithm) pair, the dual recursion
+# {eq}`eq-dual` (`dynamics.closed_form`, which never touches $\theta$) and real decentralized
 # training (`simulate.train`, which updates $Q$ copies of $(A, b)$ by automatic
 # differentiation of the local losses).
 
@@ -141,18 +135,15 @@ fig = plotting.loss_grid(predicted, observed, mean=True)
 # (`Comparison.max_rel_err`), together with the final mean loss and test accuracy.
 
 # %%
-table = pd.DataFrame(
+table = experiments.table(
+    comparisons,
     {
-        cell: {
-            "max rel. error": c.max_rel_err,
-            "final mean loss": c.observed.mean_loss[-1],
-            "test accuracy (training)": c.observed.test_accuracy[-1].mean(),
-            "test accuracy (closed form)": c.predicted.test_accuracy[-1].mean(),
-        }
-        for cell, c in comparisons.items()
-    }
-).T
-table.index.names = ["topology", "algorithm"]
+        "max rel. error": lambda c: c.max_rel_err,
+        "final mean loss": lambda c: c.observed.mean_loss[-1],
+        "test accuracy (training)": lambda c: c.observed.test_accuracy[-1].mean(),
+        "test accuracy (closed form)": lambda c: c.predicted.test_accuracy[-1].mean(),
+    },
+)
 table.style.format({"max rel. error": "{:.1e}"}, precision=4)
 
 # %% [markdown]
@@ -168,17 +159,17 @@ table.style.format({"max rel. error": "{:.1e}"}, precision=4)
 # $\theta_0$, so it starts at zero; each local gradient pulls its agent towards its own
 # data, and mixing pulls the agents back together.
 
-# %% mystnb={"figure": {"caption": "Consensus distance of the agents' parameters under DGD on each graph: training (solid) against the closed form (dashed, hidden under the solid lines).", "name": "fig-affine-consensus"}}
+# %% mystnb={"figure": {"caption": "Consensus distance of the agents' parameters under DGD on each graph: training (markers) against the closed form (lines).", "name": "fig-affine-consensus"}}
 dgd = {t: comparisons[t, "dgd"] for t in names}
 consensus_err = max(
     relative_error(c.predicted.consensus_distance, c.observed.consensus_distance)
     for c in dgd.values()
 )
 fig = plotting.rate_curves(
-    {t: c.observed.consensus_distance for t, c in dgd.items()},
     {t: c.predicted.consensus_distance for t, c in dgd.items()},
-    r"consensus distance $\|\theta_q - \bar\theta\|$ (RMS over agents)",
-    title="DGD: training (solid) vs closed form (dashed)",
+    {t: c.observed.consensus_distance for t, c in dgd.items()},
+    ylabel=r"consensus distance $\|\theta_q - \bar\theta\|$ (RMS over agents)",
+    title="DGD: training (markers) vs closed form (lines)",
 )
 print(f"worst relative error of the consensus distance: {consensus_err:.1e}")
 
@@ -191,6 +182,7 @@ print(f"worst relative error of the consensus distance: {consensus_err:.1e}")
 # rounding here too. (Under ATC on the complete graph the distance is exactly zero:
 # mixing with $\mathbf{1}\mathbf{1}^\top/Q$ is the last operation of every step.)
 #
+# (affine-primal)=
 # ## Primal and dual forms
 #
 # The primal form runs the same affine recursion on the stacked parameters,
@@ -202,51 +194,29 @@ print(f"worst relative error of the consensus distance: {consensus_err:.1e}")
 #
 # written here for DGD; the dual form replaces $\theta_q - \theta_0 = J^\top \alpha_q$ and
 # works with $K = J J^\top$. For the affine model $P = (d + 1) C$ is smaller than $m = nC$
-# once $n > d + 1$, so the primal state is the smaller one (MATH.md: "pick primal when
-# $QP < Qm$"). We need the Jacobian on the training inputs, flattened sample-major to
+# once $n > d + 1$, so the primal state is the smaller one ({ref}`closed-forms-primal`).
+# The problem computes the Jacobian on the training inputs, flattened sample-major to
 # $(nC) \times P$ like the kernel.
 
 # %%
-flat, unravel = ravel_pytree(problem.params)
-
-
-def outputs(theta, x):
-    return model.apply_fn(unravel(theta), x).ravel()
-
-
-jacobian = np.asarray(jax.jacrev(outputs)(flat, problem.data.x_train))
-jacobian_test = np.asarray(jax.jacrev(outputs)(flat, problem.data.x_test))
+jacobian = problem.jacobian
 kernel_err = relative_error(jacobian @ jacobian.T, problem.kernel)
 print(
     f"J: {jacobian.shape}, relative error of J J^T against the kernel: {kernel_err:.1e}"
 )
 
 # %% [markdown]
-# With the Jacobian, `dynamics.predict(..., method="primal")` runs the parameter-space
+# With the Jacobian, `ClosedForm.steps(..., form="primal")` runs the parameter-space
 # recursion. We compare it with the dual trajectory of each cell on the per-agent losses,
 # the predictions, the test predictions and the parameter distance
 # $\|\theta_q - \theta_0\|$, which the dual form obtains as
 # $\sqrt{\alpha_q^\top K \alpha_q}$ without ever forming $\theta$.
 
+
 # %%
-data = problem.data
-
-
 def primal(algorithm, mixing):
-    return dynamics.predict(
-        algorithm,
-        jacobian=jacobian,
-        jacobian_test=jacobian_test,
-        targets=data.y_train,
-        partition=problem.partition,
-        mixing=mixing,
-        lr=lr,
-        steps=steps,
-        f0=problem.f0,
-        f0_test=problem.f0_test,
-        targets_test=data.y_test,
-        method="primal",
-    )
+    form = dynamics.closed_form(problem, algorithm, mixing, lr=lr)
+    return form.steps(steps, form="primal")
 
 
 def primal_vs_dual(p, d):
@@ -287,7 +257,15 @@ report.record(
     statement="worst relative error, closed form vs real training of the affine model, over "
     "cycle/star/complete x DGD/ATC/CTA",
     paper="the closed-form dynamics match training (exact for a model linear in theta)",
+    section="affine-grid",
 )
+print(f"cells: {len(comparisons)}")
+print(f"closed form vs training below 1e-10: {affine_err < 1e-10}")
+
+# %% [markdown]
+# And the two forms against each other:
+
+# %% tags=["nbval-check-output"]
 report.record(
     "affine.primal_vs_dual_max_rel_err",
     worst_primal,
@@ -295,9 +273,8 @@ report.record(
     statement="worst relative error between the primal (parameter) and dual (kernel) "
     "closed forms of the affine model over the grid",
     paper="closed forms in parameter space via the state-transition matrix",
+    section="affine-primal",
 )
-print(f"cells: {len(comparisons)}")
-print(f"closed form vs training below 1e-10: {affine_err < 1e-10}")
 print(f"primal vs dual below 1e-10: {worst_primal < 1e-10}")
 print(f"J J^T equals the kernel to 1e-12: {kernel_err < 1e-12}")
 
@@ -307,8 +284,7 @@ print(f"J J^T equals the kernel to 1e-12: {kernel_err < 1e-12}")
 # - ran DGD, ATC and CTA on the cycle, star and complete graphs with the affine model on
 #   digits, all agents starting from one $\theta_0$;
 # - saw the closed form and real training agree to a few multiples of machine epsilon on
-#   every agent and every cell, because an affine model is its own linearization
-#   (MATH.md fact 1);
+#   every agent and every cell, because an affine model is its own linearization;
 # - ran the closed form in parameter space (primal, $QP$ state) and in function space
 #   (dual, $Qm$ state) and found them identical to rounding, including the parameter
 #   distances the dual form computes through $\alpha^\top K \alpha$;

@@ -27,49 +27,31 @@
 # | --- | --- | --- |
 # | structured empirical NTK (`companion.ntk`) | $m^2 w + m w^2$ per layer | $m^2$ (the kernel) |
 # | Jacobian-contraction NTK (neural-tangents) | $m^2 P \approx m^2 w^2$ | $m P$ (the Jacobian) |
-# | closed form, dual recursion | $k\,(Q m^2 + Q^2 m)$ | $Q m$ state, $(k+1) Q m$ stored |
-# | real training | $6 k Q n P$ | $Q P$ |
+# | closed form, dual recursion | $k\,(m^2 + Q^2 m)$ | $Q m$ state, $(k+1) Q m$ stored |
+# | real training, predictions recorded every step | $k\,(6 + 2Q)\, n P$ | $Q P$ |
 #
-# MATH.md states $O(m^2 + Q^2 m)$ per dual step: agent $q$'s gradient term needs only the
-# $n_q$ columns of $K$ that belong to its own samples. `companion.dynamics` also reports
-# every agent's predictions on all $m$ outputs at every step, which costs $Q m^2$; the
-# measurements below show which of the two a reader pays.
+# The dual step costs $O(m^2 + Q^2 m)$ ({ref}`closed-forms-dual`): agent $q$'s gradient
+# term needs only the $n_q C$ rows of $K$ that belong to its own samples, and the
+# predictions on all outputs are carried along by the same updates.
 
 # %% tags=["parameters"]
 quick = False  # small sizes for CI
-width = 256  # hidden width of the pipeline comparison
-num_samples = 100  # training samples n; m is 10 n
+width = 256  # hidden width of the pipeline comparison [quick: 64]
+num_samples = 100  # training samples n; m is 10 n [quick: 40]
 num_agents = 4  # agents Q
-steps = 100  # steps of the closed form and of training
-ntk_ns = (25, 50, 100, 200)  # samples of the NTK scaling in m, at the width above
-ntk_widths = (64, 128, 256, 512)  # widths of the NTK scaling, at the second n above
-dual_ns = (50, 100, 200)  # samples of the closed-form scaling in m
-dual_agents = (2, 4, 8, 16)  # agents of the closed-form scaling in Q, at the largest n
-sim_agents = (2, 4, 8)  # agents of the training scaling in Q, at width 64
-sim_widths = (32, 64, 128, 256)  # widths of the training scaling, at Q 4
-sim_samples = 48  # samples of the training scaling
-scaling_steps = 100  # steps of the scaling runs
-repeats = 3  # warm repetitions per timing (the median is reported)
-reference_samples = 20  # samples of the check against neural-tangents
-reference_width = 128  # width of the check against neural-tangents
+steps = 100  # steps of the closed form and of training [quick: 30]
+ntk_ns = [25, 50, 100, 200]  # samples of the NTK scaling in m [quick: [10, 20]]
+ntk_widths = [64, 128, 256, 512]  # widths of the NTK scaling [quick: [32, 64]]
+dual_ns = [50, 100, 200]  # samples of the closed-form scaling in m [quick: [20, 40]]
+dual_agents = [2, 4, 8, 16]  # agents of the closed-form scaling in Q [quick: [2, 4]]
+sim_agents = [2, 4, 8]  # agents of the training scaling in Q, width 64 [quick: [2, 4]]
+sim_widths = [32, 64, 128, 256]  # widths of the training scaling, Q 4 [quick: [16, 32]]
+sim_samples = 48  # samples of the training scaling [quick: 12]
+scaling_steps = 100  # steps of the scaling runs [quick: 10]
+repeats = 3  # warm repetitions per timing (the median is reported) [quick: 1]
+reference_samples = 20  # samples of the check against neural-tangents [quick: 10]
+reference_width = 128  # width of the check against neural-tangents [quick: 32]
 seed = 0  # seed of data, partition and theta_0
-
-# %%
-if quick:
-    width = 64
-    num_samples = 40
-    steps = 30
-    reference_samples = 10
-    reference_width = 32
-    ntk_ns = (10, 20)
-    ntk_widths = (32, 64)
-    dual_ns = (20, 40)
-    dual_agents = (2, 4)
-    sim_agents = (2, 4)
-    sim_widths = (16, 32)
-    sim_samples = 12
-    scaling_steps = 10
-    repeats = 1
 
 # %% [markdown]
 # We import the helper package (float64 throughout) and neural-tangents, whose Jacobian
@@ -82,11 +64,13 @@ import neural_tangents as nt
 import numpy as np
 import pandas as pd
 
-from companion import cost, paths, plotting, report
+from companion import cost, dynamics, plotting, simulate
+from companion.book import paths, report
 
 plotting.theme()
 
 # %% [markdown]
+# (cost-ntk)=
 # ## The structured NTK is the Jacobian contraction, without the Jacobian
 #
 # `companion.ntk.empirical_ntk` sums, over the Dense layers, the Gram matrix of the layer
@@ -95,7 +79,7 @@ plotting.theme()
 # implementation 1 (which forms $J$) to rounding error. We check it on a small problem.
 
 # %%
-small = cost.setup(reference_samples, num_agents=4, width=reference_width, seed=seed)
+small, _ = cost.setup(reference_samples, num_agents=4, width=reference_width, seed=seed)
 reference_fn = nt.empirical_ntk_fn(
     small.model.apply_fn,
     trace_axes=(),
@@ -103,10 +87,9 @@ reference_fn = nt.empirical_ntk_fn(
     implementation=nt.NtkImplementation.JACOBIAN_CONTRACTION,
 )
 reference = np.asarray(reference_fn(small.inputs, None, small.params))
-reference = reference.transpose(0, 2, 1, 3).reshape(small.ntk().shape)  # sample-major
-ntk_rel_diff = float(
-    np.max(np.abs(small.ntk() - reference)) / np.max(np.abs(reference))
-)
+ours = cost.compute_ntk(small)
+reference = reference.transpose(0, 2, 1, 3).reshape(ours.shape)  # sample-major
+ntk_rel_diff = float(np.max(np.abs(ours - reference)) / np.max(np.abs(reference)))
 
 # %% [markdown]
 # ## One prediction against one training run
@@ -117,16 +100,21 @@ ntk_rel_diff = float(
 # `repeats` warm calls; the first call, which compiles, is not timed.
 
 # %%
-problem = cost.setup(num_samples, num_agents=num_agents, width=width, seed=seed)
-kernel = problem.ntk()
-lr = problem.lr(kernel)
+problem, mixing = cost.setup(num_samples, num_agents=num_agents, width=width, seed=seed)
+lr = cost.stable_lr(problem, mixing)
+form = dynamics.closed_form(problem, "dgd", mixing, lr=lr)
 stage_seconds = {
-    "NTK (structured)": cost.median_seconds(problem.ntk, repeats=repeats).median,
+    "NTK (structured)": cost.median_seconds(
+        lambda: cost.compute_ntk(problem), repeats=repeats
+    ).median,
     "closed form": cost.median_seconds(
-        lambda: problem.predict(kernel, lr, steps), repeats=repeats
+        lambda: form.steps(steps), repeats=repeats
     ).median,
     "training": cost.median_seconds(
-        lambda: problem.train(lr, steps), repeats=repeats
+        lambda: simulate.train(
+            problem, "dgd", mixing, lr=lr, steps=steps, progress=False
+        ),
+        repeats=repeats,
     ).median,
 }
 
@@ -136,7 +124,7 @@ stage_seconds = {
 # %% mystnb={"figure": {"caption": "Wall time of the NTK, the closed form (kernel in hand) and real DGD training of Q networks on one problem, median of warm repetitions (log scale).", "name": "fig-cost-stages"}}
 fig = plotting.bars(
     stage_seconds,
-    "wall time (s)",
+    ylabel="wall time (s)",
     title=f"m = {10 * num_samples}, Q = {num_agents}, width {width}, {steps} steps",
     log=True,
 )
@@ -185,11 +173,8 @@ fig = plotting.cost_scaling(runs)
 # The table lists the fitted slopes. At the small sizes a chapter can afford, fixed costs
 # (Python dispatch, array copies, the validation of inputs) flatten the measured curves, so
 # measured slopes sit below the counted ones; the benchmark suite (`make bench`) repeats
-# these sweeps at larger sizes. The closed form against $Q$ is the one curve that falls:
-# at a fixed $m$ its cost is dominated not by the recursion but by `dynamics.predict`'s
-# stability check, which takes the eigenvalues of every agent's block $K_{qq}$
-# ($Q (m/Q)^3 = m^3/Q^2$ operations), so more agents with fewer samples each are cheaper
-# to check.
+# these sweeps at larger sizes. At a fixed $m$ the closed form's count grows only through
+# the mixing term $Q^2 m$, which is small next to $m^2$ until $Q$ approaches $\sqrt{m}$.
 
 # %%
 pd.DataFrame(
@@ -208,13 +193,14 @@ pd.DataFrame(
 #   against $m^2 P \approx m^2 w^2$ for the Jacobian contraction. At width 1024 that is a
 #   factor of about a thousand in operations, and the Jacobian alone would need
 #   $8 m P$ bytes (17 GB at $m = 1000$).
-# - **The closed form** never sees the network: it is matrix products of the
-#   $Q \times m$ state with the $m \times m$ kernel, so it is cheap as long as $K$ fits in
-#   memory; its per-step cost grows like $Q m^2$ in this implementation.
-# - **Training** costs $6 Q n P$ per step because `companion.simulate` lets every agent run
-#   forward and backward on all $n$ inputs, weighting the others' rows by zero (one shape for
-#   uneven partitions). That is $Q$ times the work of agents that touch only their own
-#   samples; at large widths it is the price of a single compiled `vmap`.
+# - **The closed form** never sees the network: each step multiplies every agent's residual
+#   on its own $n_q C$ outputs by those rows of the $m \times m$ kernel ($m^2$ in all) and
+#   mixes the $Q \times m$ state ($Q^2 m$), so it is cheap as long as $K$ fits in memory.
+# - **Training** backpropagates each agent through its own rows only ($6 n P$ per step in
+#   all, padded to the largest agent so uneven partitions share one compiled `vmap`). A step
+#   that records every agent's predictions on all $n$ inputs adds a forward pass of
+#   $2 Q n P$; `simulate.SaveAt` chooses the steps that record, and the per-step local
+#   losses come from the gradient's own outputs.
 #
 # The memory of a prediction is the kernel ($8 m^2$ bytes: 0.2 GB at $m = 5000$, 3.2 GB at
 # $m = 20000$) plus the stored predictions of every agent at every step
@@ -251,12 +237,12 @@ fits.map(lambda v: float(f"{v:.2g}"))
 # machine, and BLAS runs faster per operation on large matrices, so large problems tend to
 # come in below the estimate. Two limits are hard ones. The kernel must fit in memory
 # ($m = 20000$ needs 3.2 GB before anything else), and the spectral closed form at arbitrary
-# steps (`dynamics.predict_at`) eigendecomposes a $Qm \times Qm$ matrix, which is
+# steps (`ClosedForm.at`) eigendecomposes a $Qm \times Qm$ matrix, which is
 # practical only up to `dynamics.SPECTRAL_LIMIT` $= 3000$ and otherwise falls back to the
 # recursion.
 #
-# When `make bench` has been run, its figures (measured at the sizes issue 4 names, all in
-# one run) are in `_build/bench.json`; we show the key ratios if the file is there.
+# When `make bench` has been run, its figures (all measured in one run) are in
+# `_build/bench.json`; we show the key ratios if the file is there.
 
 # %%
 bench_path = paths.build_dir() / "bench.json"
@@ -277,7 +263,9 @@ report.record(
     "cost.ntk_matches_neural_tangents",
     ntk_rel_diff,
     bound=1e-12,
-    statement="max |K_structured - K_neural_tangents| / max |K| for a 3-layer ReLU MLP on digits (C = 10)",
+    statement="max |K_structured - K_neural_tangents| / max |K| for a 3-layer ReLU MLP on "
+    "digits (C = 10)",
+    section="cost-ntk",
 )
 count_slope = cost.loglog_slope(
     [1000, 4000], [cost.operations("ntk", n=m // 10) for m in (1000, 4000)]
@@ -294,7 +282,7 @@ print(f"kernel memory at m = 5000: {8 * 5000**2 / 1e9:.1f} GB")
 # - timed the NTK, the closed form and real training on one problem, and measured how each
 #   grows with $m$, $Q$ and the width next to its operation count;
 # - saw that the NTK is the only stage that depends on the width, that the dual recursion
-#   costs $Q m^2$ per step as implemented (MATH.md's $m^2 + Q^2 m$ needs only each agent's
-#   own kernel columns), and that simulated training pays $Q$ times the local work;
+#   costs $m^2 + Q^2 m$ per step, and that simulated training pays its forward pass on all
+#   inputs only at the steps that record predictions;
 # - turned the measurements into an estimate of seconds and gigabytes for a reader's own
 #   problem, with the kernel's $8 m^2$ bytes as the hard limit.

@@ -17,12 +17,12 @@
 # execute, whether the build used the small `quick` configuration of CI or the full one,
 # and the versions and machine that produced every number in the book.
 
-# %%
+# %% tags=["hide-input"]
 import json
 
 import pandas as pd
 
-from companion import chapters, paths
+from companion.book import chapters, paths
 
 timings = json.loads((paths.build_dir() / "timings.json").read_text())
 mode = "quick (CI sizes)" if timings["quick"] else "full"
@@ -31,7 +31,7 @@ print(f"configuration: {mode}")
 # %% [markdown]
 # ## Execution time per chapter
 
-# %%
+# %% tags=["hide-input"]
 table = pd.DataFrame(
     {
         "chapter": list(timings["chapters"]),
@@ -44,5 +44,5 @@ table
 # %% [markdown]
 # ## Software and machine
 
-# %%
+# %% tags=["hide-input"]
 pd.DataFrame(chapters.machine().items(), columns=["component", "version"])

@@ -5,19 +5,35 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from companion import chapters
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-CHAPTERS = chapters.chapters(ROOT)
-PAGES = ["book/intro.html"] + [f"{c.path.relative_to(ROOT).with_suffix('.html')}" for c in CHAPTERS]
-# Pages whose prose (markdown cells: comment lines of the percent format) holds TeX must
-# show typeset math.
-MATH_PAGES = {
-    f"{c.path.relative_to(ROOT).with_suffix('.html')}"
-    for c in CHAPTERS
-    if any(line.startswith("#") and "$" in line for line in c.path.read_text().splitlines())
-}
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+# Every page of the table of contents: executed chapters and Markdown pages alike.
+PAGES = [f"{TOC['root']}.html"] + [
+    f"{entry['file']}.html" for part in TOC["parts"] for entry in part["chapters"]
+]
+
+
+def _prose_has_math(page: str) -> bool:
+    """Markdown pages, and the prose (comment lines) of percent-format chapters, with TeX."""
+    source = ROOT / page.replace(".html", ".md")
+    if source.is_file():
+        return "$" in source.read_text()
+    lines = (ROOT / page.replace(".html", ".py")).read_text().splitlines()
+    return any(line.startswith("#") and "$" in line for line in lines)
+
+
+MATH_PAGES = {page for page in PAGES if _prose_has_math(page)}
+
+
+def test_bibliography_lists_the_cited_works(browser, base_url):
+    tab = browser.new_page()
+    tab.goto(base_url + "book/bibliography.html", wait_until="networkidle")
+    text = tab.inner_text("main")
+    tab.close()
+    for author in ("Chaudhari", "Jacot", "Nedi", "Sayed", "Novak"):
+        assert author in text, f"bibliography does not list {author}"
 
 
 def test_every_chapter_has_a_page(html_dir):
