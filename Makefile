@@ -41,6 +41,7 @@ test: lint unit chapters nbval browser
 lint: env
 	$(BIN)/ruff check src tests book benchmarks
 	$(BIN)/ruff format --check src tests book benchmarks
+	node_modules/.bin/pyright
 
 unit: env
 	$(BIN)/pytest -q --ignore=tests/built
@@ -50,8 +51,9 @@ chapters: env
 	$(BIN)/companion book --quick
 
 # Re-executes the executed notebooks and compares the cells tagged nbval-check-output.
+# Their claims go to a throwaway folder, not into the book's results.
 nbval: env
-	$(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	COMPANION_RESULTS_DIR=$$(mktemp -d) $(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg book/*.ipynb
 
 # The built book as a reader sees it: headless Chromium with every off-site host blocked.

@@ -19,9 +19,9 @@ from pathlib import Path
 import jax
 
 from benchmarks import suite
-from companion.paths import build_dir
+from companion.book.paths import build_dir
 
-TARGETS = {  # key: (comparison, target) from issue 4
+TARGETS = {  # key: (comparison, target)
     "ntk.speedup": (">=", 100.0),
     "ntk.max_rel_diff": ("<=", 1e-12),
     "ntk.peak_memory_ratio": ("<=", 3.0),
@@ -38,10 +38,15 @@ def _say(start: float):
 
 
 def run(sizes: suite.Sizes, say) -> dict:
-    """All measurements, in the order of issue 4."""
+    """All measurements."""
     results: dict = {}
-    for part in (suite.ntk_speedup, suite.ntk_memory, suite.predict_vs_training,
-                 suite.simulate_vs_loop, suite.scaling):  # fmt: skip
+    for part in (
+        suite.ntk_speedup,
+        suite.ntk_memory,
+        suite.predict_vs_training,
+        suite.simulate_vs_loop,
+        suite.scaling,
+    ):
         say(f"== {part.__name__}")
         results.update(part(sizes, say))
     return results

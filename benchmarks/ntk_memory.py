@@ -30,7 +30,7 @@ def _max_rss_bytes() -> int:
 def main(n: int, width: int) -> dict[str, float]:
     from companion import cost
 
-    problem = cost.setup(n, num_agents=4, width=width)
+    problem, _ = cost.setup(n, num_agents=4, width=width)
     before, max_before = _rss_bytes(), _max_rss_bytes()
     peak = [before]
     done = threading.Event()
@@ -42,7 +42,7 @@ def main(n: int, width: int) -> dict[str, float]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    kernel = problem.ntk()
+    kernel = cost.compute_ntk(problem)
     done.set()
     sampler.join()
     max_after = _max_rss_bytes()

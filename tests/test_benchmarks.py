@@ -1,4 +1,4 @@
-"""`make bench` at tiny sizes: the suite runs end to end and writes every key of issue 4.
+"""`make bench` at tiny sizes: the suite runs end to end and writes every key.
 
 Timings are never asserted (they depend on the machine); only exactness and keys are.
 The suite runs as `make bench` runs it, `python -m benchmarks` from the repository root.
@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 
-from companion.paths import project_root
+from companion.book.paths import project_root
 
 KEYS = (
     "ntk.speedup",

@@ -6,8 +6,9 @@ compiled length, and the step itself is :meth:`companion.algorithms.Algorithm.up
 Agent q's gradient of ``L_q = 1/(2 n_q) sum_{i in q} ||f(x_i) - y_i||^2`` runs over its own
 rows only, padded to the largest agent with weight 0 so uneven partitions share one shape.
 The per-step local losses come from the outputs that gradient already computed; the
-predictions on all inputs (a forward pass over Q n samples) only at the steps
-:class:`SaveAt` asks for. The result is the same `Trajectory` the closed forms return.
+predictions on all inputs (a forward pass over Q n samples) and the parameter distances
+only at the steps :class:`SaveAt` asks for. The result is the same `Trajectory` the closed
+forms return.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from companion import algorithms, stability
+from companion import algorithms, graphs, stability
 from companion._checks import check_lr_value, check_steps
 from companion.graphs import validate_mixing
 from companion.problem import Problem
@@ -39,8 +40,8 @@ class DivergenceError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class SaveAt:
     """Which steps record every agent's predictions on all inputs (and the global and test
-    losses computed from them), as diffrax's ``SaveAt``. Local losses and distances are
-    recorded at every step regardless.
+    losses computed from them) and the parameter distances, as diffrax's ``SaveAt``. Local
+    losses are recorded at every step regardless.
 
     Attributes:
         steps: explicit step indices, or None.
@@ -97,7 +98,7 @@ def _chunk_runner(
 ) -> Callable:
     """Jitted scan of ``length`` steps; cached so each shape compiles once per process."""
 
-    def run(theta, theta0, mixing, lr, rows, weights, x, y, x_test, save):
+    def run(theta, theta0, neighbour, neighbour_weight, lr, rows, weights, x, y, x_test, save):
         model = _linearized(apply_fn, theta0) if linearize else apply_fn
         agents = jax.vmap(model, (0, None))
 
@@ -110,19 +111,28 @@ def _chunk_runner(
             return 0.5 * jnp.sum(weights * jnp.sum((out - y[rows]) ** 2, -1), -1)
 
         def mix(tree):
-            return jax.tree_util.tree_map(lambda leaf: jnp.tensordot(mixing, leaf, 1), tree)
+            # Along edges only: one gather per neighbour slot, fused with what follows.
+            def leaf_mix(leaf):
+                shape = (-1,) + (1,) * (leaf.ndim - 1)
+                terms = (
+                    neighbour_weight[:, d].reshape(shape) * leaf[neighbour[:, d]]
+                    for d in range(neighbour.shape[1])
+                )
+                return functools.reduce(jnp.add, terms)
+
+            return jax.tree_util.tree_map(leaf_mix, tree)
 
         def step(tree, grads):
             return jax.tree_util.tree_map(lambda a, g: a - lr * g, tree, grads)
 
-        def record(theta, flag):
-            zeros = jnp.zeros((len(rows), *x.shape[:1], y.shape[1]))
-            preds = jax.lax.cond(flag, lambda t: agents(t, x), lambda t: zeros, theta)
-            if x_test is None:
-                return preds, None
-            zeros_test = jnp.zeros((len(rows), x_test.shape[0], y.shape[1]))
-            test = jax.lax.cond(flag, lambda t: agents(t, x_test), lambda t: zeros_test, theta)
-            return preds, test
+        def record(theta):
+            """Predictions on all inputs and parameter distances, at a saved step."""
+            test = None if x_test is None else agents(theta, x_test)
+            return agents(theta, x), *_distances(theta, theta0), test
+
+        def skip(theta):
+            """Zeros of the record's shapes, at a step that saves nothing."""
+            return jax.tree_util.tree_map(jnp.zeros_like, jax.eval_shape(record, theta))
 
         def body(theta, flag):
             outputs = []
@@ -135,9 +145,8 @@ def _chunk_runner(
             new = algorithm.update(theta, mix=mix, gradient=gradient, step=step)
             if algorithm.order[0] != "gradient":  # the gradient was not taken at theta
                 outputs[0] = jax.vmap(lambda p, own: model(p, x[own]))(theta, rows)
-            distance, consensus = _distances(theta, theta0)
-            preds, test = record(theta, flag)
-            return new, (local_loss(outputs[0]), distance, consensus, preds, test)
+            saved = jax.lax.cond(flag, record, skip, theta)
+            return new, (local_loss(outputs[0]), *saved)
 
         return jax.lax.scan(body, theta, save)
 
@@ -213,7 +222,7 @@ def train(
     flags = np.zeros(count * length, dtype=bool)
     flags[saved] = True
     x_test = None if problem.inputs_test is None else jnp.asarray(problem.inputs_test)
-    args = (jnp.asarray(mixing), lr, *map(jnp.asarray, problem.own_rows))
+    args = (*map(jnp.asarray, graphs.neighbours(mixing)), lr, *map(jnp.asarray, problem.own_rows))
     args += (jnp.asarray(problem.inputs), jnp.asarray(problem.targets), x_test)
     records = []
     with tqdm(total=steps, desc=f"{algorithm.name} training", disable=not progress) as bar:
@@ -221,15 +230,15 @@ def train(
             theta, observed = run(theta, params, *args, flags[i * length : (i + 1) * length])
             kept = min(length, steps + 1 - i * length)  # the last chunk may run past steps
             observed = [None if o is None else np.asarray(o)[:kept] for o in observed]
-            finite = np.isfinite(observed[0]).all(1) & np.isfinite(observed[1]).all(1)
+            finite = np.isfinite(observed[0]).all(1)  # parameters that overflow make it inf
             if not finite.all():
                 raise _divergence(
                     problem, algorithm, mixing, lr, i * length + int(np.argmin(finite))
                 )
             records.append(observed)
             bar.update(min(length, steps - bar.n))
-    local, distance, consensus, preds = (np.concatenate([r[j] for r in records]) for j in range(4))
-    test = None if x_test is None else np.concatenate([r[4] for r in records])
+    local, preds, distance, consensus = (np.concatenate([r[j] for r in records]) for j in range(4))
+    test = None if x_test is None else np.concatenate([r[4] for r in records])[saved]
     return Trajectory.build(
         problem,
         algorithm=algorithm.name,
@@ -237,9 +246,9 @@ def train(
         method="linearized-simulation" if linearize else "simulation",
         steps=np.arange(steps + 1),
         local_loss=local,
-        consensus_distance=consensus,
-        param_distance=distance,
+        consensus_distance=consensus[saved],
+        param_distance=distance[saved],
         saved_steps=saved,
         predictions=preds[saved],
-        test_predictions=None if test is None else test[saved],
+        test_predictions=test,
     )

@@ -31,10 +31,10 @@ def relative_error(estimate: np.ndarray, reference: np.ndarray) -> float:
 class Trajectory:
     """Losses, distances and predictions of Q agents along a run.
 
-    Row `k` of the per-step arrays is the state after `steps[k]` updates (row 0 of a full
-    run is the common initialization `theta_0`). Predictions and what is computed from them
-    are kept at `saved_steps`, a subset of `steps` (all of them unless training was asked
-    to save fewer, `companion.simulate.SaveAt`).
+    Row `k` of `local_loss` is the state after `steps[k]` updates (row 0 of a full run is
+    the common initialization `theta_0`). Predictions, what is computed from them, and the
+    parameter distances are kept at `saved_steps`, a subset of `steps` (all of them unless
+    training was asked to save fewer, `companion.simulate.SaveAt`).
 
     Attributes:
         algorithm: "dgd", "atc" or "cta".
@@ -43,9 +43,9 @@ class Trajectory:
             "primal", "flow-spectral", "flow-expm", "simulation", "linearized-simulation").
         steps: (K,) step indices. For the gradient flow, `t / lr` (not integers).
         local_loss: (K, Q) `L_q(theta_q)`.
-        consensus_distance: (K,) `sqrt((1/Q) sum_q ||theta_q - mean_r theta_r||^2)`.
-        param_distance: (K, Q) `||theta_q - theta_0||`.
         saved_steps: (S,) the steps of the rows of the fields below.
+        consensus_distance: (S,) `sqrt((1/Q) sum_q ||theta_q - mean_r theta_r||^2)`.
+        param_distance: (S, Q) `||theta_q - theta_0||`.
         predictions: (S, Q, n, C) each agent's predictions on all training inputs.
         global_loss: (S, Q) `L(theta_q) = (1/Q) sum_r L_r(theta_q)`.
         test_predictions: (S, Q, n_test, C) or None.

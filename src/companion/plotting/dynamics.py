@@ -33,6 +33,7 @@ PANELS = (
     ("consensus_distance", "consensus distance", False),
     ("param_distance", r"$\|\theta_q - \theta_0\|$", False),
 )
+PER_STEP = ("local_loss", "mean_loss")  # the other fields live at a run's saved steps
 
 
 def agent_curves(
@@ -123,12 +124,14 @@ def dynamics_panels(
     per-agent local loss, mean local loss, consensus distance and distance from theta_0."""
     fig, grid = plt.subplots(1, len(PANELS), figsize=(15, 3.6))
     for ax, (field, ylabel, log) in zip(grid, PANELS, strict=True):
-        agent_curves(ax, prediction.steps, getattr(prediction, field))
+        axis = "steps" if field in PER_STEP else "saved_steps"
+        agent_curves(ax, getattr(prediction, axis), getattr(prediction, field))
         for run, marker in zip(measurements.values(), MARKERS, strict=False):
-            values = np.asarray(getattr(run, field)).reshape(len(run.steps), -1)
+            steps = getattr(run, axis)
+            values = np.asarray(getattr(run, field)).reshape(len(steps), -1)
             colours = agent_colours(values.shape[1]) if values.shape[1] > 1 else ["0.2"]
             for q, colour in enumerate(colours):
-                observed(ax, run.steps, values[:, q], colour, marker=marker)
+                observed(ax, steps, values[:, q], colour, marker=marker)
         if log:
             ax.set_yscale("log")
         ax.set_xlabel("step k")
@@ -179,7 +182,7 @@ def algorithm_comparison(runs: Mapping[str, Trajectory], title: str = "") -> Fig
         grid[0].semilogy(traj.steps, traj.mean_loss, **style)
         consensus = np.asarray(traj.consensus_distance)
         if np.any(consensus > 0):
-            grid[1].semilogy(traj.steps[1:], consensus[1:], **style)
+            grid[1].semilogy(traj.saved_steps[1:], consensus[1:], **style)
         else:  # a log axis cannot show it; say so in the legend
             grid[1].plot([], [], **{**style, "label": f"{style['label']}: identically 0"})
         if traj.test_loss is not None and has_test:
