@@ -22,7 +22,8 @@
 # `_build/results/report.json`, and checks that none of the claims the book promises is
 # missing. Nothing here is typed by hand: a claim that a chapter did not record appears
 # below as **missing**, and a claim whose number misses its bound appears as **failed**.
-# The code of this page is plumbing and is hidden; the source is in the repository.
+# The code of this page is plumbing and is hidden; the source is in the repository. The
+# machine and versions that produced the numbers are on the page {doc}`status`.
 
 # %% tags=["parameters"]
 quick = False  # small sizes for CI (this page has nothing to shrink)
