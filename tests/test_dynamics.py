@@ -106,7 +106,7 @@ def test_trajectory_starts_at_theta_zero(mlp_problem, mixing_for):
     assert t.param_distance[0].max() == 0 and t.consensus_distance[0] == 0
     np.testing.assert_array_equal(t.predictions[0, 2], mlp_problem.f0)
     assert t.test_loss.shape == t.test_accuracy.shape == (5, mlp_problem.num_agents)
-    np.testing.assert_allclose(t.mean_loss, t.local_loss.mean(1))
+    np.testing.assert_allclose(t.mean_local_loss, t.local_loss.mean(1))
 
 
 def test_limit_is_interpolation_and_centralized_kernel_regression(

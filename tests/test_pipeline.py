@@ -131,22 +131,51 @@ def test_cli_refuses_bad_runs_with_a_clear_message(capsys, monkeypatch, argv, me
 def test_record_writes_and_gathers(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPANION_RESULTS_DIR", str(tmp_path))
     monkeypatch.setenv("COMPANION_CHAPTER", "99_demo")
-    report.record("demo.err", 2e-3, bound=1e-3, statement="too large")
-    report.record("demo.flag", True, statement="a boolean claim")
-    report.record("demo.map", {64: 0.3, 128: 0.2}, statement="by width", passed=True)
+    report.record("demo.err", 2e-3, kind="exact", bound=1e-3, statement="too large")
+    report.record("demo.flag", True, kind="theorem", statement="a boolean claim")
+    report.record(
+        "demo.map", {64: 0.3, 128: 0.2}, kind="theorem", statement="by width", passed=True
+    )
     stored = json.loads((tmp_path / "99_demo.json").read_text())
     assert [c["id"] for c in stored] == ["demo.err", "demo.flag", "demo.map"]
+    assert [c["kind"] for c in stored] == ["exact", "theorem", "theorem"]
     assert [c["passed"] for c in stored] == [False, True, True]
     assert stored[2]["value"] == {"64": 0.3, "128": 0.2}
     assert report.gather(["99_demo", "absent"], str(tmp_path)) == stored
 
 
+@pytest.mark.parametrize(
+    ("own", "control", "passed"),
+    [(0.05, 0.5, True), (0.05, 0.08, False), (0.5, 0.9, False), (0.5, 0.05, False)],
+)
+def test_an_empirical_claim_passes_only_when_its_control_fails(
+    tmp_path, monkeypatch, own, control, passed
+):
+    monkeypatch.setenv("COMPANION_RESULTS_DIR", str(tmp_path))
+    entry = report.record(
+        "demo.fit",
+        own,
+        kind="empirical",
+        bound=0.1,
+        statement="s",
+        control_value=control,
+        control="a wrong prediction",
+    )
+    assert entry["passed"] is passed
+    assert entry["control_passed"] is (control <= 0.1)
+    assert entry["control_value"] == control
+
+
 def test_record_refuses_what_it_cannot_judge(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPANION_RESULTS_DIR", str(tmp_path))
     with pytest.raises(ValueError, match="needs a bound"):
-        report.record("x", 1.0, statement="s")
+        report.record("x", 1.0, kind="exact", statement="s")
     with pytest.raises(ValueError, match="cannot compare"):
-        report.record("x", float("nan"), bound=1.0, statement="s")
+        report.record("x", float("nan"), kind="exact", bound=1.0, statement="s")
+    with pytest.raises(ValueError, match="unknown kind 'emprical'"):
+        report.record("x", 1.0, kind="emprical", bound=1.0, statement="s")
+    with pytest.raises(ValueError, match="needs control_value"):
+        report.record("x", 1.0, kind="empirical", bound=1.0, statement="s")
 
 
 def _toy_project(tmp_path: Path, body: str) -> Path:

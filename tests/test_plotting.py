@@ -80,6 +80,10 @@ def figures(runs):
         "stability_runs": lambda: plotting.stability_runs(
             np.arange(6), {("linearized", 0.95): curve, ("network", 0.95): curve}, ylabel="y"
         ),
+        "flow_gaps": lambda: plotting.flow_gaps({"dgd": {0.1: 0.02, 0.05: 0.01}}),
+        "power_laws": lambda: plotting.power_laws(
+            [1.0, 2.0, 4.0], {"bias": [0.1, 0.2, 0.4]}, xlabel="eta", ylabel="bias"
+        ),
         "bars": lambda: plotting.bars({"a": 1.0, "b": 2.0}, ylabel="s", log=True),
         "cost_scaling": lambda: plotting.cost_scaling({"closed form": sweep}),
     }

@@ -61,7 +61,7 @@ def test_closed_form_equals_linearized_training(
     assert trained.local_loss.shape == (STEPS + 1, len(mixing))
     assert worst_error(predicted, trained) <= 1e-10
     # the run must actually move, or agreement would be trivial
-    assert trained.mean_loss[-1] < 0.5 * trained.mean_loss[0]
+    assert trained.mean_local_loss[-1] < 0.5 * trained.mean_local_loss[0]
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

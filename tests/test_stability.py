@@ -53,14 +53,14 @@ def test_linearized_training_diverges_just_above_threshold(mlp_problem, algorith
     common = dict(mixing=mixing, steps=steps, linearize=True, chunk=500, progress=False)
     try:
         above = simulate.train(p, algorithm, lr=1.05 * exact, check=False, **common)
-        assert above.mean_loss[-1] > 1e6 * above.mean_loss[0]
+        assert above.mean_local_loss[-1] > 1e6 * above.mean_local_loss[0]
     except simulate.DivergenceError as error:
         assert algorithm in str(error) and "max_stable_lr" in str(error)
     below = simulate.train(p, algorithm, lr=0.95 * exact, **common)
     assert np.isfinite(below.predictions).all()
     # DGD with a constant step stops short of the minimum, so ask for a bounded decrease
-    assert below.mean_loss.max() <= below.mean_loss[0]
-    assert below.mean_loss[-1] < 0.1 * below.mean_loss[0]
+    assert below.mean_local_loss.max() <= below.mean_local_loss[0]
+    assert below.mean_local_loss[-1] < 0.1 * below.mean_local_loss[0]
 
 
 def test_check_lr_warns_above_and_is_silent_below(mlp_problem, mixing_for):

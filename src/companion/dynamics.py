@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -250,6 +251,30 @@ class ClosedForm:
         if at.ndim != 1 or at.size == 0 or not np.all(np.isfinite(at)) or at.min() < 0:
             raise ValueError(f"times must be a 1-D array of finite times >= 0, got {at!r}")
         return self._spectral(at, flow=True)
+
+    def parameters(self, step: int) -> Any:
+        """Every agent's parameters after ``step`` updates, ``theta_0 + J^T alpha_q``, as a
+        pytree stacked over agents (like training's ``final_params``): one vector-Jacobian
+        product per agent, never the Jacobian itself.
+
+        Example:
+            >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0]),
+            ...             np.array([1])], inputs=np.eye(2), params={"a": np.zeros((2, 1))},
+            ...             apply_fn=lambda params, x: x @ params["a"])
+            >>> theta = closed_form(p, "atc", np.full((2, 2), 0.5), lr=0.5).parameters(60)
+            >>> theta["a"].round(6).tolist()  # both agents fit both targets
+            [[[1.0], [1.0]], [[1.0], [1.0]]]
+        """
+        p = self.problem
+        alpha = linear.powers(self.matrix, self.offset, [step])[0]
+        alpha = alpha.reshape(p.num_agents, *p.targets.shape)
+        _, pullback = jax.vjp(lambda params: p.network_fn(params, p.inputs), p.params)
+        moves = [pullback(jnp.asarray(a))[0] for a in alpha]
+        return jax.tree_util.tree_map(
+            lambda start, *move: np.stack([np.asarray(start) + np.asarray(m) for m in move]),
+            p.params,
+            *moves,
+        )
 
     def transition(self, t: float, t0: float = 0.0) -> np.ndarray:
         """``Phi(t, t0) = expm(A (t - t0))``, ``A = (M_F - I)/lr``, on the stacked

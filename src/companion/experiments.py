@@ -1,10 +1,10 @@
-"""The topology experiments' vocabulary: the paper's graphs, a grid of comparisons, and
-the agreement table.
+"""The experiments' vocabulary: the paper's graphs, comparisons, seeds and tables.
 
 A :class:`Comparison` puts the closed form (:func:`companion.dynamics.closed_form`) next to
 training (:func:`companion.simulate.train`) for one algorithm and one mixing matrix;
-:func:`grid` runs it for every (topology, algorithm) pair, and :func:`table` tabulates
-any per-comparison quantities.
+:func:`grid` runs it for every (topology, algorithm) pair, :func:`over_seeds` for several
+initializations of one setting (with a deliberately wrong prediction beside each), and
+:func:`table` tabulates any per-comparison quantities.
 """
 
 from __future__ import annotations
@@ -16,14 +16,33 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from companion import dynamics, graphs, simulate
+from companion import dynamics, graphs, metrics, simulate
 from companion.problem import Problem
 from companion.trajectory import Trajectory, relative_error
 
-__all__ = ["PAPER_TOPOLOGIES", "Comparison", "compare", "grid", "mixings", "table"]
+__all__ = [
+    "PAPER_TOPOLOGIES",
+    "Comparison",
+    "SeedRuns",
+    "compare",
+    "flow_gaps",
+    "grid",
+    "mixings",
+    "over_seeds",
+    "table",
+]
 
 #: The three graphs of the paper's experiments.
 PAPER_TOPOLOGIES = ("cycle", "star", "complete")
+#: The agreement metrics a seed summary tabulates.
+SUMMARY = (
+    "final_loss_rel_err",
+    "log_loss_gap",
+    "worst_agent_loss_rel_err",
+    "consensus_rel_err",
+    "test_loss_rel_err",
+    "test_accuracy_gap",
+)
 
 
 def mixings(
@@ -46,9 +65,9 @@ class Comparison:
     observed: Trajectory
 
     @property
-    def mean_loss_error(self) -> float:
-        """Relative L2 error of the predicted mean local-loss curve against the observed."""
-        return relative_error(self.predicted.mean_loss, self.observed.mean_loss)
+    def agreement(self) -> metrics.Agreement:
+        """The discriminating agreement metrics (:func:`companion.metrics.agreement`)."""
+        return metrics.agreement(self.predicted, self.observed)
 
     @property
     def max_rel_err(self) -> float:
@@ -76,6 +95,133 @@ def compare(
         problem, algorithm, mixing, lr=lr, steps=steps, linearize=linearize, progress=progress
     )
     return Comparison(predicted=predicted, observed=observed)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedRuns:
+    """One setting over several initializations: for each seed the closed form, the
+    training run, and a deliberately wrong prediction (the closed form at a step size off
+    by ``control_factor``).
+
+    Attributes:
+        seeds: the initialization seeds.
+        problems: one problem per seed.
+        predicted, observed, control: one trajectory per seed each.
+        control_factor: the wrong prediction's step size relative to the trained one.
+    """
+
+    seeds: tuple[int, ...]
+    problems: tuple[Problem, ...]
+    predicted: tuple[Trajectory, ...]
+    observed: tuple[Trajectory, ...]
+    control: tuple[Trajectory, ...]
+    control_factor: float
+
+    def agreements(self) -> list[metrics.Agreement]:
+        """The agreement of each seed's closed form with its training run."""
+        pairs = zip(self.predicted, self.observed, strict=True)
+        return [metrics.agreement(p, o) for p, o in pairs]
+
+    def control_agreements(self) -> list[metrics.Agreement]:
+        """The same metrics for the wrong prediction."""
+        pairs = zip(self.control, self.observed, strict=True)
+        return [metrics.agreement(c, o) for c, o in pairs]
+
+    def median(self, metric: str, *, control: bool = False) -> float:
+        """The median over seeds of one :class:`companion.metrics.Agreement` field."""
+        runs = self.control_agreements() if control else self.agreements()
+        return metrics.spread([getattr(a, metric) for a in runs])[0]
+
+    def summary(self) -> pd.DataFrame:
+        """Median, minimum and maximum over seeds of every agreement metric, for the closed
+        form and for the wrong prediction."""
+        rows = {}
+        for label, runs in (
+            ("closed form", self.agreements()),
+            (f"step size x{self.control_factor:g}", self.control_agreements()),
+        ):
+            for name in SUMMARY:
+                values = [getattr(a, name) for a in runs]
+                if all(v is not None for v in values):
+                    rows[label, name] = metrics.spread(values)
+        frame = pd.DataFrame.from_dict(rows, orient="index", columns=["median", "min", "max"])
+        frame.index = pd.MultiIndex.from_tuples(list(rows), names=["prediction", "metric"])
+        return frame
+
+
+def over_seeds(
+    problem_for: Callable[[int], Problem],
+    algorithm: str,
+    mixing: np.ndarray,
+    *,
+    lr_scale: float,
+    steps: int,
+    seeds: Sequence[int],
+    control_factor: float = 1.2,
+    save_at: simulate.SaveAt | None = None,
+    progress: bool = False,
+) -> SeedRuns:
+    """Closed form, training and a wrong prediction for each seed's problem.
+
+    The step size is ``lr_scale / L_max`` of each seed's own kernel, as in the chapters.
+    """
+    problems, predicted, observed, control = [], [], [], []
+    for seed in tqdm(seeds, desc=f"{algorithm} over seeds", disable=not progress):
+        problem = problem_for(seed)
+        lr = lr_scale / problem.curvature
+        problems.append(problem)
+        predicted.append(dynamics.closed_form(problem, algorithm, mixing, lr=lr).steps(steps))
+        wrong = dynamics.closed_form(problem, algorithm, mixing, lr=control_factor * lr)
+        control.append(wrong.steps(steps))
+        observed.append(
+            simulate.train(
+                problem, algorithm, mixing, lr=lr, steps=steps, save_at=save_at, progress=False
+            )
+        )
+    return SeedRuns(
+        tuple(seeds),
+        tuple(problems),
+        tuple(predicted),
+        tuple(observed),
+        tuple(control),
+        control_factor,
+    )
+
+
+def flow_gaps(
+    problem: Problem,
+    algorithm: str,
+    mixing: np.ndarray,
+    *,
+    lr: float,
+    steps: int,
+    halvings: int = 3,
+    points: int = 10,
+    flow_lr: float | None = None,
+) -> dict[float, float]:
+    """How far the discrete recursion is from its gradient flow, at step sizes ``lr``,
+    ``lr/2``, ... (``halvings`` times), over the same horizon ``steps * lr``.
+
+    The gap is ``||F_k - F(k eta)|| / ||F(k eta) - F(0)||`` over ``points`` evenly spaced
+    times, every agent included. ``flow_lr`` compares every step size with the flow of
+    that one step size instead of its own (a deliberately wrong pairing).
+    """
+    if steps % points:
+        raise ValueError(f"steps={steps} must be a multiple of points={points}")
+    times = np.arange(1, points + 1) * (steps // points) * lr
+    gaps = {}
+    for halving in range(halvings + 1):
+        eta = lr / 2**halving
+        form = dynamics.closed_form(problem, algorithm, mixing, lr=eta)
+        flow_form = (
+            form
+            if flow_lr is None
+            else dynamics.closed_form(problem, algorithm, mixing, lr=flow_lr)
+        )
+        discrete = form.steps(steps * 2**halving).predictions[np.rint(times / eta).astype(int)]
+        flow = flow_form.flow(np.concatenate([[0.0], times])).predictions
+        gaps[eta] = float(np.linalg.norm(discrete - flow[1:]) / np.linalg.norm(flow[1:] - flow[:1]))
+    return gaps
 
 
 def grid(

@@ -264,24 +264,24 @@ def validate_mixing(
 
 
 def neighbours(mixing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each agent's neighbours (self included) and their weights, padded to the largest
-    neighbourhood with the agent itself at weight 0: ``(index, weight)``, both (Q, D).
+    """Each agent's neighbours and their weights, the agent itself first (even at weight
+    0), padded to the largest neighbourhood with the agent itself at weight 0:
+    ``(index, weight)``, both (Q, D).
 
-    Mixing then reads only along edges, ``(W x)_q = sum_d weight[q, d] x[index[q, d]]``.
+    Mixing then reads only along edges, ``(W x)_q = sum_d weight[q, d] x[index[q, d]]``,
+    and weights ``[1, 0, ..., 0]`` leave every agent where it is.
 
     Example:
       >>> index, weight = neighbours(mixing_matrix(topology("path", 3)))
       >>> index.tolist()
-      [[0, 1, 0], [0, 1, 2], [1, 2, 2]]
+      [[0, 1, 0], [1, 0, 2], [2, 1, 2]]
       >>> weight.round(3).tolist()
-      [[0.667, 0.333, 0.0], [0.333, 0.333, 0.333], [0.333, 0.667, 0.0]]
+      [[0.667, 0.333, 0.0], [0.333, 0.333, 0.333], [0.667, 0.333, 0.0]]
     """
     w = np.asarray(mixing, dtype=float)
-    support = [np.flatnonzero(row) for row in w]
+    support = [[q] + [r for r in np.flatnonzero(row) if r != q] for q, row in enumerate(w)]
     width = max(len(s) for s in support)
-    index = np.array(
-        [np.pad(s, (0, width - len(s)), constant_values=q) for q, s in enumerate(support)]
-    )
+    index = np.array([s + [q] * (width - len(s)) for q, s in enumerate(support)])
     weight = np.take_along_axis(w, index, axis=1)
     for q, s in enumerate(support):
         weight[q, len(s) :] = 0.0

@@ -22,10 +22,15 @@ import scipy.linalg
 
 from companion import linear
 from companion.dynamics import ClosedForm
+from companion.problem import Problem
 
 __all__ = [
     "Approach",
     "approach",
+    "bias",
+    "centralized",
+    "contraction",
+    "fixed_point",
     "min_norm_coefficients",
     "min_norm_distance",
     "ntk_regression",
@@ -163,3 +168,100 @@ def approach(form: ClosedForm, *, doublings: int = 30) -> Approach:
         delta = f0_test.ravel() - reference.ravel()
         test_gap = np.linalg.norm(alpha @ kernel_test.T + delta, axis=-1) / np.linalg.norm(delta)
     return Approach(steps=steps, train_gap=train_gap, test_gap=test_gap, norm_gap=norm_gap)
+
+
+def centralized(problem: Problem) -> np.ndarray:
+    """Where centralized gradient descent on the global loss ``L = (1/Q) sum_q L_q`` from
+    ``theta_0`` ends, on the training inputs, shape (n, C).
+
+    The limit minimizes ``L`` among predictions ``f_0 + K alpha``: the weighted least-squares
+    fit ``K D K alpha = K D (y - f_0)`` with ``D = (1/Q) sum_q D_q``. With ``K`` positive
+    definite it is the targets themselves (interpolation).
+
+    Example:
+        >>> p = Problem(targets=np.array([[1.0], [3.0]]), partition=[np.array([0, 1])],
+        ...             kernel=np.ones((2, 2)), f0=np.zeros((2, 1)))
+        >>> centralized(p).round(12).ravel().tolist()  # one shared direction: the mean
+        [2.0, 2.0]
+    """
+    kernel, weights = problem.kernel, problem.output_weights.mean(axis=0)
+    residual = (problem.targets - problem.f0).ravel()
+    weighted = kernel * weights  # K D
+    alpha = np.linalg.lstsq(weighted @ kernel, weighted @ residual, rcond=None)[0]
+    return problem.f0 + (kernel @ alpha).reshape(problem.f0.shape)
+
+
+def _range(kernel: np.ndarray, rtol: float) -> np.ndarray:
+    """Orthonormal basis (m, r) of the range of the kernel (eigenvalues above rtol max)."""
+    evals, evecs = np.linalg.eigh(kernel)
+    return evecs[:, evals > rtol * evals.max()]
+
+
+def fixed_point(form: ClosedForm, *, rtol: float = 1e-10) -> np.ndarray:
+    """The predictions every agent of a stable closed form converges to, shape (Q, n, C),
+    solved exactly rather than iterated.
+
+    The deviations ``F_q - f_0`` stay in the range of K (an update adds ``K`` times
+    something, and mixing averages such vectors). On that subspace, with a connected graph,
+    the step ``F <- M F + c`` has no eigenvalue 1, so ``(I - M) F = c`` has one solution
+    there; outside the interpolation regime it is biased away from :func:`centralized`.
+
+    Example:
+        >>> p = Problem(targets=np.array([[1.0], [3.0]]),
+        ...             partition=[np.array([0]), np.array([1])],
+        ...             kernel=np.eye(2), f0=np.zeros((2, 1)))
+        >>> from companion import dynamics
+        >>> w = np.full((2, 2), 0.5)
+        >>> fixed_point(dynamics.closed_form(p, "atc", w, lr=0.5)).round(6).ravel().tolist()
+        [1.0, 3.0, 1.0, 3.0]
+    """
+    p = form.problem
+    reduced, drift, basis, start = _reduced(form, rtol)
+    deviation = np.linalg.solve(np.eye(len(reduced)) - reduced, drift)
+    return (start + basis @ deviation).reshape(p.num_agents, *p.targets.shape)
+
+
+def bias(form: ClosedForm, *, rtol: float = 1e-10) -> np.ndarray:
+    """Each agent's distance from the centralized limit, ``||F*_q - F_c|| / ||F_c - f_0||``,
+    shape (Q,): zero in the interpolation regime (the limit statement), of order the step
+    size outside it.
+
+    Example:
+        >>> p = Problem(targets=np.array([[1.0], [3.0]]),
+        ...             partition=[np.array([0]), np.array([1])],
+        ...             kernel=np.eye(2), f0=np.zeros((2, 1)))
+        >>> from companion import dynamics
+        >>> bias(dynamics.closed_form(p, "dgd", np.full((2, 2), 0.5), lr=0.5)).round(6).tolist()
+        [0.0, 0.0]
+    """
+    p = form.problem
+    central = centralized(p)
+    gap = fixed_point(form, rtol=rtol) - central
+    return np.linalg.norm(gap, axis=(1, 2)) / np.linalg.norm(central - p.f0)
+
+
+def contraction(form: ClosedForm, *, rtol: float = 1e-10) -> float:
+    """The factor by which the distance to :func:`fixed_point` shrinks per step, in the
+    long run: the spectral radius of the step on the range of K.
+
+    Example:
+        >>> p = Problem(targets=np.ones((1, 1)), partition=[np.array([0])],
+        ...             kernel=np.eye(1), f0=np.zeros((1, 1)))
+        >>> from companion import dynamics
+        >>> contraction(dynamics.closed_form(p, "dgd", np.eye(1), lr=0.25))
+        0.75
+    """
+    reduced = _reduced(form, rtol)[0]
+    return float(np.abs(np.linalg.eigvals(reduced)).max())
+
+
+def _reduced(form: ClosedForm, rtol: float) -> tuple[np.ndarray, ...]:
+    """The prediction step restricted to the deviations ``F - f_0`` in the range of K:
+    ``(matrix, offset, basis, start)`` with ``F = start + basis z``."""
+    p = form.problem
+    basis = np.kron(np.eye(p.num_agents), _range(p.kernel, rtol))  # (Qm, Qr)
+    matrix, offset = linear.iteration_map(
+        p, form.algorithm, form.mixing, form.lr, space="predictions"
+    )
+    start = np.tile(p.f0.ravel(), p.num_agents)
+    return basis.T @ matrix @ basis, basis.T @ (matrix @ start + offset - start), basis, start

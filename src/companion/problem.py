@@ -283,8 +283,20 @@ class Problem:
         """
         half_sq = 0.5 * np.sum((np.asarray(predictions) - self.targets) ** 2, axis=-1)
         local = np.einsum("...qi,qi->...q", half_sq, self.agent_weights)
-        global_ = np.einsum("...qi,i->...q", half_sq, self.agent_weights.mean(axis=0))
-        return local, global_
+        return local, self.global_loss(predictions)
+
+    def global_loss(self, predictions: np.ndarray) -> np.ndarray:
+        """The paper's global loss ``L = (1/Q) sum_r L_r`` of predictions (..., n, C) on all
+        training inputs, shape (...).
+
+        Example:
+            >>> p = Problem(targets=np.zeros((2, 1)), partition=[np.array([0]),
+            ...             np.array([1])], kernel=np.eye(2), f0=np.zeros((2, 1)))
+            >>> float(p.global_loss(np.array([[1.0], [0.0]])))
+            0.25
+        """
+        half_sq = 0.5 * np.sum((np.asarray(predictions) - self.targets) ** 2, axis=-1)
+        return np.einsum("...i,i->...", half_sq, self.agent_weights.mean(axis=0))
 
     def replace(self, **changes: Any) -> Problem:
         """A copy with some arguments changed (e.g. another ``partition``); the kernel and
@@ -309,7 +321,8 @@ class Problem:
 def from_dataset(
     model: Model, dataset: Dataset, partition: Sequence[np.ndarray], *, seed: int = 0
 ) -> Problem:
-    """The problem of ``model`` at ``theta_0`` drawn from ``seed`` on ``dataset``.
+    """The problem of ``model`` at ``theta_0`` drawn from ``seed`` on ``dataset``
+    (``jax.random.PRNGKey(seed)``).
 
     Example:
         >>> from companion import models
@@ -340,6 +353,7 @@ def digits(
     scheme: str = "iid",
     alpha: float = 0.5,
     seed: int = 0,
+    init_seed: int | None = None,
     center_targets: bool = True,
 ) -> Problem:
     """Digits split across agents, ``model`` at ``theta_0``; the NTK is computed on use.
@@ -352,6 +366,8 @@ def digits(
         scheme, alpha: partition scheme (``iid``, ``shards``, ``dirichlet``) and its skew
             (:func:`companion.data.partition_indices`).
         seed: seeds the split, the partition and ``theta_0``.
+        init_seed: seeds ``theta_0`` instead, when given: several initializations of one
+            problem (the same data on the same agents).
         center_targets: one-hot targets minus 1/C (zero-mean outputs).
 
     Example:
@@ -366,4 +382,4 @@ def digits(
     partition = partition_indices(
         dataset.labels_train, num_agents, scheme=scheme, alpha=alpha, seed=seed
     )
-    return from_dataset(model, dataset, partition, seed=seed)
+    return from_dataset(model, dataset, partition, seed=seed if init_seed is None else init_seed)

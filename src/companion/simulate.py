@@ -98,9 +98,10 @@ def _chunk_runner(
 ) -> Callable:
     """Jitted scan of ``length`` steps; cached so each shape compiles once per process."""
 
-    def run(theta, theta0, neighbour, neighbour_weight, lr, rows, weights, x, y, x_test, save):
+    def run(theta, theta0, neighbour, neighbour_weight, lr, rows, weights, x, y, x_test, flags):
         model = _linearized(apply_fn, theta0) if linearize else apply_fn
         agents = jax.vmap(model, (0, None))
+        stay = jnp.zeros_like(neighbour_weight).at[:, 0].set(1.0)  # every agent keeps itself
 
         def local_grads(params, own, w):
             # Backpropagate through the agent's own rows only; pads carry weight 0.
@@ -110,31 +111,36 @@ def _chunk_runner(
         def local_loss(out):
             return 0.5 * jnp.sum(weights * jnp.sum((out - y[rows]) ** 2, -1), -1)
 
-        def mix(tree):
+        def mixer(mixing_weight):
             # Along edges only: one gather per neighbour slot, fused with what follows.
             def leaf_mix(leaf):
                 shape = (-1,) + (1,) * (leaf.ndim - 1)
                 terms = (
-                    neighbour_weight[:, d].reshape(shape) * leaf[neighbour[:, d]]
+                    mixing_weight[:, d].reshape(shape) * leaf[neighbour[:, d]]
                     for d in range(neighbour.shape[1])
                 )
                 return functools.reduce(jnp.add, terms)
 
-            return jax.tree_util.tree_map(leaf_mix, tree)
+            return lambda tree: jax.tree_util.tree_map(leaf_mix, tree)
 
-        def step(tree, grads):
-            return jax.tree_util.tree_map(lambda a, g: a - lr * g, tree, grads)
+        def stepper(step_size):
+            return lambda tree, grads: jax.tree_util.tree_map(
+                lambda a, g: a - step_size * g, tree, grads
+            )
 
         def record(theta):
-            """Predictions on all inputs and parameter distances, at a saved step."""
+            """Predictions on all inputs (each agent's and at the network average) and
+            parameter distances, at a saved step."""
+            average = jax.tree_util.tree_map(lambda leaf: leaf.mean(0), theta)
             test = None if x_test is None else agents(theta, x_test)
-            return agents(theta, x), *_distances(theta, theta0), test
+            return agents(theta, x), model(average, x), *_distances(theta, theta0), test
 
         def skip(theta):
             """Zeros of the record's shapes, at a step that saves nothing."""
             return jax.tree_util.tree_map(jnp.zeros_like, jax.eval_shape(record, theta))
 
         def body(theta, flag):
+            save, active = flag
             outputs = []
 
             def gradient(state):
@@ -142,13 +148,17 @@ def _chunk_runner(
                 outputs.append(out)
                 return grads
 
+            # Steps past the run's end (the last chunk's padding) mix with the identity and
+            # step by 0, so the carry ends exactly at the last step.
+            mix = mixer(jnp.where(active, neighbour_weight, stay))
+            step = stepper(jnp.where(active, lr, 0.0))
             new = algorithm.update(theta, mix=mix, gradient=gradient, step=step)
             if algorithm.order[0] != "gradient":  # the gradient was not taken at theta
                 outputs[0] = jax.vmap(lambda p, own: model(p, x[own]))(theta, rows)
-            saved = jax.lax.cond(flag, record, skip, theta)
+            saved = jax.lax.cond(save, record, skip, theta)
             return new, (local_loss(outputs[0]), *saved)
 
-        return jax.lax.scan(body, theta, save)
+        return jax.lax.scan(body, theta, flags)
 
     return jax.jit(run)
 
@@ -199,7 +209,7 @@ def train(
         ...             inputs=np.ones((2, 1)), apply_fn=lambda p, x: x @ p["a"],
         ...             params={"a": np.zeros((1, 1))})
         >>> t = train(p, "atc", np.full((2, 2), 0.5), lr=0.5, steps=2, progress=False)
-        >>> t.mean_loss.round(4).tolist(), t.method
+        >>> t.mean_local_loss.round(4).tolist(), t.method
         ([0.5, 0.125, 0.0312], 'simulation')
     """
     algorithm = algorithms.get(algorithm)
@@ -219,15 +229,16 @@ def train(
     run = _chunk_runner(problem.apply_fn, algorithm, bool(linearize), length)
     params = jax.tree_util.tree_map(jnp.asarray, problem.params)
     theta = jax.tree_util.tree_map(lambda p: jnp.stack([p] * problem.num_agents), params)
-    flags = np.zeros(count * length, dtype=bool)
-    flags[saved] = True
+    save, active = np.zeros(count * length, dtype=bool), np.arange(count * length) < steps
+    save[saved] = True
     x_test = None if problem.inputs_test is None else jnp.asarray(problem.inputs_test)
     args = (*map(jnp.asarray, graphs.neighbours(mixing)), lr, *map(jnp.asarray, problem.own_rows))
     args += (jnp.asarray(problem.inputs), jnp.asarray(problem.targets), x_test)
     records = []
     with tqdm(total=steps, desc=f"{algorithm.name} training", disable=not progress) as bar:
         for i in range(count):
-            theta, observed = run(theta, params, *args, flags[i * length : (i + 1) * length])
+            window = slice(i * length, (i + 1) * length)
+            theta, observed = run(theta, params, *args, (save[window], active[window]))
             kept = min(length, steps + 1 - i * length)  # the last chunk may run past steps
             observed = [None if o is None else np.asarray(o)[:kept] for o in observed]
             finite = np.isfinite(observed[0]).all(1)  # parameters that overflow make it inf
@@ -237,8 +248,10 @@ def train(
                 )
             records.append(observed)
             bar.update(min(length, steps - bar.n))
-    local, preds, distance, consensus = (np.concatenate([r[j] for r in records]) for j in range(4))
-    test = None if x_test is None else np.concatenate([r[4] for r in records])[saved]
+    local, preds, average, distance, consensus = (
+        np.concatenate([r[j] for r in records]) for j in range(5)
+    )
+    test = None if x_test is None else np.concatenate([r[5] for r in records])[saved]
     return Trajectory.build(
         problem,
         algorithm=algorithm.name,
@@ -250,5 +263,7 @@ def train(
         param_distance=distance[saved],
         saved_steps=saved,
         predictions=preds[saved],
+        average_predictions=average[saved],
         test_predictions=test,
+        final_params=jax.tree_util.tree_map(np.asarray, theta),
     )

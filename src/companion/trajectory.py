@@ -2,12 +2,19 @@
 
 `companion.dynamics` (closed forms) and `companion.simulate` (training) both return a
 `Trajectory`, scored by the same code (`companion.problem.Problem.losses`), so a predicted
-and an observed run are always compared like with like.
+and an observed run are always compared like with like. Three losses are kept apart:
+
+- the local loss `L_q(theta_q)`, each agent on its own data;
+- the paper's global loss `L(theta_q) = (1/Q) sum_r L_r(theta_q)`, a function of one
+  parameter vector, for each agent, and `L(theta_bar)` at the network average;
+- the mean local loss `(1/Q) sum_q L_q(theta_q)`, which is neither: without
+  communication it falls to zero while `L(theta_q)` does not.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -47,10 +54,14 @@ class Trajectory:
         consensus_distance: (S,) `sqrt((1/Q) sum_q ||theta_q - mean_r theta_r||^2)`.
         param_distance: (S, Q) `||theta_q - theta_0||`.
         predictions: (S, Q, n, C) each agent's predictions on all training inputs.
-        global_loss: (S, Q) `L(theta_q) = (1/Q) sum_r L_r(theta_q)`.
+        global_loss: (S, Q) `L(theta_q) = (1/Q) sum_r L_r(theta_q)`, the paper's global
+            loss at each agent's parameters.
+        average_loss: (S,) `L(theta_bar)`, the global loss at the network average.
         test_predictions: (S, Q, n_test, C) or None.
         test_loss: (S, Q) `1/(2 n_test) sum ||f - y||^2` or None.
         test_accuracy: (S, Q) argmax accuracy, or None (no test targets, or C = 1).
+        final_params: every agent's parameters after the last step (a pytree stacked over
+            agents), for training runs; None for closed forms.
     """
 
     algorithm: str
@@ -63,9 +74,11 @@ class Trajectory:
     saved_steps: np.ndarray
     predictions: np.ndarray
     global_loss: np.ndarray
+    average_loss: np.ndarray
     test_predictions: np.ndarray | None = None
     test_loss: np.ndarray | None = None
     test_accuracy: np.ndarray | None = None
+    final_params: Any = None
 
     @classmethod
     def build(
@@ -82,11 +95,15 @@ class Trajectory:
         test_predictions: np.ndarray | None = None,
         saved_steps: np.ndarray | None = None,
         local_loss: np.ndarray | None = None,
+        average_predictions: np.ndarray | None = None,
+        final_params: Any = None,
     ) -> Trajectory:
         """Score predictions with `problem.losses` and pack everything.
 
         `local_loss` is computed from the predictions unless given (training that saves
         predictions at fewer steps passes the per-step losses it already has).
+        `average_predictions`, the predictions at `theta_bar`, default to the mean of the
+        agents' predictions, which they are exactly for the linearized model.
 
         Example:
             >>> p = Problem(targets=np.zeros((2, 1)), partition=[np.arange(2)],
@@ -94,11 +111,14 @@ class Trajectory:
             >>> t = Trajectory.build(p, algorithm="dgd", lr=0.1, method="primal",
             ...     steps=np.arange(1), predictions=np.ones((1, 1, 2, 1)),
             ...     consensus_distance=np.zeros(1), param_distance=np.zeros((1, 1)))
-            >>> t.mean_loss.tolist()
-            [0.5]
+            >>> t.mean_local_loss.tolist(), t.average_loss.tolist()
+            ([0.5], [0.5])
         """
         predictions = np.asarray(predictions)
         local, global_ = problem.losses(predictions)
+        if average_predictions is None:
+            average_predictions = predictions.mean(axis=-3)
+        average = problem.global_loss(average_predictions)
         test_loss = test_accuracy = None
         if test_predictions is not None:
             test_predictions = np.asarray(test_predictions)
@@ -121,17 +141,25 @@ class Trajectory:
             saved_steps=steps if saved_steps is None else np.asarray(saved_steps),
             predictions=predictions,
             global_loss=global_,
+            average_loss=average,
             test_predictions=test_predictions,
             test_loss=test_loss,
             test_accuracy=test_accuracy,
+            final_params=final_params,
         )
 
     @property
-    def mean_loss(self) -> np.ndarray:
-        """Mean over agents of the local loss, shape (K,)."""
+    def mean_local_loss(self) -> np.ndarray:
+        """(K,) mean over agents of the local loss, `(1/Q) sum_q L_q(theta_q)`: not the
+        paper's global loss (module docstring)."""
         return self.local_loss.mean(axis=1)
 
     @property
+    def mean_global_loss(self) -> np.ndarray:
+        """(S,) mean over agents of the paper's global loss, `(1/Q) sum_q L(theta_q)`."""
+        return self.global_loss.mean(axis=1)
+
+    @property
     def time(self) -> np.ndarray:
-        """Gradient-flow time `t = k * lr` of each row."""
-        return self.steps * self.lr
+        """Gradient-flow time `t = k * lr` of each saved row."""
+        return self.saved_steps * self.lr

@@ -20,18 +20,27 @@ import numpy as np
 
 from companion.book.paths import build_dir
 
-FIELDS = ("id", "chapter", "section", "statement", "paper", "value", "bound", "passed")
+FIELDS = ("id", "kind", "chapter", "section", "statement", "paper", "value", "bound", "passed")
+KINDS = ("exact", "theorem", "empirical")
 
 #: The claims the book promises; the report page fails loudly if any is missing.
 REQUIRED = (
     "affine.max_rel_err",
+    "affine.biased_limit_max_rel_err",
+    "affine.bias_lr_slope",
     "linearized.max_rel_err",
+    "primal.parameter_max_rel_err",
     "atc_complete_vs_centralized.max_rel_err",
     "flow_single_agent_vs_neural_tangents.max_rel_err",
+    "flow.gap_slope_by_algorithm",
     "stability.bound_is_conservative",
-    "network.rel_err_by_width",
+    "network.final_loss_rel_err_by_width",
+    "network.log_loss_gap_by_width",
+    "network.discriminates_topology",
     "ntk.rel_dist_to_analytic_by_width",
     "ntk.width_slope",
+    "ntk.drift_by_width",
+    "ntk.drift_slope",
 )
 
 
@@ -80,10 +89,14 @@ def record(
     claim_id: str,
     value: Any,
     *,
+    kind: str,
     statement: str,
     bound: float | None = None,
-    paper: str = "",
     passed: bool | None = None,
+    control_value: Any = None,
+    control: str = "",
+    control_passed: bool | None = None,
+    paper: str = "",
     section: str = "",
 ) -> dict:
     """Records one claim and returns its entry.
@@ -91,31 +104,58 @@ def record(
     Args:
       claim_id: stable identifier such as ``"affine.max_rel_err"``.
       value: the measured number, boolean, or a dict of numbers (e.g. by width).
+      kind: ``"exact"`` (an implementation check: closed form against training, to
+        rounding), ``"theorem"`` (a numerical check of a proven statement) or
+        ``"empirical"`` (a measurement that could have come out otherwise).
       statement: what the number means, in one sentence.
       bound: upper bound the value must not exceed (numeric claims).
-      paper: what the paper states about it (only what the paper states).
       passed: explicit verdict for values a bound cannot judge (dicts).
+      control_value: what the same metric gives on a deliberately wrong prediction
+        (another graph's closed form, a step size off by 20%, another seed's kernel);
+        required for empirical claims.
+      control: what the wrong prediction is, in a few words.
+      control_passed: the control's verdict when a bound cannot judge it; an empirical
+        claim passes only if its control fails.
+      paper: what the paper states about it (only what the paper states).
       section: the label of the chapter section that establishes the claim, so the
         report can link to it.
 
     Example:
       >>> import tempfile, os
       >>> os.environ["COMPANION_RESULTS_DIR"] = tempfile.mkdtemp()
-      >>> record("demo.err", 3e-14, bound=1e-10, statement="demo")["passed"]
+      >>> record("demo.err", 3e-14, kind="exact", bound=1e-10, statement="demo")["passed"]
       True
+      >>> entry = record("demo.fit", 0.05, kind="empirical", bound=0.1, statement="demo",
+      ...                control_value=0.04, control="a wrong prediction")
+      >>> entry["passed"], entry["control_passed"]  # a control that passes sinks the claim
+      (False, True)
       >>> del os.environ["COMPANION_RESULTS_DIR"]
     """
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
     value = _plain(value)
+    own = _check(value, bound, passed)
     entry = {
         "id": claim_id,
+        "kind": kind,
         "chapter": os.environ.get("COMPANION_CHAPTER", "interactive"),
         "section": section,
         "statement": statement,
         "paper": paper,
         "value": value,
         "bound": bound,
-        "passed": _check(value, bound, passed),
+        "passed": own,
     }
+    if kind == "empirical" and control_value is None:
+        raise ValueError(
+            f"empirical claim {claim_id!r} needs control_value=: what its metric gives on a "
+            "deliberately wrong prediction"
+        )
+    if control_value is not None:
+        control_value = _plain(control_value)
+        control_ok = _check(control_value, bound, control_passed)
+        entry |= {"control": control, "control_value": control_value, "control_passed": control_ok}
+        entry["passed"] = own and not control_ok
     folder = str(results_dir())
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"{entry['chapter']}.json")
@@ -179,28 +219,36 @@ def _link(claim: dict) -> str:
 
 
 def claims_table(claims: Iterable[dict]) -> str:
-    """A MyST Markdown table of the claims: verdict, linked id, value and bound.
+    """A MyST Markdown table of the claims: verdict, linked id, value, bound, and what the
+    same metric gives on the deliberately wrong prediction (the control) with its verdict.
 
     Example:
-      >>> print(claims_table([{"id": "a.b", "section": "s", "value": 1e-15, "bound": 1e-10,
-      ...                      "passed": True, "chapter": "03_dgd"}]))
-      | verdict | claim | ours | bound |
-      | --- | --- | --- | --- |
-      | pass | {ref}`a.b <s>` | 1e\\-15 | <= 1e-10 |
+      >>> print(claims_table([{"id": "a.b", "section": "s", "value": 0.05, "bound": 0.1,
+      ...                      "passed": True, "control_value": 0.4, "control_passed": False}]))
+      | verdict | claim | ours | bound | control |
+      | --- | --- | --- | --- | --- |
+      | pass | {ref}`a.b <s>` | 0\\.05 | <= 0.1 | 0\\.4 (fails, as it must) |
     """
-    rows = ["| verdict | claim | ours | bound |", "| --- | --- | --- | --- |"]
+    rows = ["| verdict | claim | ours | bound | control |", "| --- | --- | --- | --- | --- |"]
     for c in claims:
         bound = "" if c.get("bound") is None else f"<= {c['bound']:.3g}"
         verdict = "pass" if c["passed"] else "**FAIL**"
         value = _escape(show(c["value"]))
-        rows.append(f"| {verdict} | {_link(c)} | {value} | {bound} |")
+        control = ""
+        if "control_value" in c:
+            outcome = (
+                "**passes: the metric cannot tell**" if c["control_passed"] else "fails, as it must"
+            )
+            control = f"{_escape(show(c['control_value']))} ({outcome})"
+        rows.append(f"| {verdict} | {_link(c)} | {value} | {bound} | {control} |")
     return "\n".join(rows)
 
 
 def claims_glossary(claims: Iterable[dict]) -> str:
-    """A Markdown list: each claim's statement and, where recorded, what the paper states."""
+    """A Markdown list: each claim's statement, its control, and what the paper states."""
     return "\n".join(
         f"- **{_escape(c['id'])}** ({_escape(c['chapter'])}): {_escape(c['statement'])}"
+        + (f" *Control:* {_escape(c['control'])}." if c.get("control") else "")
         + (f" *Paper:* {_escape(c['paper'])}." if c.get("paper") else "")
         for c in claims
     )

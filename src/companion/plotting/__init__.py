@@ -15,6 +15,7 @@ from companion.plotting.dynamics import (
     agent_curves,
     algorithm_comparison,
     dynamics_panels,
+    flow_gaps,
     flow_vs_steps,
     limit_gaps,
     loss_grid,
@@ -26,6 +27,7 @@ from companion.plotting.widths import (
     error_heatmap,
     ntk_linearization,
     ntk_width_scaling,
+    power_laws,
 )
 
 __all__ = [
@@ -43,12 +45,14 @@ __all__ = [
     "dynamics_panels",
     "error_by_width",
     "error_heatmap",
+    "flow_gaps",
     "flow_vs_steps",
     "limit_gaps",
     "loss_grid",
     "mixing_heatmaps",
     "ntk_linearization",
     "ntk_width_scaling",
+    "power_laws",
     "rate_curves",
     "spectra",
     "stability_radius",

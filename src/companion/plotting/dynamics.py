@@ -29,11 +29,11 @@ from companion.trajectory import Trajectory
 # (field of Trajectory, axis label, log scale) of the four panels of dynamics_panels
 PANELS = (
     ("local_loss", r"local loss $L_q(\theta_q)$", True),
-    ("mean_loss", r"mean local loss $\frac{1}{Q}\sum_q L_q(\theta_q)$", True),
+    ("global_loss", r"global loss $L(\theta_q)$", True),
     ("consensus_distance", "consensus distance", False),
     ("param_distance", r"$\|\theta_q - \theta_0\|$", False),
 )
-PER_STEP = ("local_loss", "mean_loss")  # the other fields live at a run's saved steps
+PER_STEP = ("local_loss",)  # the other fields live at a run's saved steps
 
 
 def agent_curves(
@@ -121,7 +121,8 @@ def dynamics_panels(
     prediction: Trajectory, measurements: Mapping[str, Trajectory], title: str = ""
 ) -> Figure:
     """Closed form (lines) against training runs (one marker shape each) in four panels:
-    per-agent local loss, mean local loss, consensus distance and distance from theta_0."""
+    per agent the local loss ``L_q(theta_q)`` and the paper's global loss ``L(theta_q)``,
+    the consensus distance, and each agent's distance from theta_0."""
     fig, grid = plt.subplots(1, len(PANELS), figsize=(15, 3.6))
     for ax, (field, ylabel, log) in zip(grid, PANELS, strict=True):
         axis = "steps" if field in PER_STEP else "saved_steps"
@@ -149,16 +150,17 @@ def flow_vs_steps(
     title: str = "",
     ax: Axes | None = None,
 ) -> Figure:
-    """Mean local loss of gradient flows (lines) and of discrete recursions (markers)
-    against time ``t = k eta``; the i-th discrete run shares the i-th flow's colour."""
+    """Global loss (mean over agents of ``L(theta_q)``) of gradient flows (lines) and of
+    discrete recursions (markers) against time ``t = k eta``; the i-th discrete run shares
+    the i-th flow's colour."""
     fig, ax = axes(ax, (8, 3.8))
     for i, (label, flow) in enumerate(flows.items()):
-        predicted(ax, flow.time, flow.mean_loss, f"C{i}", label=label)
+        predicted(ax, flow.time, flow.mean_global_loss, f"C{i}", label=label)
     for i, (label, run) in enumerate(discrete.items()):
         observed(
             ax,
             run.time,
-            run.mean_loss,
+            run.mean_global_loss,
             f"C{i}",
             marker=MARKERS[i % len(MARKERS)],
             count=30,
@@ -166,20 +168,21 @@ def flow_vs_steps(
         )
     ax.set_yscale("log")
     ax.set_xlabel(r"time $t = k\eta$")
-    ax.set_ylabel(r"mean local loss $\frac{1}{Q}\sum_q L_q(\theta_q)$")
+    ax.set_ylabel(r"global loss $\frac{1}{Q}\sum_q L(\theta_q)$")
     ax.set_title(title)
     ax.legend(fontsize=8)
     return fig
 
 
 def algorithm_comparison(runs: Mapping[str, Trajectory], title: str = "") -> Figure:
-    """Mean local loss, consensus distance and (if recorded) test loss of several
-    algorithms (keys: "dgd", "atc", "cta", "centralized"), one line style each."""
+    """Global loss at the network average ``L(theta_bar)``, consensus distance and (if
+    recorded) test loss of several algorithms (keys: "dgd", "atc", "cta", "centralized"),
+    one line style each."""
     has_test = all(t.test_loss is not None for t in runs.values())
     fig, grid = plt.subplots(1, 3 if has_test else 2, figsize=(14 if has_test else 10, 3.6))
     for name, traj in runs.items():
         style = dict(ls=ALGORITHM_STYLE.get(name, "-"), label=algorithm_label(name))
-        grid[0].semilogy(traj.steps, traj.mean_loss, **style)
+        grid[0].semilogy(traj.saved_steps, traj.average_loss, **style)
         consensus = np.asarray(traj.consensus_distance)
         if np.any(consensus > 0):
             grid[1].semilogy(traj.saved_steps[1:], consensus[1:], **style)
@@ -187,7 +190,7 @@ def algorithm_comparison(runs: Mapping[str, Trajectory], title: str = "") -> Fig
             grid[1].plot([], [], **{**style, "label": f"{style['label']}: identically 0"})
         if traj.test_loss is not None and has_test:
             grid[2].plot(traj.saved_steps, traj.test_loss.mean(axis=1), **style)
-    grid[0].set_ylabel(r"mean local loss $\frac{1}{Q}\sum_q L_q(\theta_q)$")
+    grid[0].set_ylabel(r"global loss at the average $L(\bar\theta)$")
     grid[1].set_ylabel("consensus distance (parameters)")
     if has_test:
         grid[2].set_ylabel("test loss (mean over agents)")
@@ -229,4 +232,37 @@ def limit_gaps(
     ax.set_ylabel("relative gap to the limit (worst agent)")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def flow_gaps(
+    gaps: Mapping[str, Mapping[float, float]], *, title: str = "", ax: Axes | None = None
+) -> Figure:
+    """Gap between the discrete recursion and its flow against the step size (log-log), one
+    line style per algorithm, with the first-order reference slope."""
+    fig, ax = axes(ax, (6, 3.8))
+    for name, by_lr in gaps.items():
+        lrs = np.array(sorted(by_lr))
+        ax.loglog(
+            lrs,
+            [by_lr[lr] for lr in lrs],
+            marker="o",
+            mfc="none",
+            ls=ALGORITHM_STYLE.get(name, "-"),
+            color="0.2",
+            label=algorithm_label(name),
+        )
+    first = next(iter(gaps.values()))
+    lrs = np.array(sorted(first))
+    ax.loglog(
+        lrs,
+        first[lrs[-1]] * lrs / lrs[-1],
+        color="firebrick",
+        lw=0.8,
+        label="slope 1 (first order)",
+    )
+    ax.set_xlabel(r"step size $\eta$")
+    ax.set_ylabel(r"$\|F_k - F(k\eta)\| \,/\, \|F(k\eta) - F(0)\|$")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
     return fig

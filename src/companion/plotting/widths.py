@@ -139,3 +139,29 @@ def ntk_width_scaling(
             ax.plot(x, line, ":", color="0.4", label=f"theory: slope {reference:g}")
     _width_axis(ax, x, ylabel, title)
     return fig
+
+
+def power_laws(
+    x: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    ax: Axes | None = None,
+) -> Figure:
+    """Several measured quantities against one variable (log-log), markers joined by thin
+    lines, each labelled with its least-squares slope."""
+    fig, ax = axes(ax, (6.4, 4))
+    xs = np.asarray(x, dtype=float)
+    for i, (name, values) in enumerate(series.items()):
+        ys = np.asarray(values, dtype=float)
+        slope = np.polyfit(np.log(xs), np.log(ys), 1)[0]
+        ax.plot(xs, ys, "o-", color=f"C{i}", mfc="none", lw=0.8, label=f"{name}, slope {slope:.2f}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
