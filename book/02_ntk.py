@@ -229,7 +229,7 @@ distances, control = np.transpose([distances_at(w) for w in ntk_widths], (1, 2, 
 
 # %% [markdown]
 # The analytic kernels do not depend on the width (they are limits), so each is computed
-# once. The dots are single initializations, the markers their mean, the dashed lines the
+# once. The dots are single initializations, the markers their median, the dashed lines the
 # fitted power laws ({numref}`fig-ntk-width`).
 
 # %% mystnb={"figure": {"caption": "Relative Frobenius distance between the empirical NTK and the analytic NTK of the same network (falling) and of a network one layer deeper (the control), against hidden width (log-log), with least-squares slopes and the theoretical slope -1/2.", "name": "fig-ntk-width"}}

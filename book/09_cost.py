@@ -262,6 +262,7 @@ pd.Series({k: bench[k] for k in keys if k in bench}, dtype=float).map(
 report.record(
     "cost.ntk_matches_neural_tangents",
     ntk_rel_diff,
+    kind="exact",
     bound=1e-12,
     statement="max |K_structured - K_neural_tangents| / max |K| for a 3-layer ReLU MLP on "
     "digits (C = 10)",

@@ -60,3 +60,46 @@ def test_doubling_matches_the_step_by_step_recursion(problem, algorithm):
 def test_singular_kernel_is_refused():
     with pytest.raises(ValueError, match="not positive definite"):
         limits.min_norm_coefficients(np.ones((2, 2)), np.ones((2, 1)), np.zeros((2, 1)))
+
+
+@pytest.mark.parametrize("algorithm", ["dgd", "atc", "cta"])
+def test_fixed_point_is_where_long_runs_end_outside_interpolation(
+    affine_problem, mixing_for, stable_lr, algorithm
+):
+    """The conftest affine model has P = 8 parameters for m = 28 outputs: K is singular,
+    the agents cannot all interpolate, and the limit is a biased fixed point."""
+    p, mixing = affine_problem, mixing_for("cycle")
+    form = dynamics.closed_form(p, algorithm, mixing, lr=stable_lr(algorithm, p, mixing))
+    rate = limits.contraction(form)
+    assert 0 < rate < 1
+    far = int(np.ceil(np.log(1e-14) / np.log(rate)))
+    reached = form.at([far]).predictions[0]
+    star = limits.fixed_point(form)
+    assert np.linalg.norm(reached - star) <= 1e-8 * np.linalg.norm(star)
+    step = form.at([far + 1]).predictions[0]
+    np.testing.assert_allclose(step, star, rtol=0, atol=1e-8 * np.abs(star).max())
+
+
+def test_centralized_limit_zeroes_the_gradient_of_the_global_loss(affine_problem):
+    p = affine_problem
+    central = limits.centralized(p)
+    weights = p.output_weights.mean(axis=0)
+    gradient = p.kernel @ (weights * (central - p.targets).ravel())
+    assert np.abs(gradient).max() <= 1e-10 * np.abs(p.kernel @ (weights * p.targets.ravel())).max()
+    assert np.linalg.norm(central - p.targets) > 0.1, "not interpolating: the fit is biased"
+
+
+def test_bias_vanishes_only_where_the_theory_says(affine_problem, mixing_for, stable_lr):
+    """ATC on the uniform complete graph is centralized gradient descent, so unbiased; DGD
+    on the cycle is biased, and less so at a smaller step."""
+    p = affine_problem
+    uniform = np.full((p.num_agents, p.num_agents), 1 / p.num_agents)
+    atc = dynamics.closed_form(p, "atc", uniform, lr=stable_lr("atc", p, uniform))
+    assert limits.bias(atc).max() < 1e-8
+    cycle = mixing_for("cycle")
+    lr = stable_lr("dgd", p, cycle)
+    large, small = (
+        limits.bias(dynamics.closed_form(p, "dgd", cycle, lr=eta)).max() for eta in (lr, lr / 4)
+    )
+    assert large > 1e-3
+    assert 2 < large / small < 8, "first order in the step size"

@@ -212,3 +212,22 @@ def test_build_book_stops_at_a_failing_chapter_and_keeps_the_old_html(tmp_path):
     assert (old / "index.html").read_text() == "previous build"
     timings = json.loads((root / "_build" / "timings.json").read_text())
     assert timings == {"quick": False, "chapters": {}}
+
+
+def test_a_chapter_run_twice_records_bit_identical_claims(tmp_path, monkeypatch):
+    """Seeds fix every number: two executions of the same chapter agree to the last bit."""
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "01_graphs.py").write_text((ROOT / "book" / "01_graphs.py").read_text())
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: intro\nparts:\n  - chapters:\n      - file: book/01_graphs\n"
+    )
+    chapter = chapters.find_chapter("graphs", tmp_path)
+    monkeypatch.setenv("COMPANION_CHAPTER", "unset")
+    recorded = []
+    for attempt in ("first", "second"):
+        results = tmp_path / attempt
+        monkeypatch.setenv("COMPANION_RESULTS_DIR", str(results))
+        chapters.run(chapter, chapter.resolve({}, quick=True), results / "out.ipynb", root=tmp_path)
+        recorded.append((results / "01_graphs.json").read_text())
+    assert json.loads(recorded[0]), "the chapter recorded claims"
+    assert recorded[0] == recorded[1]

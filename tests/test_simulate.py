@@ -179,3 +179,31 @@ def test_property_closed_form_equals_training_on_random_graphs(make_problem, sta
     trained = simulate.train(p, algorithm, mixing, lr=lr, steps=10, linearize=True, progress=False)
     assert worst_error(predicted, trained) <= 1e-10
     assert np.all(trained.local_loss >= 0)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_final_parameters_are_the_closed_forms_whatever_the_chunks_and_saves(
+    mlp_problem, mixing_for, stable_lr, algorithm
+):
+    """Padding steps past the end of a chunked run neither mix nor descend."""
+    mixing, steps = mixing_for("cycle"), 11
+    lr = stable_lr(algorithm, mlp_problem, mixing)
+    expected = dynamics.closed_form(mlp_problem, algorithm, mixing, lr=lr).parameters(steps)
+    for chunk, save_at in (
+        (100, None),
+        (3, simulate.SaveAt(every=4)),
+        (5, simulate.SaveAt(steps=(11,))),
+    ):
+        trained = simulate.train(
+            mlp_problem,
+            algorithm,
+            mixing,
+            lr=lr,
+            steps=steps,
+            linearize=True,
+            chunk=chunk,
+            save_at=save_at,
+            progress=False,
+        )
+        for name, leaf in expected.items():
+            np.testing.assert_allclose(trained.final_params[name], leaf, rtol=1e-10, atol=1e-12)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -25,12 +26,16 @@ __all__ = [
     "Comparison",
     "SeedRuns",
     "compare",
+    "confusions",
     "flow_gaps",
     "grid",
+    "identified",
     "mixings",
     "over_seeds",
     "table",
 ]
+
+Cell = TypeVar("Cell")
 
 #: The three graphs of the paper's experiments.
 PAPER_TOPOLOGIES = ("cycle", "star", "complete")
@@ -127,6 +132,13 @@ class SeedRuns:
         pairs = zip(self.control, self.observed, strict=True)
         return [metrics.agreement(c, o) for c, o in pairs]
 
+    def orderings(self) -> np.ndarray:
+        """(seeds, 2): for each seed, :func:`companion.metrics.ordering` of the closed form
+        against the run (how often the full order of the agents' local losses agrees, and
+        how often the worst agent does)."""
+        pairs = zip(self.predicted, self.observed, strict=True)
+        return np.array([metrics.ordering(p, o) for p, o in pairs])
+
     def median(self, metric: str, *, control: bool = False) -> float:
         """The median over seeds of one :class:`companion.metrics.Agreement` field."""
         runs = self.control_agreements() if control else self.agreements()
@@ -188,6 +200,35 @@ def over_seeds(
     )
 
 
+def confusions(
+    runs: Mapping[str, SeedRuns],
+    distance: Callable[[Trajectory, Trajectory], float] = metrics.graph_distance,
+) -> list[dict[str, dict[str, float]]]:
+    """For each seed, :func:`companion.metrics.confusion` of the closed forms of every graph
+    against the networks trained on every graph; ``runs`` maps a graph's name to one
+    algorithm's :class:`SeedRuns` on it, all over the same seeds."""
+    counts = {len(r.seeds) for r in runs.values()}
+    if len(counts) != 1:
+        raise ValueError(f"the graphs' runs cover different numbers of seeds: {sorted(counts)}")
+    return [
+        metrics.confusion(
+            {name: r.predicted[i] for name, r in runs.items()},
+            {name: r.observed[i] for name, r in runs.items()},
+            distance,
+        )
+        for i in range(counts.pop())
+    ]
+
+
+def identified(
+    runs: Mapping[str, SeedRuns],
+    distance: Callable[[Trajectory, Trajectory], float] = metrics.graph_distance,
+) -> list[bool]:
+    """For each seed, whether every network's own graph has the closest closed form
+    (:func:`companion.metrics.identified` of :func:`confusions`)."""
+    return [metrics.identified(table) for table in confusions(runs, distance)]
+
+
 def flow_gaps(
     problem: Problem,
     algorithm: str,
@@ -219,7 +260,7 @@ def flow_gaps(
             else dynamics.closed_form(problem, algorithm, mixing, lr=flow_lr)
         )
         discrete = form.steps(steps * 2**halving).predictions[np.rint(times / eta).astype(int)]
-        flow = flow_form.flow(np.concatenate([[0.0], times])).predictions
+        flow = flow_form.flow([0.0, *times.tolist()]).predictions
         gaps[eta] = float(np.linalg.norm(discrete - flow[1:]) / np.linalg.norm(flow[1:] - flow[:1]))
     return gaps
 
@@ -243,10 +284,11 @@ def grid(
 
 
 def table(
-    comparisons: Mapping[tuple[str, str], Comparison],
-    columns: Mapping[str, Callable[[Comparison], float]],
+    comparisons: Mapping[tuple[str, str], Cell],
+    columns: Mapping[str, Callable[[Cell], float]],
 ) -> pd.DataFrame:
-    """One row per (topology, algorithm) cell, one column per named quantity.
+    """One row per (topology, algorithm) cell (a :class:`Comparison` or :class:`SeedRuns`),
+    one column per named quantity.
 
     Example:
         >>> t = table({}, {"error": lambda c: c.max_rel_err})

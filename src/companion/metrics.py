@@ -7,6 +7,8 @@ here look where predictions can be wrong:
 
 - :attr:`Agreement.final_loss_rel_err`: ``|L^_T - L_T| / L_T`` of the global loss (the
   mean over agents of ``L(theta_q)``) at the last step both runs saved;
+- :attr:`Agreement.final_loss_ratio`: ``L^_T / L_T``, above 1 when the trained run ends
+  lower than predicted (it trained faster);
 - :attr:`Agreement.log_loss_gap`: ``max_k |log(L^_k / L_k)|`` of the same curve, which
   weighs a factor of two the same at every scale;
 - :attr:`Agreement.agent_loss_rel_err`: each agent's final local-loss relative error;
@@ -41,6 +43,7 @@ __all__ = [
     "graph_distance",
     "identified",
     "kernel_drift",
+    "log_loss_gaps",
     "loss_curve_distance",
     "fall_factor",
     "ordering",
@@ -62,9 +65,11 @@ def _rows(trajectory: Trajectory, steps: np.ndarray) -> np.ndarray:
     return rows
 
 
-def _ratio_gap(estimate: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``|log(estimate / reference)|`` where both are positive, 0 where both are 0."""
-    estimate, reference = np.asarray(estimate, float), np.asarray(reference, float)
+def _ratio_gap(estimate: np.ndarray, reference: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """``|log(estimate / reference)|``, with values below ``floor`` raised to it (so two
+    values at rounding level agree), and 0 where both are 0."""
+    estimate = np.maximum(np.asarray(estimate, float), floor)
+    reference = np.maximum(np.asarray(reference, float), floor)
     both_zero = (estimate == 0) & (reference == 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         gap = np.abs(np.log(estimate / reference))
@@ -76,6 +81,7 @@ class Agreement:
     """The agreement of a predicted run with an observed one (module docstring)."""
 
     final_loss_rel_err: float
+    final_loss_ratio: float
     log_loss_gap: float
     agent_loss_rel_err: np.ndarray
     consensus_rel_err: float
@@ -106,8 +112,8 @@ def agreement(predicted: Trajectory, observed: Trajectory) -> Agreement:
     """
     steps = np.asarray(observed.saved_steps)
     rows = _rows(predicted, steps)
-    predicted_loss = predicted.global_loss[rows].mean(axis=1)
-    observed_loss = observed.global_loss.mean(axis=1)
+    predicted_loss = predicted.mean_global_loss[rows]
+    observed_loss = observed.mean_global_loss
     local_rows = np.searchsorted(predicted.steps, observed.steps[-1])
     final_local = predicted.local_loss[local_rows]
     agent = np.abs(final_local - observed.local_loss[-1]) / observed.local_loss[-1]
@@ -124,12 +130,33 @@ def agreement(predicted: Trajectory, observed: Trajectory) -> Agreement:
         test_accuracy = float(abs(gap))
     return Agreement(
         final_loss_rel_err=float(abs(predicted_loss[-1] - observed_loss[-1]) / observed_loss[-1]),
-        log_loss_gap=float(_ratio_gap(predicted_loss, observed_loss).max()),
+        final_loss_ratio=float(predicted_loss[-1] / observed_loss[-1]),
+        log_loss_gap=float(log_loss_gaps(predicted, observed).max()),
         agent_loss_rel_err=agent,
         consensus_rel_err=float(consensus / scale) if scale > 0 else float(consensus),
         test_loss_rel_err=test_loss,
         test_accuracy_gap=test_accuracy,
     )
+
+
+def log_loss_gaps(predicted: Trajectory, observed: Trajectory) -> np.ndarray:
+    """``|log(L^_k / L_k)|`` of the global loss (mean over agents of ``L(theta_q)``) at
+    each step ``observed`` saved; its running maximum is the log-loss gap up to a horizon.
+
+    Example:
+        >>> from companion.problem import Problem
+        >>> p = Problem(targets=np.zeros((1, 1)), partition=[np.array([0])],
+        ...             kernel=np.eye(1), f0=np.ones((1, 1)))
+        >>> def run(scale):
+        ...     preds = np.sqrt(np.array([1.0, scale]))[:, None, None, None]
+        ...     return Trajectory.build(p, algorithm="dgd", lr=0.1, method="primal",
+        ...         steps=np.arange(2), predictions=preds, consensus_distance=np.zeros(2),
+        ...         param_distance=np.zeros((2, 1)))
+        >>> log_loss_gaps(run(np.e), run(1.0)).round(6).tolist()
+        [0.0, 1.0]
+    """
+    rows = _rows(predicted, np.asarray(observed.saved_steps))
+    return _ratio_gap(predicted.mean_global_loss[rows], observed.mean_global_loss)
 
 
 def graph_distance(predicted: Trajectory, observed: Trajectory) -> float:
@@ -138,14 +165,18 @@ def graph_distance(predicted: Trajectory, observed: Trajectory) -> float:
     first of ``|log(c^ / c)|`` of the consensus distance.
 
     The mean global loss barely depends on the graph; which agent fits its data how well,
-    and how far the agents drift apart, do.
+    and how far the agents drift apart, do. Consensus distances below ``1e-9`` times the
+    largest distance any agent travelled count as zero: on a graph that averages exactly
+    (ATC on the complete graph with uniform weights) training leaves rounding where the
+    closed form has exact zeros.
     """
     steps = np.asarray(observed.saved_steps)
     rows = _rows(predicted, steps)
     local_rows = np.searchsorted(predicted.steps, steps)
     observed_local = observed.local_loss[np.searchsorted(observed.steps, steps)]
     local = _ratio_gap(predicted.local_loss[local_rows], observed_local).mean()
-    consensus = _ratio_gap(predicted.consensus_distance[rows], observed.consensus_distance)
+    floor = 1e-9 * float(np.max(observed.param_distance, initial=0.0))
+    consensus = _ratio_gap(predicted.consensus_distance[rows], observed.consensus_distance, floor)
     return float(local + consensus[1:].mean())
 
 
@@ -179,7 +210,10 @@ def identified(table: Mapping[str, Mapping[str, float]]) -> bool:
         >>> identified({"a": {"a": 0.1, "b": 0.5}, "b": {"a": 0.4, "b": 0.2}})
         True
     """
-    return all(min(row, key=row.__getitem__) == trained for trained, row in table.items())
+    return all(
+        all(row[trained] < value for name, value in row.items() if name != trained)
+        for trained, row in table.items()
+    )
 
 
 def agent_kernels(
@@ -253,7 +287,8 @@ def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
         >>> round(rank_correlation([1, 2, 3, 4], [0.9, 0.5, 0.6, 0.1]), 12)
         -0.8
     """
-    return float(scipy.stats.spearmanr(x, y).statistic)
+    ranks_x, ranks_y = scipy.stats.rankdata(x), scipy.stats.rankdata(y)
+    return float(np.corrcoef(ranks_x, ranks_y)[0, 1])
 
 
 def fall_factor(values: Sequence[float]) -> float:

@@ -116,9 +116,11 @@ class Trajectory:
         """
         predictions = np.asarray(predictions)
         local, global_ = problem.losses(predictions)
-        if average_predictions is None:
-            average_predictions = predictions.mean(axis=-3)
-        average = problem.global_loss(average_predictions)
+        average = problem.global_loss(
+            predictions.mean(axis=-3)
+            if average_predictions is None
+            else np.asarray(average_predictions)
+        )
         test_loss = test_accuracy = None
         if test_predictions is not None:
             test_predictions = np.asarray(test_predictions)

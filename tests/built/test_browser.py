@@ -90,3 +90,22 @@ def test_page_renders_offline(browser, base_url, page):
     assert merrors == 0, f"{page} has {merrors} MathJax errors"
     if page in MATH_PAGES:
         assert has_math and math > 0, f"{page}: no typeset math (MathJax did not run)"
+
+
+def test_the_report_shows_claims_by_kind_with_their_controls_inside_the_page(browser, base_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.goto(base_url + "book/10_report.html", wait_until="networkidle")
+    text = tab.locator("article").inner_text()
+    overflowing = tab.evaluate(
+        "() => { const right = document.querySelector('article').getBoundingClientRect().right;"
+        " return [...document.querySelectorAll('article table')]"
+        ".filter(t => t.getBoundingClientRect().right > right + 1).length; }"
+    )
+    tables = tab.locator("article table").count()
+    context.close()
+    for kind in ("Exact", "Theorem", "Empirical"):
+        assert f"{kind} (" in text, f"the report has no group of {kind.lower()} claims"
+    assert tables == 3
+    assert "fails" in text, "no empirical claim shows its failing control"
+    assert overflowing == 0, f"{overflowing} claim tables run past the article column"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import networkx as nx
 import numpy as np
@@ -80,17 +80,19 @@ def rate_curves(
     title: str = "",
     ylim: tuple[float, float] | None = None,
     colours: Mapping[str, object] | None = None,
+    measured_at: Sequence[int] | None = None,
     ax: Axes | None = None,
 ) -> Figure:
-    """Predicted curves (lines) and measured ones (hollow markers), log scale, one colour per
-    key (a topology's colour, unless ``colours`` says otherwise)."""
+    """Predicted curves (lines, one value per step) and measured ones (hollow markers, at
+    the steps ``measured_at``, by default every step), log scale, one colour per key (a
+    topology's colour, unless ``colours`` says otherwise)."""
     fig, ax = axes(ax, (9, 4))
     for i, name in enumerate(predictions):
         colour = (colours or {}).get(name) or topology_colour(name, i)
         steps = np.arange(len(predictions[name]))
         predicted(ax, steps, predictions[name], colour, label=f"{name}: predicted")
-        steps = np.arange(len(measurements[name]))
-        observed(ax, steps, measurements[name], colour, label=f"{name}: measured")
+        at = np.arange(len(measurements[name])) if measured_at is None else measured_at
+        observed(ax, at, measurements[name], colour, label=f"{name}: measured")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

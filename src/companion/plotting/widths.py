@@ -121,21 +121,22 @@ def ntk_width_scaling(
     ax: Axes | None = None,
 ) -> Figure:
     """Quantities against width (log-log): ``values`` maps a label to (seeds, widths); each
-    seed is a dot, the seed mean a marker, the least-squares power law a dashed line whose
-    slope is in the legend; ``reference`` adds a dotted line of that slope (theory)."""
+    seed is a dot, the median over seeds a marker, the least-squares power law through the
+    medians a dashed line whose slope is in the legend; ``reference`` adds a dotted line of
+    that slope (theory)."""
     fig, ax = axes(ax, (6.4, 4))
     x = np.asarray(widths, dtype=float)
     for i, (name, vals) in enumerate(values.items()):
         seeds = np.atleast_2d(np.asarray(vals, dtype=float))
-        mean = seeds.mean(axis=0)
-        slope, intercept = np.polyfit(np.log(x), np.log(mean), 1)
+        median = np.median(seeds, axis=0)
+        slope, intercept = np.polyfit(np.log(x), np.log(median), 1)
         for row in seeds:
             ax.scatter(x, row, color=f"C{i}", s=12, alpha=0.4)
-        observed(ax, x, mean, f"C{i}", ms=6, label=f"{name} (seed mean)")
+        observed(ax, x, median, f"C{i}", ms=6, label=f"{name} (median)")
         fit = np.exp(intercept) * x**slope
         predicted(ax, x, fit, f"C{i}", ls="--", lw=1, label=f"fit: slope {slope:.2f}")
         if reference is not None and i == 0:
-            line = mean[0] * (x / x[0]) ** reference
+            line = median[0] * (x / x[0]) ** reference
             ax.plot(x, line, ":", color="0.4", label=f"theory: slope {reference:g}")
     _width_axis(ax, x, ylabel, title)
     return fig
