@@ -16,7 +16,7 @@
 # This page is generated at the end of every build. It lists how long each chapter took to
 # execute, whether the build used the small `quick` configuration of CI or the full one,
 # and the versions and machine that produced every number in the book. The numbers
-# themselves, with their verdicts, are on the page {doc}`10_report`.
+# themselves, with their verdicts, are on the page {doc}`15_report`.
 
 # %% tags=["hide-input"]
 import json

@@ -95,7 +95,7 @@ def test_page_renders_offline(browser, base_url, page):
 def test_the_report_shows_claims_by_kind_with_their_controls_inside_the_page(browser, base_url):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
-    tab.goto(base_url + "book/10_report.html", wait_until="networkidle")
+    tab.goto(base_url + "book/15_report.html", wait_until="networkidle")
     text = tab.locator("article").inner_text()
     overflowing = tab.evaluate(
         "() => { const right = document.querySelector('article').getBoundingClientRect().right;"

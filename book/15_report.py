@@ -38,7 +38,7 @@ from companion.book import chapters, report
 
 results = report.results_dir()
 slugs = [c.slug for c in chapters.chapters()]
-this = os.environ.get("COMPANION_CHAPTER", "10_report")
+this = os.environ.get("COMPANION_CHAPTER", "15_report")
 recorded = report.gather([s for s in slugs if s != this])
 print(
     f"{len(recorded)} claims recorded by {len({c['chapter'] for c in recorded})} chapters"
