@@ -121,6 +121,21 @@ def make_problem(
     )
 
 
+#: What TensorFlow and absl print when neural-tangents' TensorFlow port loads; the package
+#: defers that port, so none of it may reach a user's terminal or a chapter's log.
+START_UP_NOISE = ("absl::InitializeLog", "oneDNN", "cuda drivers", "TqdmWarning", "I0000")
+
+
+def start_up_noise(stderr: str) -> list[str]:
+    """The start-up noise lines in ``stderr``."""
+    return [line for line in stderr.splitlines() if any(n in line for n in START_UP_NOISE)]
+
+
+@pytest.fixture(scope="session", name="start_up_noise")
+def _start_up_noise_fixture():
+    return start_up_noise
+
+
 @pytest.fixture(scope="session", name="make_problem")
 def _make_problem_fixture():
     return make_problem

@@ -23,11 +23,12 @@ KEYS = (
 )
 
 
-def test_quick_bench_writes_every_key(tmp_path):
+def test_quick_bench_writes_every_key(tmp_path, start_up_noise):
     output = tmp_path / "bench.json"
     command = [sys.executable, "-m", "benchmarks", "--quick", "-o", str(output)]
     done = subprocess.run(command, cwd=project_root(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not start_up_noise(done.stderr)
     assert "ntk.speedup" in done.stdout
     results = json.loads(output.read_text())
     for key in KEYS:
