@@ -8,8 +8,6 @@ STAMP := $(VENV)/.installed-from-lock
 PACKAGE := $(VENV)/.installed-package
 MATHJAX := node_modules/.package-lock.json
 export PYTHONUNBUFFERED := 1
-# TensorFlow (imported by neural-tangents) is chatty on stderr; only errors matter.
-export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: all env book test lint unit chapters nbval html browser bench lock clean
 
@@ -20,7 +18,7 @@ all: book
 $(STAMP): requirements.lock
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements.lock
 	touch $@
 
 $(PACKAGE): $(STAMP) pyproject.toml
@@ -63,15 +61,25 @@ browser: env
 bench: env
 	$(BIN)/python -m benchmarks
 
-# Regenerates requirements.lock from requirements.in in a throwaway venv.
+# Regenerates requirements.lock from requirements.in: installs it in a throwaway venv,
+# freezes the versions, and has pip-compile (from a second throwaway venv) add the sha256
+# hashes of every distribution of those versions.
+PIP_TOOLS := pip-tools==7.6.2
 lock:
-	rm -rf _build/lockenv
+	rm -rf _build/lockenv _build/locktool
+	mkdir -p _build
 	$(PYTHON) -m venv _build/lockenv
 	_build/lockenv/bin/pip install --quiet -r requirements.in
-	{ echo "# Every package of the book's environment at an exact version (Python 3.11)."; \
-	  echo "# Generated from requirements.in by 'make lock'; 'make' rebuilds .venv when this file changes."; \
-	  _build/lockenv/bin/pip freeze --all | grep -v -e '^pip==' -e '^setuptools==' -e '^-e'; } > requirements.lock
-	rm -rf _build/lockenv
+	_build/lockenv/bin/pip freeze --all --exclude pip --exclude setuptools | grep -v '^-e' > _build/pins.txt
+	$(PYTHON) -m venv _build/locktool
+	_build/locktool/bin/pip install --quiet $(PIP_TOOLS)
+	cd _build && locktool/bin/pip-compile --quiet --generate-hashes --no-annotate --no-header \
+		--strip-extras --no-emit-index-url --no-emit-find-links --output-file hashed.txt pins.txt
+	{ echo "# Every package of the book's environment at an exact version with its sha256 hashes (Python 3.11)."; \
+	  echo "# Generated from requirements.in by 'make lock' (pip-compile --generate-hashes); 'make' installs it with"; \
+	  echo "# --require-hashes and rebuilds .venv when this file changes. pip and setuptools come with the venv."; \
+	  sed '/^# WARNING/,$$d' _build/hashed.txt | sed -e :a -e '/^\n*$$/{$$d;N;ba' -e '}'; } > requirements.lock
+	rm -rf _build/lockenv _build/locktool _build/pins.txt _build/hashed.txt
 
 clean:
 	rm -rf _build book/*.ipynb

@@ -34,9 +34,11 @@
 
 # %% tags=["parameters"]
 quick = False  # small sizes for CI
-num_agents = 16  # agents Q (a square number, for the grid and the torus) [quick: 9]
-steps = 60  # consensus iterations x <- W x [quick: 30]
-seed = 0  # seed of the random graphs and of the initial values
+num_agents = (
+    16  # agents Q (a square number, for the grid and the torus) [quick: 9] [min: 2]
+)
+steps = 60  # consensus iterations x <- W x [quick: 30] [min: 1]
+seed = 0  # seed of the random graphs and of the initial values [min: 0]
 
 # %% [markdown]
 # We import the helper package, which switches JAX to float64, and the book's plot theme.

@@ -36,18 +36,18 @@
 # %% tags=["parameters"]
 # fmt: off
 quick = False  # small sizes for CI
-width = 1024  # hidden width of the network in the first experiment [quick: 128]
-depth = 2  # hidden layers of the ReLU MLP (NTK parameterization)
-samples = 64  # training samples, all held by the single agent [quick: 32]
-n_test = 100  # test samples [quick: 50]
-steps = 200  # gradient-descent steps [quick: 60]
-lr_fraction = 0.5  # step size eta as a fraction of 1 / lambda_max(K / n)
-ntk_samples = 20  # inputs on which empirical and analytic NTKs are compared
-ntk_widths = [64, 128, 256, 512, 1024, 2048, 4096]  # kernel comparison [quick: [32, 64, 128, 256, 512]]
-ntk_seeds = 5  # initializations per width of the kernel comparison
-sweep_widths = [64, 128, 256, 512, 1024]  # lazy-training sweep [quick: [32, 64, 128]]
-seeds = 5  # initializations per width of the lazy-training sweep
-seed = 0  # seed of the data split and of theta_0
+width = 1024  # hidden width of the network in the first experiment [quick: 128] [min: 1]
+depth = 2  # hidden layers of the ReLU MLP (NTK parameterization) [min: 1]
+samples = 64  # training samples, all held by the single agent [quick: 32] [min: 1]
+n_test = 100  # test samples [quick: 50] [min: 1]
+steps = 200  # gradient-descent steps [quick: 60] [min: 1]
+lr_fraction = 0.5  # step size eta as a fraction of 1 / lambda_max(K / n) [min: 0.0]
+ntk_samples = 20  # inputs on which empirical and analytic NTKs are compared [min: 2]
+ntk_widths = [64, 128, 256, 512, 1024, 2048, 4096]  # kernel comparison [quick: [32, 64, 128, 256, 512]] [min: 1]
+ntk_seeds = 5  # initializations per width of the kernel comparison [min: 2]
+sweep_widths = [64, 128, 256, 512, 1024]  # lazy-training sweep [quick: [32, 64, 128]] [min: 1]
+seeds = 5  # initializations per width of the lazy-training sweep [min: 1]
+seed = 0  # seed of the data split and of theta_0 [min: 0]
 # fmt: on
 
 # %% [markdown]

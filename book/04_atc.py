@@ -31,17 +31,17 @@
 
 # %% tags=["parameters"]
 quick = False  # small sizes for CI
-width = 512  # hidden width, ReLU MLP in NTK parameterization [quick: 128]
-depth = 2  # hidden layers of the MLP
-num_agents = 4  # number of agents Q
-samples_per_agent = 10  # digits per agent [quick: 5]
-n_test = 100  # held-out test digits [quick: 30]
+width = 512  # hidden width, ReLU MLP in NTK parameterization [quick: 128] [min: 1]
+depth = 2  # hidden layers of the MLP [min: 1]
+num_agents = 4  # number of agents Q [min: 2]
+samples_per_agent = 10  # digits per agent [quick: 5] [min: 1]
+n_test = 100  # held-out test digits [quick: 30] [min: 1]
 topology = "cycle"  # graph of the first experiment (Metropolis-Hastings weights)
-lr_scale = 0.5  # eta times the largest local curvature L_max
-steps = 200  # length of every ATC run [quick: 60]
-doublings = 20  # the limit is checked at step 2**doublings [quick: 16]
-seeds = 5  # network initializations compared with the closed form
-seed = 0  # seed of data and partition (and of the first theta_0)
+lr_scale = 0.5  # eta times the largest local curvature L_max [min: 0.0]
+steps = 200  # length of every ATC run [quick: 60] [min: 1]
+doublings = 20  # the limit is checked at step 2**doublings [quick: 16] [min: 1]
+seeds = 5  # network initializations compared with the closed form [min: 1]
+seed = 0  # seed of data and partition (and of the first theta_0) [min: 0]
 
 # %% [markdown]
 # We import the helper package (float64) and the plot theme.

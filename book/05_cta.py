@@ -30,18 +30,18 @@
 
 # %% tags=["parameters"]
 quick = False  # small sizes for CI
-seed = 0  # the one seed: data split, partition and theta_0
-num_agents = 4  # agents on the graph
+seed = 0  # the one seed: data split, partition and theta_0 [min: 0]
+num_agents = 4  # agents on the graph [min: 2]
 topology = "cycle"  # the graph (Metropolis-Hastings weights)
-samples_per_agent = 10  # local training digits [quick: 5]
-n_test = 100  # test digits for the test loss [quick: 30]
-width = 512  # MLP hidden width (NTK parameterization) [quick: 128]
-depth = 2  # MLP hidden layers
-lr_scale = 0.5  # step size as a multiple of 1 / L_max
-steps = 200  # updates per run [quick: 60]
-doublings = 20  # last step of the limit: 2 to this power [quick: 16]
-seeds = 5  # initializations of the real network
-halvings = 3  # the flow comparison halves the step size this many times
+samples_per_agent = 10  # local training digits [quick: 5] [min: 1]
+n_test = 100  # test digits for the test loss [quick: 30] [min: 1]
+width = 512  # MLP hidden width (NTK parameterization) [quick: 128] [min: 1]
+depth = 2  # MLP hidden layers [min: 1]
+lr_scale = 0.5  # step size as a multiple of 1 / L_max [min: 0.0]
+steps = 200  # updates per run [quick: 60] [min: 1]
+doublings = 20  # last step of the limit: 2 to this power [quick: 16] [min: 1]
+seeds = 5  # initializations of the real network [min: 1]
+halvings = 3  # the flow comparison halves the step size this many times [min: 1]
 
 # %% [markdown]
 # We import the helper package (float64) and the plot theme.

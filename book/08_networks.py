@@ -27,18 +27,18 @@
 # %% tags=["parameters"]
 # fmt: off
 quick = False  # small sizes for CI
-num_agents = 4  # agents Q on each graph
-samples_per_agent = 25  # training samples per agent; n is Q times this [quick: 10]
-n_test = 50  # held-out digits for test loss and accuracy [quick: 30]
-width = 128  # hidden width of the grid experiment [quick: 64]
-depth = 3  # hidden layers
-lr_scale = 0.5  # step size eta as a fraction of 1 / max_q lambda_max(K_qq / n_q)
-steps = 300  # gradient steps per run [quick: 60]
-save_every = 10  # the width sweep records predictions every this many steps [quick: 5]
-linearized_steps = 100  # steps of the check against the linearized network [quick: 30]
-widths = [64, 128, 256, 512, 1024]  # width sweep, DGD on every graph [quick: [64, 128, 256]]
-seeds = 5  # initializations per setting (theta_0 seeded 0, 1, ...)
-seed = 0  # seeds the data split and the partition
+num_agents = 4  # agents Q on each graph [min: 2]
+samples_per_agent = 25  # training samples per agent; n is Q times this [quick: 10] [min: 1]
+n_test = 50  # held-out digits for test loss and accuracy [quick: 30] [min: 1]
+width = 128  # hidden width of the grid experiment [quick: 64] [min: 1]
+depth = 3  # hidden layers [min: 1]
+lr_scale = 0.5  # step size eta as a fraction of 1 / max_q lambda_max(K_qq / n_q) [min: 0.0]
+steps = 300  # gradient steps per run [quick: 60] [min: 1]
+save_every = 10  # the width sweep records predictions every this many steps [quick: 5] [min: 1]
+linearized_steps = 100  # steps of the check against the linearized network [quick: 30] [min: 1]
+widths = [64, 128, 256, 512, 1024]  # width sweep, DGD on every graph [quick: [64, 128, 256]] [min: 1]
+seeds = 5  # initializations per setting (theta_0 seeded 0, 1, ...) [min: 1]
+seed = 0  # seeds the data split and the partition [min: 0]
 # fmt: on
 
 # %% [markdown]

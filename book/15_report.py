@@ -29,14 +29,12 @@
 quick = False  # small sizes for CI (this page has nothing to shrink)
 
 # %% tags=["hide-input"]
-import json
 import os
 
 from IPython.display import Markdown, display
 
 from companion.book import chapters, report
 
-results = report.results_dir()
 slugs = [c.slug for c in chapters.chapters()]
 this = os.environ.get("COMPANION_CHAPTER", "15_report")
 recorded = report.gather([s for s in slugs if s != this])
@@ -73,7 +71,7 @@ own = report.record(
     + (f"; missing: {', '.join(missing)}" if missing else ""),
 )
 claims = recorded + [own]
-written = (results / "report.json").write_text(json.dumps(claims, indent=2))
+written = report.write_report(claims)
 
 # %% [markdown]
 # ## Every claim, by kind

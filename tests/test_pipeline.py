@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,19 +16,40 @@ from companion.book import chapters, cli, report
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _requirements() -> list[tuple[str, list[str]]]:
+    """Each requirement line of the lock with the hash lines that follow it."""
+    entries: list[tuple[str, list[str]]] = []
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith(" "):
+            entries[-1][1].append(line.strip().rstrip(" \\"))
+        else:
+            entries.append((line.rstrip(" \\"), []))
+    return entries
+
+
 def _lock() -> dict[str, str]:
     pins = {}
-    for line in (ROOT / "requirements.lock").read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, version = line.split("==")
-            pins[name.lower().replace("_", "-")] = version
+    for requirement, _ in _requirements():
+        name, version = requirement.split("==")
+        pins[name.lower().replace("_", "-")] = version
     return pins
 
 
-def test_lock_pins_every_package_exactly():
-    for line in (ROOT / "requirements.lock").read_text().splitlines():
-        if line and not line.startswith("#"):
-            assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.+\-]+", line), line
+def test_lock_pins_every_package_exactly_with_its_hashes():
+    entries = _requirements()
+    assert len(entries) > 100
+    for requirement, hashes in entries:
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.+\-]+", requirement), requirement
+        assert hashes, f"{requirement} has no hash"
+        for line in hashes:
+            assert re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", line), (requirement, line)
+
+
+def test_the_environment_is_installed_with_hashes_required():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--require-hashes -r requirements.lock" in makefile
 
 
 def test_lock_holds_the_stack_that_works():
@@ -56,6 +79,10 @@ def test_every_chapter_declares_quick_and_comments_every_parameter():
         assert names[0] == "quick" and chapter.parameters[0].default is False, chapter.slug
         for p in chapter.parameters:
             assert p.comment, f"{chapter.slug}: parameter {p.name} has no comment"
+            values = p.default if isinstance(p.default, list) else [p.default]
+            numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+            if values and numeric:
+                assert p.low is not None, f"{chapter.slug}: {p.name} declares no [min: ...]"
 
 
 def test_every_toc_chapter_has_a_source():
@@ -89,6 +116,7 @@ def test_quick_fills_only_the_parameters_not_given():
     assert given == {"quick": True, "num_agents": 25, "steps": 30}
 
 
+@pytest.mark.bad_input
 def test_quick_values_are_typed_like_their_defaults(tmp_path):
     source = tmp_path / "bad.py"
     cell = '# %% tags=["parameters"]\nquick = False  # ok\nsteps = 5  # n [quick: 2.5]\n'
@@ -97,6 +125,7 @@ def test_quick_values_are_typed_like_their_defaults(tmp_path):
         chapters.load_chapter(source)
 
 
+@pytest.mark.bad_input
 def test_parameters_cell_must_be_flat(tmp_path):
     source = tmp_path / "bad.py"
     source.write_text('# %% tags=["parameters"]\nquick = False  # ok\nprint(quick)\n')
@@ -113,6 +142,7 @@ def test_cli_list_prints_parameters(capsys, monkeypatch):
     assert "[quick: 9]" in out
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -120,12 +150,49 @@ def test_cli_list_prints_parameters(capsys, monkeypatch):
         (["run", "graphs", "-p", "steps", "many"], "'steps' expects int (default 60)"),
         (["run", "graphs", "-p", "steps", "3", "-p", "steps", "4"], "given twice: steps"),
         (["run", "chapter-that-does-not-exist"], "no chapter"),
+        (["run", "99"], "no chapter '99'; chapters are: 01_graphs"),
+        (["run", "graphs", "-p", "num_agents", "-3"], "'num_agents' must be at least 2, got -3"),
+        (["run", "graphs", "--quick", "-p", "num_agents", "-3"], "must be at least 2, got -3"),
+        (["run", "dgd", "-p", "steps", "0"], "'steps' must be at least 1, got 0"),
+        (["run", "dgd", "-p", "width", "-512"], "'width' must be at least 1, got -512"),
+        (["run", "ntk", "-p", "sweep_widths", "[64, -1]"], "at least 1, got -1 in [64, -1]"),
+        (["run", "ntk", "-p", "sweep_widths", "[64,"], "'sweep_widths' expects list"),
+        (["run", "networks", "-p", "seed", "-1"], "'seed' must be at least 0, got -1"),
+        (["run", "affine", "-p", "lr_scale", "-0.5"], "'lr_scale' must be at least 0.0, got -0.5"),
+        (["run", "affine", "-p", "lr_scale", "fast"], "'lr_scale' expects float"),
+        (["run", "graphs", "-p", "quick", "maybe"], "'quick' expects bool"),
+        (["run", "graphs", "--quick", "-p", "quick", "false"], "--quick conflicts with -p quick"),
+        (["run", "graphs", "-o", "/proc/no/such/out.ipynb"], "is not a writable folder"),
+        (["run", "graphs", "-o", "book"], "the executed notebook's name must end in .ipynb"),
+        (["run", "graphs", "-o", "out.txt"], "must end in .ipynb"),
+        (["run", "graphs", "-o", "_toc.yml/out.ipynb"], "is not a writable folder"),
+        (["run", "report", "-p", "quick", "1", "-p", "steps", "3"], "no parameter 'steps'"),
     ],
 )
 def test_cli_refuses_bad_runs_with_a_clear_message(capsys, monkeypatch, argv, message):
     monkeypatch.chdir(ROOT)
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_quick_never_overrides_an_explicit_value_and_the_notebook_shows_it(
+    tmp_path, monkeypatch, capsys
+):
+    root = _toy_project(tmp_path, "print(f'ran with steps={steps}')")
+    (root / "book" / "01_toy.py").write_text(
+        (root / "book" / "01_toy.py").read_text().replace("# how many", "# how many [quick: 1]")
+    )
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("COMPANION_RESULTS_DIR", str(tmp_path / "results"))
+    output = tmp_path / "out.ipynb"
+    assert cli.main(["run", "toy", "--quick", "-p", "steps", "7", "-o", str(output)]) == 0
+    assert "'steps': 7" in capsys.readouterr().out
+    cells = json.loads(output.read_text())["cells"]
+    injected = next(c for c in cells if "injected-parameters" in c["metadata"].get("tags", []))
+    assert "steps = 7" in "".join(injected["source"])
+    assert "quick = True" in "".join(injected["source"])
+    printed = "".join(t for c in cells for o in c.get("outputs", []) for t in o.get("text", []))
+    assert "ran with steps=7" in printed
 
 
 def test_record_writes_and_gathers(tmp_path, monkeypatch):
@@ -166,6 +233,7 @@ def test_an_empirical_claim_passes_only_when_its_control_fails(
     assert entry["control_value"] == control
 
 
+@pytest.mark.bad_input
 def test_record_refuses_what_it_cannot_judge(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPANION_RESULTS_DIR", str(tmp_path))
     with pytest.raises(ValueError, match="needs a bound"):
@@ -214,7 +282,21 @@ def test_build_book_stops_at_a_failing_chapter_and_keeps_the_old_html(tmp_path):
     assert timings == {"quick": False, "chapters": {}}
 
 
-def test_a_chapter_run_twice_records_bit_identical_claims(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [sys.executable, "-c", "import companion.ntk, companion.models, companion.simulate"],
+        [sys.executable, "-m", "companion.book.cli", "list"],
+    ],
+    ids=["import", "companion list"],
+)
+def test_start_up_prints_nothing_from_tensorflow(argv, start_up_noise):
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not start_up_noise(done.stderr), done.stderr[-2000:]
+
+
+def test_a_chapter_run_twice_records_bit_identical_claims(tmp_path, monkeypatch, start_up_noise):
     """Seeds fix every number: two executions of the same chapter agree to the last bit."""
     (tmp_path / "book").mkdir()
     (tmp_path / "book" / "01_graphs.py").write_text((ROOT / "book" / "01_graphs.py").read_text())
@@ -231,3 +313,5 @@ def test_a_chapter_run_twice_records_bit_identical_claims(tmp_path, monkeypatch)
         recorded.append((results / "01_graphs.json").read_text())
     assert json.loads(recorded[0]), "the chapter recorded claims"
     assert recorded[0] == recorded[1]
+    log = (tmp_path / "_build" / "logs" / "01_graphs.log").read_text()
+    assert not start_up_noise(log), "the chapter kernel's stderr shows start-up noise"

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from companion import dynamics, graphs, metrics, simulate
 from companion.problem import Problem
@@ -177,6 +177,8 @@ def over_seeds(
 
     The step size is ``lr_scale / L_max`` of each seed's own kernel, as in the chapters.
     """
+    if len(seeds) == 0:
+        raise ValueError("seeds is empty: give at least one initialization seed")
     problems, predicted, observed, control = [], [], [], []
     for seed in tqdm(seeds, desc=f"{algorithm} over seeds", disable=not progress):
         problem = problem_for(seed)

@@ -22,10 +22,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from companion import algorithms, graphs, stability
-from companion._checks import check_lr_value, check_steps
+from companion._checks import check_float64, check_lr_value, check_steps
 from companion.graphs import validate_mixing
 from companion.problem import Problem
 from companion.trajectory import Trajectory
@@ -212,6 +212,7 @@ def train(
         >>> t.mean_local_loss.round(4).tolist(), t.method
         ([0.5, 0.125, 0.0312], 'simulation')
     """
+    check_float64("training")
     algorithm = algorithms.get(algorithm)
     if problem.apply_fn is None or problem.params is None or problem.inputs is None:
         raise ValueError("training needs a problem with inputs, a model (or apply_fn) and params")

@@ -25,6 +25,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,8 @@ import yaml
 from companion.book import report
 from companion.book.paths import build_dir, project_root
 
-QUICK = re.compile(r"\s*\[quick:\s*(?P<value>.+?)\]\s*$")
+ANNOTATION = re.compile(r"\s*\[(?P<key>quick|min|max):\s*(?P<value>[^\]]+?)\]\s*$")
+SCRATCH = "run-"  # prefix of a chapter run's scratch folder in _build/
 NO_QUICK = object()  # the parameter keeps its default in quick mode
 PAPERMILL_TYPES = (bool, int, float, str, list, dict)  # what papermill injects faithfully
 
@@ -52,6 +54,33 @@ class Parameter:
     default: Any
     comment: str
     quick: Any = NO_QUICK
+    low: float | None = None
+    high: float | None = None
+
+    def check(self, value: Any) -> Any:
+        """Returns ``value`` if it (or every number in it, for a list) lies within the
+        parameter's declared ``[min: ...]`` and ``[max: ...]``.
+
+        Example:
+          >>> Parameter("steps", 300, "", low=1).check(-3)
+          Traceback (most recent call last):
+          ...
+          ValueError: parameter 'steps' must be at least 1, got -3
+        """
+        numbers = value if isinstance(value, list) else [value]
+        for number in numbers:
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                continue
+            for bound, fails, words in (
+                (self.low, lambda b, x=number: x < b, "at least"),
+                (self.high, lambda b, x=number: x > b, "at most"),
+            ):
+                if bound is not None and fails(bound):
+                    shown = f"{number!r} in {value!r}" if isinstance(value, list) else repr(value)
+                    raise ValueError(
+                        f"parameter {self.name!r} must be {words} {bound!r}, got {shown}"
+                    )
+        return value
 
     def coerce(self, text: str) -> Any:
         """Converts a command-line string to the type of the default.
@@ -114,7 +143,7 @@ class Chapter:
                 raise ValueError(
                     f"chapter {self.slug} has no parameter {name!r}; valid parameters: {valid}"
                 )
-            values[name] = known[name].coerce(text)
+            values[name] = known[name].check(known[name].coerce(text))
         if quick:
             if "quick" not in known:
                 raise ValueError(f"chapter {self.slug} has no quick mode")
@@ -143,29 +172,41 @@ def _parse_parameters(source: str, where: Path) -> tuple[Parameter, ...]:
             raise ValueError(f"{where}: parameters cell assigns to a non-name")
         line = lines[node.lineno - 1]
         comment = line.split("#", 1)[1].strip() if "#" in line else ""
-        default, quick = ast.literal_eval(node.value), NO_QUICK
+        default = ast.literal_eval(node.value)
         if not isinstance(default, PAPERMILL_TYPES):
             raise ValueError(
                 f"{where}: parameter {target.id!r} has a {type(default).__name__} default; "
                 "papermill passes only bool, int, float, str, list and dict (use a list)"
             )
-        found = QUICK.search(comment)
-        if found:
-            comment = comment[: found.start()]
-            try:
-                quick = ast.literal_eval(found["value"])
-            except (ValueError, SyntaxError):
-                raise ValueError(
-                    f"{where}: parameter {target.id!r} has a quick value that is not a "
-                    f"Python literal: {found['value']!r}"
-                ) from None
-            if type(quick) is not type(default):
-                raise ValueError(
-                    f"{where}: the quick value {quick!r} of {target.id!r} is not a "
-                    f"{type(default).__name__} like its default {default!r}"
-                )
-        params.append(Parameter(target.id, default, comment, quick))
+        comment, notes = _annotations(comment, target.id, where)
+        quick = notes.get("quick", NO_QUICK)
+        if quick is not NO_QUICK and type(quick) is not type(default):
+            raise ValueError(
+                f"{where}: the quick value {quick!r} of {target.id!r} is not a "
+                f"{type(default).__name__} like its default {default!r}"
+            )
+        param = Parameter(target.id, default, comment, quick, notes.get("min"), notes.get("max"))
+        param.check(default)
+        if quick is not NO_QUICK:
+            param.check(quick)
+        params.append(param)
     return tuple(params)
+
+
+def _annotations(comment: str, name: str, where: Path) -> tuple[str, dict[str, Any]]:
+    """Splits ``[quick: ...]``, ``[min: ...]`` and ``[max: ...]`` off the end of a
+    parameter's comment; returns the plain comment and the annotations' values."""
+    notes: dict[str, Any] = {}
+    while found := ANNOTATION.search(comment):
+        comment = comment[: found.start()]
+        try:
+            notes[found["key"]] = ast.literal_eval(found["value"])
+        except (ValueError, SyntaxError):
+            raise ValueError(
+                f"{where}: parameter {name!r} has a {found['key']} value that is not a "
+                f"Python literal: {found['value']!r}"
+            ) from None
+    return comment, notes
 
 
 def load_chapter(path: Path) -> Chapter:
@@ -216,11 +257,9 @@ class ChapterFailed(RuntimeError):
 
 @contextlib.contextmanager
 def _stderr_to(path: Path):
-    """Sends file descriptor 2 (inherited by the kernel) to ``path`` for the duration.
-
-    TensorFlow, imported by neural-tangents, logs to the kernel's stderr before any setting
-    can silence it; the log keeps those lines out of the progress output but on disk.
-    """
+    """Sends file descriptor 2 (inherited by the kernel) to ``path`` for the duration, so
+    the kernel's warnings and errors are kept on disk instead of mixing with the progress
+    output."""
     sys.stderr.flush()
     saved = os.dup(2)
     with open(path, "w") as log:
@@ -233,14 +272,65 @@ def _stderr_to(path: Path):
             os.close(saved)
 
 
+@contextlib.contextmanager
+def _environment(**values: str):
+    """Sets environment variables (inherited by the kernel) and restores them afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Holds SIGINT and SIGTERM back while a few renames replace one build with the next,
+    so an interruption lands before or after them, never between."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+@contextlib.contextmanager
+def _claims_replaced_on_success(slug: str, scratch: Path):
+    """The chapter records into ``<results>/<slug>.json`` as it runs; its previous claims
+    wait in ``scratch`` and come back if the run does not finish (failure, Ctrl-C,
+    SIGTERM), so no half-recorded set is ever left behind."""
+    current = report.results_dir() / f"{slug}.json"
+    previous = scratch / "previous-claims.json"
+    if current.is_file():
+        os.replace(current, previous)
+    try:
+        yield
+    except BaseException:
+        with _signals_held():
+            if previous.is_file():
+                os.replace(previous, current)
+            else:
+                current.unlink(missing_ok=True)
+        raise
+
+
 def run(
     chapter: Chapter, parameters: dict[str, Any], output: Path, *, root: Path | None = None
 ) -> float:
     """Executes ``chapter`` with papermill into ``output``; returns the wall time in s.
 
-    The kernel starts in the repository root and sees ``COMPANION_CHAPTER`` so recorded
-    claims land in ``_build/results/<slug>.json``; its stderr goes to
-    ``_build/logs/<slug>.log``.
+    The kernel starts in the repository root and sees ``COMPANION_CHAPTER``, so its claims
+    land in ``<results>/<slug>.json``; its stderr goes to ``_build/logs/<slug>.log``. The
+    executed notebook is written to a scratch folder and moved into place only when the
+    chapter has finished, and the previous claims come back unless it finished, so an
+    interrupted run (Ctrl-C, SIGTERM) leaves the previous notebook and claims as they were.
+    A chapter that fails in a cell leaves its executed notebook at ``output`` for
+    inspection.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -255,30 +345,35 @@ def run(
     output.parent.mkdir(parents=True, exist_ok=True)
     logs = build_dir(root) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    os.environ["COMPANION_CHAPTER"] = chapter.slug
-    report.clear(chapter.slug)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / f"{chapter.slug}.ipynb"
+    with tempfile.TemporaryDirectory(dir=build_dir(root), prefix=SCRATCH) as tmp:
+        source, executed = Path(tmp) / f"{chapter.slug}.ipynb", Path(tmp) / "executed.ipynb"
         jupytext.write(notebook, source)
         try:
-            with _stderr_to(logs / f"{chapter.slug}.log"):
+            with (
+                _claims_replaced_on_success(chapter.slug, Path(tmp)),
+                _environment(COMPANION_CHAPTER=chapter.slug),
+                _stderr_to(logs / f"{chapter.slug}.log"),
+            ):
                 papermill.execute_notebook(
                     str(source),
-                    str(output),
+                    str(executed),
                     parameters=parameters,
                     cwd=str(root),
                     progress_bar=False,
                     kernel_name="python3",
                 )
         except PapermillExecutionError as err:
+            if err.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
+                raise KeyboardInterrupt from None
+            shutil.copyfile(executed, output)
             raise ChapterFailed(
                 f"chapter {chapter.slug} failed in cell {err.exec_count} "
                 f"(notebook cell {err.cell_index}): {err.ename}: {err.evalue}\n"
                 f"--- cell source ---\n{err.source}\n--- executed notebook: {output}"
             ) from None
-        finally:
-            os.environ.pop("COMPANION_CHAPTER", None)
+        with _signals_held():
+            shutil.move(executed, output)
     return time.perf_counter() - start
 
 
@@ -309,14 +404,32 @@ def build_html(root: Path | None = None) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     jb = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jb), "build", str(root), "--path-output", str(staging), "-W", "-n", "--keep-going"]
-    done = subprocess.run(cmd, cwd=root)
-    if done.returncode != 0:
-        raise ChapterFailed(f"jupyter-book build failed (exit {done.returncode}); see above")
-    html = build_dir(root) / "html"
-    shutil.rmtree(html, ignore_errors=True)
-    (staging / "_build" / "html").rename(html)
-    shutil.rmtree(staging)
+    html, old = build_dir(root) / "html", build_dir(root) / "html.old"
+    try:
+        done = subprocess.run(cmd, cwd=root)
+        if done.returncode != 0:
+            raise ChapterFailed(f"jupyter-book build failed (exit {done.returncode}); see above")
+        with _signals_held():
+            shutil.rmtree(old, ignore_errors=True)
+            if html.exists():
+                html.rename(old)
+            (staging / "_build" / "html").rename(html)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return html
+
+
+def _clear_leftovers(root: Path, slugs: set[str]) -> None:
+    """Removes what a killed build may have left (scratch folders of chapter runs, a
+    staging HTML build) and the claims of chapters that are no longer in ``_toc.yml``."""
+    build = build_dir(root)
+    for leftover in (*build.glob(f"{SCRATCH}*"), build / "staging", build / "html.old"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    results = report.results_dir()
+    for stale in results.glob("*.json"):
+        if stale.stem not in slugs and stale.name != report.REPORT_FILE:
+            stale.unlink()
 
 
 def machine() -> dict[str, str]:
@@ -342,6 +455,7 @@ def build_book(quick: bool = False, root: Path | None = None, log=print) -> Path
     """
     root = root or project_root()
     found = chapters(root)
+    _clear_leftovers(root, {c.slug for c in found})
     timings_path = build_dir(root) / "timings.json"
     timings_path.parent.mkdir(parents=True, exist_ok=True)
     timings: dict[str, Any] = {"quick": quick, "chapters": {}}

@@ -11,7 +11,9 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from companion.book import chapters
@@ -24,7 +26,9 @@ def _list(args: argparse.Namespace) -> int:
             print("    (no parameters)")
         for p in chapter.parameters:
             quick = "" if p.quick is chapters.NO_QUICK else f" [quick: {p.quick!r}]"
-            print(f"    {p.name} = {p.default!r}  # {p.comment}{quick}")
+            limits = (("min", p.low), ("max", p.high))
+            bounds = "".join(f" [{k}: {b!r}]" for k, b in limits if b is not None)
+            print(f"    {p.name} = {p.default!r}  # {p.comment}{quick}{bounds}")
     return 0
 
 
@@ -35,11 +39,32 @@ def _run(args: argparse.Namespace) -> int:
     if duplicated:
         raise ValueError(f"parameter given twice: {', '.join(sorted(duplicated))}")
     values = chapter.resolve(dict(args.param), quick=args.quick)
-    output = Path(args.output or f"_build/runs/{chapter.slug}.ipynb").resolve()
+    if args.quick and values.get("quick") is not True:
+        raise ValueError("--quick conflicts with -p quick False: give one or the other")
+    output = _writable(Path(args.output or f"_build/runs/{chapter.slug}.ipynb").resolve())
     print(f"running {chapter.slug} with {values or 'its defaults'} ...", flush=True)
     seconds = chapters.run(chapter, values, output)
     print(f"done in {seconds:.1f} s: {output}")
     return 0
+
+
+def _writable(output: Path) -> Path:
+    """``output`` if an executed notebook can be written there, checked before the chapter
+    runs rather than after."""
+    if output.suffix != ".ipynb":
+        raise ValueError(f"-o {output}: the executed notebook's name must end in .ipynb")
+    if output.is_dir():
+        raise ValueError(f"-o {output} is a folder: give the notebook's file name")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output.parent):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"-o {output}: {output.parent} is not a writable folder ({err.strerror}); "
+            "choose another path"
+        ) from None
+    return output
 
 
 def _book(args: argparse.Namespace) -> int:
@@ -72,14 +97,29 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so every clean-up on the way out runs."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``companion`` console script."""
     args = parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, chapters.ChapterFailed) as err:
         print(f"companion: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "companion: interrupted; the previous executed notebooks, claims and HTML are "
+            "unchanged",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

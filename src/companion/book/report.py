@@ -20,6 +20,8 @@ import numpy as np
 
 from companion.book.paths import build_dir
 
+#: The report chapter's file of every claim, beside the chapters' own files.
+REPORT_FILE = "report.json"
 FIELDS = ("id", "kind", "chapter", "section", "statement", "paper", "value", "bound", "passed")
 KINDS = ("exact", "theorem", "empirical")
 #: What each kind of claim is, as the report page introduces it.
@@ -60,12 +62,6 @@ def results_dir() -> Path:
     """Where claims are written: ``COMPANION_RESULTS_DIR`` if set, else
     ``_build/results`` of the project."""
     return Path(os.environ.get("COMPANION_RESULTS_DIR") or build_dir() / "results")
-
-
-def clear(chapter: str) -> None:
-    """Forgets the claims ``chapter`` recorded before, so a renamed or dropped claim does
-    not outlive the run that stopped recording it."""
-    (results_dir() / f"{chapter}.json").unlink(missing_ok=True)
 
 
 def _plain(value: Any) -> Any:
@@ -179,6 +175,17 @@ def record(
     with open(path, "w") as f:
         json.dump(list(claims.values()), f, indent=2)
     return entry
+
+
+def write_report(claims: list[dict]) -> Path:
+    """Writes every claim to ``<results>/report.json`` in one step (a temporary file
+    renamed over the old one), so an interrupted build never leaves half a report."""
+    path = results_dir() / REPORT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(claims, indent=2))
+    os.replace(partial, path)
+    return path
 
 
 def gather(chapters: Iterable[str], folder: str | None = None) -> list[dict]:
