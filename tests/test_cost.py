@@ -31,6 +31,7 @@ def test_estimate_scales_with_rates():
     assert double["gigabytes"] == base["gigabytes"]
 
 
+@pytest.mark.bad_input
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="unknown stage"):
         cost.operations("nope", n=1)

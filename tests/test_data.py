@@ -56,6 +56,7 @@ def test_stratified_and_classes():
     assert tiny.x_train.shape == (4, 64) and tiny.x_test.shape == (2, 64)
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -61,12 +61,14 @@ def _cycle4():
     return graphs.topology("cycle", 4), graphs.mixing_matrix(graphs.topology("cycle", 4))
 
 
+@pytest.mark.bad_input
 def test_not_doubly_stochastic_names_the_column():
     w = np.array([[0.5, 0.5], [0.4, 0.6]])
     with pytest.raises(ValueError, match="column 0 of mixing sums to 0.9, not 1"):
         graphs.validate_mixing(w)
 
 
+@pytest.mark.bad_input
 def test_row_sum_error_names_the_row():
     g, w = _cycle4()
     w = w.copy()
@@ -75,18 +77,21 @@ def test_row_sum_error_names_the_row():
         graphs.validate_mixing(w, g)
 
 
+@pytest.mark.bad_input
 def test_negative_entry_is_named():
     w = np.array([[1.2, -0.2], [-0.2, 1.2]])
     with pytest.raises(ValueError, match=r"mixing\[0, 1\] = -0.2 is negative"):
         graphs.validate_mixing(w)
 
 
+@pytest.mark.bad_input
 def test_non_finite_entry_is_named():
     w = np.array([[0.5, np.nan], [0.5, 0.5]])
     with pytest.raises(ValueError, match=r"mixing has 1 non-finite entries, first at \[0, 1\]"):
         graphs.validate_mixing(w)
 
 
+@pytest.mark.bad_input
 def test_pattern_not_matching_graph_names_the_edge():
     g = graphs.topology("path", 3)
     w = np.full((3, 3), 1 / 3)
@@ -94,6 +99,7 @@ def test_pattern_not_matching_graph_names_the_edge():
         graphs.validate_mixing(w, g)
 
 
+@pytest.mark.bad_input
 def test_self_loop_is_refused():
     g = graphs.topology("cycle", 4)
     g.add_edge(1, 1)
@@ -107,12 +113,14 @@ def test_wrong_shape_is_refused(shape):
         graphs.validate_mixing(np.ones(shape))
 
 
+@pytest.mark.bad_input
 def test_size_mismatch_with_graph():
     g, _ = _cycle4()
     with pytest.raises(ValueError, match="3 x 3 but the graph has 4 nodes"):
         graphs.validate_mixing(np.full((3, 3), 1 / 3), g)
 
 
+@pytest.mark.bad_input
 def test_disconnected_graph_is_refused_where_consensus_is_needed():
     g = nx.Graph([(0, 1), (2, 3)])
     with pytest.raises(ValueError, match="disconnected: 2 components"):
@@ -122,6 +130,7 @@ def test_disconnected_graph_is_refused_where_consensus_is_needed():
     graphs.validate_mixing(np.kron(np.eye(2), np.full((2, 2), 0.5)), require_connected=False)
 
 
+@pytest.mark.bad_input
 def test_unknown_names_list_the_choices():
     with pytest.raises(ValueError, match="choose one of cycle, star"):
         graphs.topology("ring", 4)
@@ -129,16 +138,19 @@ def test_unknown_names_list_the_choices():
         graphs.mixing_matrix(graphs.topology("cycle", 4), "hastings")
 
 
+@pytest.mark.bad_input
 def test_grid_needs_a_square_number():
     with pytest.raises(ValueError, match="square number of agents, got 8; use 4 or 9"):
         graphs.topology("grid", 8)
 
 
+@pytest.mark.bad_input
 def test_laplacian_eps_out_of_range():
     with pytest.raises(ValueError, match="0 < eps < 1/max_degree"):
         graphs.mixing_matrix(graphs.topology("star", 5), "laplacian", eps=0.5)
 
 
+@pytest.mark.bad_input
 def test_uniform_rule_needs_complete_graph():
     with pytest.raises(ValueError, match="needs the complete graph"):
         graphs.mixing_matrix(graphs.topology("cycle", 5), "uniform")

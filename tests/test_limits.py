@@ -57,6 +57,7 @@ def test_doubling_matches_the_step_by_step_recursion(problem, algorithm):
     np.testing.assert_allclose(appr.train_gap, residual[appr.steps], rtol=1e-9)
 
 
+@pytest.mark.bad_input
 def test_singular_kernel_is_refused():
     with pytest.raises(ValueError, match="not positive definite"):
         limits.min_norm_coefficients(np.ones((2, 2)), np.ones((2, 1)), np.zeros((2, 1)))

@@ -82,6 +82,7 @@ def test_log_loss_gaps_are_the_per_step_ratios_whose_maximum_is_the_gap(mlp_prob
     assert metrics.agreement(predicted, observed).log_loss_gap == pytest.approx(gaps.max())
 
 
+@pytest.mark.bad_input
 def test_a_prediction_missing_the_runs_steps_is_refused(mlp_problem, setting):
     mixing, lr, observed = setting
     short = dynamics.closed_form(mlp_problem, "dgd", mixing, lr=lr).steps(STEPS // 2)

@@ -10,6 +10,7 @@ from companion.models import AffineSpec, MLPSpec, Model, affine, mlp
 KEY = jax.random.PRNGKey(0)
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("parameterization", ["ntk", "standard"])
 @pytest.mark.parametrize("activation", ["relu", "erf", "gelu"])
 def test_mlp_shapes(parameterization, activation):
@@ -70,6 +71,7 @@ def test_mlp_errors(kwargs, match):
         mlp(**args)
 
 
+@pytest.mark.bad_input
 def test_affine_errors():
     with pytest.raises(ValueError, match="out_dim=0"):
         affine(0)

@@ -43,6 +43,7 @@ CASES = [
 ]
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize(("depth", "activation", "parameterization", "bias"), CASES)
 def test_structured_matches_neural_tangents(depth, activation, parameterization, bias):
     model = mlp(16, depth, 3, activation=activation, parameterization=parameterization, bias=bias)
@@ -123,6 +124,7 @@ def test_bad_inputs(x1, x2, kwargs, match):
         empirical_ntk(model, params, x1, x2, **kwargs)
 
 
+@pytest.mark.bad_input
 def test_bad_params_and_models():
     model = mlp(8, 1, 2)
     _, params = mlp(8, 2, 2).init_fn(jax.random.PRNGKey(0), (-1, 5))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from companion import dynamics, graphs, simulate
+from companion import dynamics, graphs, simulate, stability
 from companion.trajectory import relative_error
 
 ALGORITHMS = ["dgd", "atc", "cta"]
@@ -136,6 +136,7 @@ def test_save_at_keeps_predictions_only_where_asked(mlp_problem, mixing_for, alg
     assert sparse.global_loss.shape == sparse.test_loss.shape == (4, mlp_problem.num_agents)
 
 
+@pytest.mark.bad_input
 def test_save_at_refuses_steps_outside_the_run(mlp_problem, mixing_for):
     with pytest.raises(ValueError, match=r"SaveAt steps must lie in \[0, 5\]"):
         simulate.train(
@@ -164,21 +165,32 @@ def connected_problems(draw):
     rows = np.random.default_rng(draw(st.integers(0, 2**16))).permutation(12)
     partition = np.split(rows[: sum(sizes)], np.cumsum(sizes)[:-1])
     algorithm = draw(st.sampled_from(ALGORITHMS))
-    fraction = draw(st.floats(0.05, 0.95))
-    return graphs.mixing_matrix(graph, rule), partition, algorithm, fraction
+    below = draw(st.floats(0.05, 0.95))
+    above = draw(st.floats(1.01, 4.0))
+    return graphs.mixing_matrix(graph, rule), partition, algorithm, below, above
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=connected_problems())
-def test_property_closed_form_equals_training_on_random_graphs(make_problem, stable_lr, case):
-    """Any connected graph, any (uneven, not necessarily covering) partition, any stable lr."""
-    mixing, partition, algorithm, fraction = case
+def test_property_closed_form_equals_training_below_the_threshold_and_refuses_above(
+    make_problem, case
+):
+    """Any connected graph, any (uneven, not necessarily covering) partition, any of the
+    three algorithms, any step size below the exact threshold: the closed form equals
+    training of the linearized model to 1e-10. Above the threshold, strict mode refuses."""
+    mixing, partition, algorithm, below, above = case
     p = make_problem("mlp", seed=1, num_samples=12, partition=partition)
-    lr = stable_lr(algorithm, p, mixing, fraction)
+    threshold = stability.max_stable_lr(p, algorithm, mixing)
+    lr = below * threshold
     predicted = dynamics.closed_form(p, algorithm, mixing, lr=lr).steps(10)
     trained = simulate.train(p, algorithm, mixing, lr=lr, steps=10, linearize=True, progress=False)
     assert worst_error(predicted, trained) <= 1e-10
     assert np.all(trained.local_loss >= 0)
+    refusal = rf"lr={above * threshold:g} exceeds the largest stable step size"
+    with pytest.raises(ValueError, match=refusal):
+        dynamics.closed_form(p, algorithm, mixing, lr=above * threshold, strict=True)
+    with pytest.raises(ValueError, match=refusal):
+        simulate.train(p, algorithm, mixing, lr=above * threshold, steps=10, strict=True)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

@@ -11,9 +11,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import jax
 import numpy as np
 
 SYMMETRY_TOL = 1e-8  # kernel symmetry, relative to max |K|
+PSD_TOL = 1e-10  # most negative kernel eigenvalue allowed, relative to the largest
+
+
+def check_float64(what: str) -> None:
+    """Refuse to compute ``what`` when JAX computes in float32: the exactness claims
+    (closed form equals training to 1e-10) would then hold only to about 1e-7."""
+    if jax.dtypes.canonicalize_dtype(np.float64) != np.float64:
+        raise ValueError(
+            f"{what} needs float64, but JAX is computing in float32 (jax_enable_x64 is "
+            "off): call jax.config.update('jax_enable_x64', True) before computing "
+            "(importing companion does it; something has turned it off since)"
+        )
 
 
 def check_lr_value(lr: Any) -> float:
@@ -79,7 +92,27 @@ def check_kernel(
                 f"{name} is not symmetric: |K[{i}, {j}] - K[{j}, {i}]| = {gap[i, j]:.3g} "
                 f"(tolerance {SYMMETRY_TOL:g} x max|K|); pass the train-train NTK J J^T"
             )
+        _check_semidefinite(array, name)
     return array
+
+
+def _check_semidefinite(kernel: np.ndarray, name: str) -> None:
+    """A Cholesky factorization of ``K + PSD_TOL * bound * I``, with ``bound`` >= the
+    largest eigenvalue, exists exactly when no eigenvalue of K is below ``-PSD_TOL * bound``
+    (to rounding); the eigenvalues are computed only to word the refusal."""
+    bound = float(np.abs(kernel).sum(axis=1).max())
+    if bound == 0:
+        return
+    try:
+        np.linalg.cholesky(kernel + PSD_TOL * bound * np.eye(len(kernel)))
+    except np.linalg.LinAlgError:
+        eigenvalues = np.linalg.eigvalsh(kernel)
+        raise ValueError(
+            f"{name} is not positive semi-definite: its smallest eigenvalue is "
+            f"{eigenvalues[0]:.3g}, {abs(eigenvalues[0]) / eigenvalues[-1]:.2g} times its "
+            f"largest (tolerance {PSD_TOL:g}); a tangent kernel J J^T has none below 0 "
+            "(recompute it in float64)"
+        ) from None
 
 
 def check_partition(partition: Any, num_samples: int) -> list[np.ndarray]:

@@ -106,7 +106,10 @@ def load_digits_dataset(
     """
     if not 2 <= classes <= 10:
         raise ValueError(f"classes={classes} is out of range; pick an integer from 2 to 10.")
-    if n_train < 1 or n_test < 0:
+    integers = all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) for v in (n_train, n_test)
+    )
+    if not integers or n_train < 1 or n_test < 0:
         raise ValueError(f"n_train={n_train}, n_test={n_test}: need n_train >= 1 and n_test >= 0.")
     features, targets = load_digits(return_X_y=True)
     pool = np.flatnonzero(np.asarray(targets) < classes)
@@ -161,6 +164,7 @@ def partition_indices(
     scheme: str = "iid",
     alpha: float = 0.5,
     seed: int = 0,
+    num_classes: int | None = None,
 ) -> list[np.ndarray]:
     """Split training rows across agents.
 
@@ -178,6 +182,9 @@ def partition_indices(
         scheme: One of ``"iid"``, ``"shards"``, ``"dirichlet"``.
         alpha: Dirichlet concentration (> 0); used by ``"dirichlet"`` only.
         seed: Seed of the partition.
+        num_classes: The number of classes C, when known: the label-skewed schemes
+            (``"shards"``, ``"dirichlet"``) then refuse labels in which a class has no row,
+            since no agent would hold it.
 
     Returns:
         Q sorted, disjoint, non-empty int64 index arrays that together cover ``range(n)``.
@@ -207,6 +214,14 @@ def partition_indices(
         raise ValueError(f"unknown scheme {scheme!r}; valid schemes are {PARTITION_SCHEMES}.")
     if not alpha > 0:
         raise ValueError(f"alpha={alpha} must be > 0 (smaller alpha means stronger skew).")
+    if num_classes is not None and scheme != "iid":
+        counts = np.bincount(labels, minlength=num_classes)
+        if (counts == 0).any():
+            raise ValueError(
+                f"class {int(np.argmin(counts))} has no training row, so no agent would hold "
+                f"it under the {scheme!r} partition: use more training samples (at least one "
+                "per class) or fewer classes"
+            )
     rng = np.random.default_rng(seed)
     if scheme == "iid":
         parts = np.array_split(rng.permutation(n), num_agents)

@@ -26,7 +26,7 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from companion import algorithms, linear, stability
-from companion._checks import check_lr_value, check_steps
+from companion._checks import check_float64, check_lr_value, check_steps
 from companion.graphs import validate_mixing
 from companion.problem import Problem
 from companion.trajectory import Trajectory
@@ -137,6 +137,7 @@ def closed_form(
         >>> t.local_loss.shape, t.method
         ((4, 2), 'dual-recursion')
     """
+    check_float64("the closed form")
     algorithm = algorithms.get(algorithm)
     mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
     lr = check_lr_value(lr)
@@ -287,6 +288,11 @@ class ClosedForm:
             >>> round(float(phi[0, 0]), 6)  # exp(-1)
             0.367879
         """
+        if not (np.isfinite(t) and np.isfinite(t0) and 0 <= t0 <= t):
+            raise ValueError(
+                f"transition needs finite times 0 <= t0 <= t, got t={t!r}, t0={t0!r}: the flow "
+                "runs forward from t0"
+            )
         matrix = stability.iteration_matrix(self.problem, self.algorithm, self.mixing, self.lr)
         return scipy.linalg.expm((matrix - np.eye(len(matrix))) * ((t - t0) / self.lr))
 

@@ -37,10 +37,16 @@ def _grid(num_agents: int, seed: int, periodic: bool) -> nx.Graph:
 
 
 def _erdos_renyi(num_agents: int, seed: int, p: float = 0.5) -> nx.Graph:
+    if not 0 <= p <= 1:
+        raise ValueError(f"edge probability p={p!r} must lie in [0, 1]")
     return nx.gnp_random_graph(num_agents, p, seed=seed)
 
 
 def _random_geometric(num_agents: int, seed: int, radius: float = 0.5) -> nx.Graph:
+    if not radius > 0:
+        raise ValueError(
+            f"radius={radius!r} must be > 0 (nodes closer than it in the unit square are linked)"
+        )
     return nx.random_geometric_graph(num_agents, radius, seed=seed)
 
 
@@ -325,6 +331,8 @@ def gossip(mixing, x0, steps: int) -> np.ndarray:
       >>> gossip(w, [1.0, 0.0, 0.0, 0.0], 2).round(6)
       array([1., 0., 0.])
     """
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0 (mixing rounds), got {steps!r}")
     w = validate_mixing(mixing)
     x = np.asarray(x0, dtype=float)
     if x.shape[0] != w.shape[0]:
@@ -353,6 +361,11 @@ def observed_rate(disagreement, floor: float = 1e-10) -> float:
       0.5
     """
     d = np.asarray(disagreement, dtype=float)
+    if d.ndim != 1 or d.size < 2 or not np.isfinite(d).all() or d[0] <= floor:
+        raise ValueError(
+            "disagreement must be a finite 1-D curve of at least 2 steps starting above "
+            f"floor={floor:g}, as companion.graphs.gossip returns"
+        )
     above = np.flatnonzero(d > floor)
     last = int(above[-1])
     if last == 0:

@@ -97,8 +97,13 @@ def ntk_regression(
         array([[0.5]])
     """
     alpha = min_norm_coefficients(kernel, targets, f0)
-    f0_test = np.asarray(f0_test, float)
-    return f0_test + (np.asarray(kernel_test, float) @ alpha).reshape(f0_test.shape)
+    f0_test, kernel_test = np.asarray(f0_test, float), np.asarray(kernel_test, float)
+    if kernel_test.shape != (f0_test.size, alpha.size):
+        raise ValueError(
+            f"kernel_test has shape {kernel_test.shape}, expected ({f0_test.size}, "
+            f"{alpha.size}): the test-train NTK K(X*, X), one row per test output"
+        )
+    return f0_test + (kernel_test @ alpha).reshape(f0_test.shape)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +157,10 @@ def approach(form: ClosedForm, *, doublings: int = 30) -> Approach:
         >>> a.steps[[0, 1, -1]].tolist(), float(a.worst[0]), bool(a.worst[-1] < 1e-8)
         ([0, 1, 1048576], 1.0, True)
     """
+    if isinstance(doublings, bool) or not isinstance(doublings, int | np.integer) or doublings < 1:
+        raise ValueError(
+            f"doublings must be an integer >= 1 (the last step is 2**doublings), got {doublings!r}"
+        )
     p = form.problem
     y, f0, kernel = p.targets, p.f0, p.kernel
     steps = np.concatenate([[0], 2 ** np.arange(doublings + 1)])
@@ -217,6 +226,13 @@ def fixed_point(form: ClosedForm, *, rtol: float = 1e-10) -> np.ndarray:
     """
     p = form.problem
     reduced, drift, basis, start = _reduced(form, rtol)
+    radius = float(np.abs(np.linalg.eigvals(reduced)).max())
+    if radius >= 1:
+        raise ValueError(
+            f"the recursion does not converge at lr={form.lr:g} (spectral radius {radius:.6g} "
+            ">= 1 on the range of K), so it has no limit to solve for: take lr below "
+            "companion.stability.max_stable_lr"
+        )
     deviation = np.linalg.solve(np.eye(len(reduced)) - reduced, drift)
     return (start + basis @ deviation).reshape(p.num_agents, *p.targets.shape)
 

@@ -287,6 +287,11 @@ def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
         >>> round(rank_correlation([1, 2, 3, 4], [0.9, 0.5, 0.6, 0.1]), 12)
         -0.8
     """
+    if len(x) != len(y) or len(x) < 3:
+        raise ValueError(
+            f"rank correlation needs two sequences of the same length >= 3, got {len(x)} and "
+            f"{len(y)}"
+        )
     ranks_x, ranks_y = scipy.stats.rankdata(x), scipy.stats.rankdata(y)
     return float(np.corrcoef(ranks_x, ranks_y)[0, 1])
 
@@ -298,6 +303,10 @@ def fall_factor(values: Sequence[float]) -> float:
         >>> fall_factor([0.8, 0.5, 0.2])
         4.0
     """
+    if len(values) < 2 or not values[-1] > 0:
+        raise ValueError(
+            f"fall_factor needs at least two values ending in a positive one, got {list(values)!r}"
+        )
     return float(values[0] / values[-1])
 
 
@@ -309,4 +318,8 @@ def spread(values: Sequence[float]) -> tuple[float, float, float]:
         (2.0, 1.0, 3.0)
     """
     array = np.asarray(values, dtype=float)
+    if array.ndim != 1 or array.size == 0 or not np.isfinite(array).all():
+        raise ValueError(
+            f"spread needs a non-empty list of finite values (one per seed), got {values!r}"
+        )
     return float(np.median(array)), float(array.min()), float(array.max())

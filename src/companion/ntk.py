@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import neural_tangents as nt
 import numpy as np
 
+from companion._checks import check_float64
 from companion.models import MLPSpec, Model
 
 # Each block of K computed at once is capped at this many bytes, which keeps transient
@@ -304,6 +305,7 @@ def empirical_ntk(
         >>> empirical_ntk(model, params, x).shape, empirical_ntk(model, params, x, x[:2]).shape
         ((15, 15), (15, 6))
     """
+    check_float64("the empirical NTK")
     return _kernel(model_or_apply_fn, params, x1, x2, block_size, traced=False)
 
 
@@ -360,6 +362,11 @@ def analytic_ntk(
         >>> analytic_ntk(affine(2), np.ones((1, 3))).tolist()
         [[4.0, 0.0], [0.0, 4.0]]
     """
+    if not isinstance(model, Model):
+        raise ValueError(
+            f"analytic kernels exist only for the stax models of companion.models (mlp, "
+            f"affine), got {type(model).__name__}: build the network with one of them"
+        )
     x1, x2 = _check_inputs(x1, x2)
     out_dim = model.out_dim if out_dim is None else out_dim
     if out_dim is None or model.kernel_fn is None:

@@ -281,7 +281,14 @@ class Problem:
             >>> local.tolist(), glob.tolist()
             ([0.5, 0.0], [0.25, 0.0])
         """
-        half_sq = 0.5 * np.sum((np.asarray(predictions) - self.targets) ** 2, axis=-1)
+        predictions = np.asarray(predictions)
+        if predictions.ndim < 3 or predictions.shape[-3:] != (self.num_agents, *self.targets.shape):
+            raise ValueError(
+                f"predictions have shape {predictions.shape}, expected (..., "
+                f"{self.num_agents}, {', '.join(map(str, self.targets.shape))}): every agent's "
+                "predictions on all training inputs"
+            )
+        half_sq = 0.5 * np.sum((predictions - self.targets) ** 2, axis=-1)
         local = np.einsum("...qi,qi->...q", half_sq, self.agent_weights)
         return local, self.global_loss(predictions)
 
@@ -315,6 +322,12 @@ class Problem:
             kernel_test=self.kernel_test,
             f0_test=self.f0_test,
         )
+        unknown = sorted(set(changes) - set(args))
+        if unknown:
+            raise ValueError(
+                f"Problem has no argument {', '.join(map(repr, unknown))}; replace one of "
+                f"{', '.join(args)}"
+            )
         return Problem(**(args | changes))
 
 
@@ -380,6 +393,11 @@ def digits(
         num_agents * samples_per_agent, n_test, seed=seed, center_targets=center_targets
     )
     partition = partition_indices(
-        dataset.labels_train, num_agents, scheme=scheme, alpha=alpha, seed=seed
+        dataset.labels_train,
+        num_agents,
+        scheme=scheme,
+        alpha=alpha,
+        seed=seed,
+        num_classes=dataset.num_classes,
     )
     return from_dataset(model, dataset, partition, seed=seed if init_seed is None else init_seed)
