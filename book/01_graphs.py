@@ -33,12 +33,12 @@
 # of plain mixing.
 
 # %% tags=["parameters"]
+# fmt: off
 quick = False  # small sizes for CI
-num_agents = (
-    16  # agents Q (a square number, for the grid and the torus) [quick: 9] [min: 2]
-)
+num_agents = 16  # agents Q (a square number, for the grid and the torus) [quick: 9] [min: 2]
 steps = 60  # consensus iterations x <- W x [quick: 30] [min: 1]
 seed = 0  # seed of the random graphs and of the initial values [min: 0]
+# fmt: on
 
 # %% [markdown]
 # We import the helper package, which switches JAX to float64, and the book's plot theme.

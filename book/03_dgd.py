@@ -31,13 +31,12 @@
 # $\theta_0$.
 
 # %% tags=["parameters"]
+# fmt: off
 quick = False  # small sizes for CI
 width = 512  # hidden width of the ReLU MLP (NTK parameterization) [quick: 128] [min: 1]
 depth = 2  # hidden layers [min: 1]
 num_agents = 4  # agents Q [min: 2]
-samples_per_agent = (
-    10  # training samples per agent (Q times this in all) [quick: 5] [min: 1]
-)
+samples_per_agent = 10  # training samples per agent (Q times this in all) [quick: 5] [min: 1]
 n_test = 100  # test samples (kept different from n) [quick: 30] [min: 1]
 topology = "cycle"  # communication graph, Metropolis-Hastings weights
 lr_scale = 0.5  # step size in units of 1 / max_q lambda_max(K_qq / n_q) [min: 0.0]
@@ -45,6 +44,7 @@ steps = 200  # DGD steps of the training runs [quick: 60] [min: 1]
 doublings = 20  # the limit is examined up to step 2**doublings [quick: 16] [min: 1]
 seeds = 5  # initializations of the real network (theta_0 seeded 0, 1, ...) [min: 1]
 seed = 0  # seeds the data split and the partition [min: 0]
+# fmt: on
 
 # %% [markdown]
 # We import the helper package (which switches JAX to float64) and the book's plot theme.

@@ -30,6 +30,7 @@
 # limit. All agents start from the same $\theta_0$.
 
 # %% tags=["parameters"]
+# fmt: off
 quick = False  # small sizes for CI
 width = 512  # hidden width, ReLU MLP in NTK parameterization [quick: 128] [min: 1]
 depth = 2  # hidden layers of the MLP [min: 1]
@@ -42,6 +43,7 @@ steps = 200  # length of every ATC run [quick: 60] [min: 1]
 doublings = 20  # the limit is checked at step 2**doublings [quick: 16] [min: 1]
 seeds = 5  # network initializations compared with the closed form [min: 1]
 seed = 0  # seed of data and partition (and of the first theta_0) [min: 0]
+# fmt: on
 
 # %% [markdown]
 # We import the helper package (float64) and the plot theme.

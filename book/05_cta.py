@@ -29,6 +29,7 @@
 # gradient flow as the step size shrinks.
 
 # %% tags=["parameters"]
+# fmt: off
 quick = False  # small sizes for CI
 seed = 0  # the one seed: data split, partition and theta_0 [min: 0]
 num_agents = 4  # agents on the graph [min: 2]
@@ -42,6 +43,7 @@ steps = 200  # updates per run [quick: 60] [min: 1]
 doublings = 20  # last step of the limit: 2 to this power [quick: 16] [min: 1]
 seeds = 5  # initializations of the real network [min: 1]
 halvings = 3  # the flow comparison halves the step size this many times [min: 1]
+# fmt: on
 
 # %% [markdown]
 # We import the helper package (float64) and the plot theme.

@@ -53,11 +53,10 @@
 # and with the real network.
 
 # %% tags=["parameters"]
+# fmt: off
 quick = False  # small sizes for CI
 num_agents = 4  # agents Q [min: 2]
-samples_per_agent = (
-    3  # digits per agent, small so that Q*m stays small [quick: 2] [min: 1]
-)
+samples_per_agent = 3  # digits per agent, small so that Q*m stays small [quick: 2] [min: 1]
 width = 256  # hidden width of the ReLU MLP (NTK parameterization) [quick: 128] [min: 1]
 depth = 2  # hidden layers [min: 1]
 num_lrs = 24  # step sizes on the spectral-radius curves [quick: 10] [min: 2]
@@ -65,6 +64,7 @@ lr_max = 5.0  # largest step size on the curves, in units of 1 / L_max [min: 0.0
 steps = 600  # training steps just below and above the threshold [quick: 300] [min: 1]
 far = 20.0  # a step size far above the threshold, as a multiple of it [min: 1.0]
 seed = 0  # seed of the data split and of theta_0 [min: 0]
+# fmt: on
 
 # %% [markdown]
 # We import the helper package (float64) and the plot theme.

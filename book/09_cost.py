@@ -35,48 +35,25 @@
 # predictions on all outputs are carried along by the same updates.
 
 # %% tags=["parameters"]
+# fmt: off
 quick = False  # small sizes for CI
 width = 256  # hidden width of the pipeline comparison [quick: 64] [min: 1]
 num_samples = 100  # training samples n; m is 10 n [quick: 40] [min: 1]
 num_agents = 4  # agents Q [min: 2]
 steps = 100  # steps of the closed form and of training [quick: 30] [min: 1]
-ntk_ns = [
-    25,
-    50,
-    100,
-    200,
-]  # samples of the NTK scaling in m [quick: [10, 20]] [min: 1]
+ntk_ns = [25, 50, 100, 200]  # samples of the NTK scaling in m [quick: [10, 20]] [min: 1]
 ntk_widths = [64, 128, 256, 512]  # widths of the NTK scaling [quick: [32, 64]] [min: 1]
-dual_ns = [
-    50,
-    100,
-    200,
-]  # samples of the closed-form scaling in m [quick: [20, 40]] [min: 1]
-dual_agents = [
-    2,
-    4,
-    8,
-    16,
-]  # agents of the closed-form scaling in Q [quick: [2, 4]] [min: 1]
-sim_agents = [
-    2,
-    4,
-    8,
-]  # agents of the training scaling in Q, width 64 [quick: [2, 4]] [min: 1]
-sim_widths = [
-    32,
-    64,
-    128,
-    256,
-]  # widths of the training scaling, Q 4 [quick: [16, 32]] [min: 1]
+dual_ns = [50, 100, 200]  # samples of the closed-form scaling in m [quick: [20, 40]] [min: 1]
+dual_agents = [2, 4, 8, 16]  # agents of the closed-form scaling in Q [quick: [2, 4]] [min: 1]
+sim_agents = [2, 4, 8]  # agents of the training scaling in Q, width 64 [quick: [2, 4]] [min: 1]
+sim_widths = [32, 64, 128, 256]  # widths of the training scaling, Q 4 [quick: [16, 32]] [min: 1]
 sim_samples = 48  # samples of the training scaling [quick: 12] [min: 1]
 scaling_steps = 100  # steps of the scaling runs [quick: 10] [min: 1]
 repeats = 3  # warm repetitions per timing (the median is reported) [quick: 1] [min: 1]
-reference_samples = (
-    20  # samples of the check against neural-tangents [quick: 10] [min: 1]
-)
+reference_samples = 20  # samples of the check against neural-tangents [quick: 10] [min: 1]
 reference_width = 128  # width of the check against neural-tangents [quick: 32] [min: 1]
 seed = 0  # seed of data, partition and theta_0 [min: 0]
+# fmt: on
 
 # %% [markdown]
 # We import the helper package (float64 throughout) and neural-tangents, whose Jacobian
