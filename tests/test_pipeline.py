@@ -116,6 +116,22 @@ def test_quick_fills_only_the_parameters_not_given():
     assert given == {"quick": True, "num_agents": 25, "steps": 30}
 
 
+def test_list_quick_values_are_read_and_no_annotation_is_left_in_a_comment(tmp_path):
+    source = tmp_path / "lists.py"
+    cell = (
+        '# %% tags=["parameters"]\nquick = False  # ok\n'
+        "widths = [64, 128]  # w [quick: [8, 16]] [min: 1]\n"
+        'names = ["a", "b"]  # n [quick: ["a"]]\n'
+    )
+    source.write_text(cell)
+    widths, names = chapters.load_chapter(source).parameters[1:]
+    assert (widths.quick, widths.low, widths.comment) == ([8, 16], 1, "w")
+    assert (names.quick, names.comment) == (["a"], "n")
+    for chapter in chapters.chapters():
+        for parameter in chapter.parameters:
+            assert "[" not in parameter.comment, (chapter.slug, parameter.name)
+
+
 @pytest.mark.bad_input
 def test_quick_values_are_typed_like_their_defaults(tmp_path):
     source = tmp_path / "bad.py"

@@ -40,7 +40,10 @@ import yaml
 from companion.book import report
 from companion.book.paths import build_dir, project_root
 
-ANNOTATION = re.compile(r"\s*\[(?P<key>quick|min|max):\s*(?P<value>[^\]]+?)\]\s*$")
+# the value may hold one level of brackets: [quick: [32, 64]]
+ANNOTATION = re.compile(
+    r"\s*\[(?P<key>quick|min|max):\s*(?P<value>(?:\[[^\[\]]*\]|[^\[\]])+?)\]\s*$"
+)
 SCRATCH = "run-"  # prefix of a chapter run's scratch folder in _build/
 NO_QUICK = object()  # the parameter keeps its default in quick mode
 PAPERMILL_TYPES = (bool, int, float, str, list, dict)  # what papermill injects faithfully
