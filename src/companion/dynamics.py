@@ -27,6 +27,7 @@ import scipy.sparse.linalg
 
 from companion import algorithms, linear, stability
 from companion._checks import check_float64, check_lr_value, check_steps
+from companion.agents import STACKED, Stacked
 from companion.graphs import validate_mixing
 from companion.problem import Problem
 from companion.trajectory import Trajectory
@@ -40,33 +41,49 @@ CONDITION_LIMIT = 1e7  # eigenvector condition number above which spectral resul
 POWER_STEPS = 10_000
 
 
-def _summaries(x, u, test_readout, dual: bool):
-    """Parameter distances and test outputs of state x with train output change u = x B."""
+def _summaries(x, u, test_readout, dual: bool, layout: Stacked = STACKED):
+    """Parameter distances and test outputs of state x with train output change u = x B;
+    agents along axis -2."""
     sq = (lambda a, b: jnp.sum(a * b, -1)) if dual else (lambda a, b: jnp.sum(a * a, -1))
     distance = jnp.sqrt(jnp.clip(sq(x, u), 0))
-    dx, du = x - x[..., :1, :], u - u[..., :1, :]  # identical agents give exactly zero spread
-    spread = sq(dx - dx.mean(-2, keepdims=True), du - du.mean(-2, keepdims=True))
-    consensus = jnp.sqrt(jnp.clip(spread.mean(-1), 0))
+    # relative to agent 0 first, so identical agents give exactly zero spread
+    dx, du = x - layout.first(x, -2), u - layout.first(u, -2)
+    centred = [d - layout.mean(d, -2, keepdims=True) for d in (dx, du)]
+    consensus = jnp.sqrt(jnp.clip(layout.mean(sq(*centred), -1), 0))
     test = None if test_readout is None else x @ test_readout
     return distance, consensus, test
 
 
-@functools.partial(jax.jit, static_argnames=("algorithm", "length", "dual"))
-def _scan(readout, test_readout, own, own_weights, mixing, lr, offset, *, algorithm, length, dual):
-    """The recursion; the state x is alpha (dual) or theta - theta_0 (primal).
+def _recursion_steps(
+    layout,
+    tables,
+    readout,
+    readout_own,
+    test_readout,
+    test_own,
+    own,
+    own_weights,
+    lr,
+    offset,
+    *,
+    algorithm,
+    length,
+    dual,
+):
+    """The recursion for the agents ``layout`` holds; the state x is alpha (dual) or
+    theta - theta_0 (primal).
 
-    `readout` maps the state to the change of the training outputs (K, or J^T for the
-    primal form); `offset = f_0 - y`, flattened. The output changes u = x readout (and the
-    test outputs t) are carried along by the same linear updates rather than recomputed:
-    agent q's gradient touches only its own n_q C outputs, so one dual step costs
-    O(m^2 + Q^2 m) instead of O(Q m^2).
+    `readout` maps the state to the change of the training outputs (J^T for the primal
+    form); the dual form reads only each agent's own rows of K, `readout_own` (and of the
+    test kernel, `test_own`). `offset = f_0 - y`, flattened. The output changes u = x K
+    (and the test outputs t) are carried along by the same linear updates rather than
+    recomputed: agent q's gradient touches only its own n_q C outputs, so one dual step
+    costs O(m^2 + Q^2 m) instead of O(Q m^2).
     """
     agents = jnp.arange(own.shape[0])[:, None]
-    readout_own = readout[own] if dual else None  # (Q, L, m): rows of K per agent
-    test_own = None if test_readout is None or not dual else test_readout[own]
 
     def mix(state):
-        return tuple(None if a is None else mixing @ a for a in state)
+        return layout.mix(state, tables, tables[1])
 
     def gradient(state):
         x, u, t = state
@@ -86,16 +103,29 @@ def _scan(readout, test_readout, own, own_weights, mixing, lr, offset, *, algori
 
     def body(state, _):
         x, u, t = state
-        observed = (u, *_summaries(x, u, None, dual)[:2], t)
+        observed = (u, *_summaries(x, u, None, dual, layout)[:2], t)
         return algorithm.update(state, mix=mix, gradient=gradient, step=step), observed
 
-    q = own.shape[0]
+    q, m = own.shape[0], offset.shape[0]
+    tests = test_own if dual else test_readout
     start = (
-        jnp.zeros((q, readout.shape[0])),
-        jnp.zeros((q, readout.shape[1])),
-        None if test_readout is None else jnp.zeros((q, test_readout.shape[1])),
+        jnp.zeros((q, m if dual else readout.shape[0])),
+        jnp.zeros((q, m)),
+        None if tests is None else jnp.zeros((q, tests.shape[-1])),
     )
     return jax.lax.scan(body, start, None, length=length)[1]
+
+
+@functools.lru_cache(maxsize=32)
+def _recursion_runner(layout: Stacked, algorithm, length: int, dual: bool):
+    """The compiled recursion of ``length`` steps, once per layout, algorithm and form."""
+
+    def run(*args):
+        return _recursion_steps(layout, *args, algorithm=algorithm, length=length, dual=dual)
+
+    # agent axis of each argument (None: shared by all agents) and of each output
+    in_axes = (0, None, 0, None, 0, 0, 0, None, None)
+    return layout.compile(run, in_axes, (1, 1, None, 1))
 
 
 def _log1p(d: np.ndarray) -> np.ndarray:
@@ -117,6 +147,7 @@ def closed_form(
     *,
     lr: float,
     strict: bool = False,
+    layout: Stacked = STACKED,
 ) -> ClosedForm:
     """Validate once, then query the closed form of ``algorithm`` on ``problem`` many times.
 
@@ -128,6 +159,9 @@ def closed_form(
         lr: step size eta.
         strict: raise instead of warning when lr is above the exact stability threshold
             (:func:`companion.stability.check_lr`).
+        layout: where the recursion of :meth:`ClosedForm.steps` runs
+            (:mod:`companion.agents`): every agent on one device (default), or sharded over
+            devices (:func:`companion.sharded.closed_form`).
 
     Example:
         >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
@@ -142,7 +176,7 @@ def closed_form(
     mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
     lr = check_lr_value(lr)
     stability.check_lr(problem, algorithm, mixing, lr, strict=strict)
-    return ClosedForm(problem, algorithm, mixing, lr)
+    return ClosedForm(problem, algorithm, mixing, lr, layout)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -156,6 +190,7 @@ class ClosedForm:
     algorithm: algorithms.Algorithm
     mixing: np.ndarray
     lr: float
+    layout: Stacked = STACKED
 
     @functools.cached_property
     def _map(self) -> tuple[np.ndarray, np.ndarray]:
@@ -190,13 +225,20 @@ class ClosedForm:
         )
 
     def _recursion(self, length: int, *, dual: bool = True) -> tuple:
-        p = self.problem
-        readout, test_map = (p.kernel, p.kernel_test) if dual else (p.jacobian.T, p.jacobian_test)
-        test_readout = None if test_map is None else test_map.T
+        """(u, distance, consensus, test) of steps 0..length-1, as NumPy arrays."""
+        p, put = self.problem, self.layout.put
         own, own_weights = p.own_outputs
+        if dual:  # each agent's own rows of K (and of the test kernel), never all of K
+            test_own = None if p.kernel_test is None else p.kernel_test.T[own]
+            readouts = (None, put(p.kernel[own], 0), None, put(test_own, 0))
+        else:
+            test = None if p.jacobian_test is None else p.jacobian_test.T
+            readouts = (put(p.jacobian.T), None, put(test), None)
         offset = (p.f0 - p.targets).ravel()
-        args = (readout, test_readout, own, own_weights, self.mixing, self.lr, offset)
-        return _scan(*args, algorithm=self.algorithm, length=length, dual=dual)
+        run = _recursion_runner(self.layout, self.algorithm, length, dual)
+        tables = put(self.layout.tables(self.mixing), 0)
+        out = run(tables, *readouts, *put((own, own_weights), 0), *put((self.lr, offset)))
+        return self.layout.fetch(out)
 
     def steps(self, steps: int, *, form: str = "dual") -> Trajectory:
         """The trajectory for steps 0..``steps`` by the recursion.

@@ -8,7 +8,9 @@ rows only, padded to the largest agent with weight 0 so uneven partitions share 
 The per-step local losses come from the outputs that gradient already computed; the
 predictions on all inputs (a forward pass over Q n samples) and the parameter distances
 only at the steps :class:`SaveAt` asks for. The result is the same `Trajectory` the closed
-forms return.
+forms return. The step touches other agents only through a layout (:mod:`companion.agents`):
+mixing along edges and the reductions for the network average and the consensus distance,
+so the same scan runs with the agents sharded over devices (:mod:`companion.sharded`).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from companion import algorithms, graphs, stability
+from companion import algorithms, stability
 from companion._checks import check_float64, check_lr_value, check_steps
+from companion.agents import STACKED, Stacked, keep_in_place
 from companion.graphs import validate_mixing
 from companion.problem import Problem
 from companion.trajectory import Trajectory
@@ -82,85 +85,92 @@ def _linearized(apply_fn: Callable, theta0: Any) -> Callable:
     return model
 
 
-def _distances(theta: Any, theta0: Any) -> tuple[jax.Array, jax.Array]:
+def _distances(theta: Any, theta0: Any, layout: Stacked) -> tuple[jax.Array, jax.Array]:
     """``||theta_q - theta_0||`` per agent and the consensus distance of stacked params."""
     leaves, origin = jax.tree_util.tree_leaves(theta), jax.tree_util.tree_leaves(theta0)
     pairs = zip(leaves, origin, strict=True)
     drift = sum(jnp.sum((a - b[None]).reshape(len(a), -1) ** 2, 1) for a, b in pairs)
     # relative to agent 0 first, so identical agents give exactly zero spread
-    spread = sum(jnp.sum(((a - a[:1]) - (a - a[:1]).mean(0, keepdims=True)) ** 2) for a in leaves)
-    return jnp.sqrt(drift), jnp.sqrt(spread / len(leaves[0]))
+    moved = [a - layout.first(a) for a in leaves]
+    spread = sum(layout.sum((d - layout.mean(d, keepdims=True)) ** 2) for d in moved)
+    return jnp.sqrt(drift), jnp.sqrt(spread / layout.count(leaves[0]))
+
+
+def _steps(model, algorithm, layout, tables, theta, theta0, lr, rows, weights, x, y, x_test, flags):
+    """The scan over steps for the agents ``layout`` holds (all of them, or one device's
+    share): only mixing and the reductions over all agents go through the layout."""
+    agents = jax.vmap(model, (0, None))
+    stay = keep_in_place(tables[1])
+
+    def local_grads(params, own, w):
+        # Backpropagate through the agent's own rows only; pads carry weight 0.
+        out, pullback = jax.vjp(lambda p: model(p, x[own]), params)
+        return out, pullback(w[:, None] * (out - y[own]))[0]
+
+    def local_loss(out):
+        return 0.5 * jnp.sum(weights * jnp.sum((out - y[rows]) ** 2, -1), -1)
+
+    def stepper(step_size):
+        return lambda tree, grads: jax.tree_util.tree_map(
+            lambda a, g: a - step_size * g, tree, grads
+        )
+
+    def record(theta):
+        """Predictions on all inputs (each agent's and at the network average) and
+        parameter distances, at a saved step."""
+        average = jax.tree_util.tree_map(layout.mean, theta)
+        test = None if x_test is None else agents(theta, x_test)
+        return agents(theta, x), model(average, x), *_distances(theta, theta0, layout), test
+
+    def skip(theta):
+        """Zeros of the record's shapes, at a step that saves nothing."""
+        return jax.tree_util.tree_map(jnp.zeros_like, jax.eval_shape(record, theta))
+
+    def body(theta, flag):
+        save, active = flag
+        outputs = []
+
+        def gradient(state):
+            out, grads = jax.vmap(local_grads)(state, rows, weights)
+            outputs.append(out)
+            return grads
+
+        # Steps past the run's end (the last chunk's padding) mix with the identity and
+        # step by 0, so the carry ends exactly at the last step.
+        weight = jnp.where(active, tables[1], stay)
+        mix = functools.partial(layout.mix, tables=tables, weight=weight)
+        step = stepper(jnp.where(active, lr, 0.0))
+        new = algorithm.update(theta, mix=mix, gradient=gradient, step=step)
+        if algorithm.order[0] != "gradient":  # the gradient was not taken at theta
+            outputs[0] = jax.vmap(lambda p, own: model(p, x[own]))(theta, rows)
+        saved = jax.lax.cond(save, record, skip, theta)
+        return new, (local_loss(outputs[0]), *saved)
+
+    return jax.lax.scan(body, theta, flags)
+
+
+# The agent axis of each argument of the chunk runner and of its outputs (None: shared).
+_IN_AXES = (0, None, 0, None, 0, 0, None, None, None, None)
+_OUT_AXES = (0, (1, 1, None, 1, None, 1))
 
 
 @functools.lru_cache(maxsize=32)
 def _chunk_runner(
-    apply_fn: Callable, algorithm: algorithms.Algorithm, linearize: bool, length: int
+    apply_fn: Callable,
+    algorithm: algorithms.Algorithm,
+    linearize: bool,
+    length: int,
+    layout: Stacked,
 ) -> Callable:
-    """Jitted scan of ``length`` steps; cached so each shape compiles once per process."""
+    """Compiled scan of ``length`` steps; cached so each shape compiles once per process."""
 
-    def run(theta, theta0, neighbour, neighbour_weight, lr, rows, weights, x, y, x_test, flags):
+    def run(theta, theta0, tables, lr, rows, weights, x, y, x_test, flags):
         model = _linearized(apply_fn, theta0) if linearize else apply_fn
-        agents = jax.vmap(model, (0, None))
-        stay = jnp.zeros_like(neighbour_weight).at[:, 0].set(1.0)  # every agent keeps itself
+        args = (theta, theta0, lr, rows, weights, x, y, x_test, flags)
+        return _steps(model, algorithm, layout, tables, *args)
 
-        def local_grads(params, own, w):
-            # Backpropagate through the agent's own rows only; pads carry weight 0.
-            out, pullback = jax.vjp(lambda p: model(p, x[own]), params)
-            return out, pullback(w[:, None] * (out - y[own]))[0]
-
-        def local_loss(out):
-            return 0.5 * jnp.sum(weights * jnp.sum((out - y[rows]) ** 2, -1), -1)
-
-        def mixer(mixing_weight):
-            # Along edges only: one gather per neighbour slot, fused with what follows.
-            def leaf_mix(leaf):
-                shape = (-1,) + (1,) * (leaf.ndim - 1)
-                terms = (
-                    mixing_weight[:, d].reshape(shape) * leaf[neighbour[:, d]]
-                    for d in range(neighbour.shape[1])
-                )
-                return functools.reduce(jnp.add, terms)
-
-            return lambda tree: jax.tree_util.tree_map(leaf_mix, tree)
-
-        def stepper(step_size):
-            return lambda tree, grads: jax.tree_util.tree_map(
-                lambda a, g: a - step_size * g, tree, grads
-            )
-
-        def record(theta):
-            """Predictions on all inputs (each agent's and at the network average) and
-            parameter distances, at a saved step."""
-            average = jax.tree_util.tree_map(lambda leaf: leaf.mean(0), theta)
-            test = None if x_test is None else agents(theta, x_test)
-            return agents(theta, x), model(average, x), *_distances(theta, theta0), test
-
-        def skip(theta):
-            """Zeros of the record's shapes, at a step that saves nothing."""
-            return jax.tree_util.tree_map(jnp.zeros_like, jax.eval_shape(record, theta))
-
-        def body(theta, flag):
-            save, active = flag
-            outputs = []
-
-            def gradient(state):
-                out, grads = jax.vmap(local_grads)(state, rows, weights)
-                outputs.append(out)
-                return grads
-
-            # Steps past the run's end (the last chunk's padding) mix with the identity and
-            # step by 0, so the carry ends exactly at the last step.
-            mix = mixer(jnp.where(active, neighbour_weight, stay))
-            step = stepper(jnp.where(active, lr, 0.0))
-            new = algorithm.update(theta, mix=mix, gradient=gradient, step=step)
-            if algorithm.order[0] != "gradient":  # the gradient was not taken at theta
-                outputs[0] = jax.vmap(lambda p, own: model(p, x[own]))(theta, rows)
-            saved = jax.lax.cond(save, record, skip, theta)
-            return new, (local_loss(outputs[0]), *saved)
-
-        return jax.lax.scan(body, theta, flags)
-
-    return jax.jit(run)
+    del length  # part of the cache key: one compiled program per chunk length
+    return layout.compile(run, _IN_AXES, _OUT_AXES)
 
 
 def _divergence(problem, algorithm, mixing, lr, step) -> DivergenceError:
@@ -185,6 +195,7 @@ def train(
     progress: bool = True,
     check: bool = True,
     strict: bool = False,
+    layout: Stacked = STACKED,
 ) -> Trajectory:
     """Train Q agents with DGD, ATC or CTA from the problem's common ``theta_0``.
 
@@ -200,6 +211,8 @@ def train(
         check: check lr against the exact threshold of the linearized dynamics first
             (computes the NTK if the problem has none yet); ``strict`` raises instead of
             warning.
+        layout: where the agents run (:mod:`companion.agents`): all on one device
+            (default), or sharded over devices (:func:`companion.sharded.train`).
 
     Raises:
         DivergenceError: a loss or parameter became non-finite.
@@ -227,21 +240,22 @@ def train(
     # Balanced chunks cover the steps + 1 observations with at most one compiled length.
     count = math.ceil((steps + 1) / chunk)
     length = math.ceil((steps + 1) / count)
-    run = _chunk_runner(problem.apply_fn, algorithm, bool(linearize), length)
-    params = jax.tree_util.tree_map(jnp.asarray, problem.params)
-    theta = jax.tree_util.tree_map(lambda p: jnp.stack([p] * problem.num_agents), params)
+    run = _chunk_runner(problem.apply_fn, algorithm, bool(linearize), length, layout)
+    params = layout.put(problem.params)
+    stacked = jax.tree_util.tree_map(lambda p: np.stack([p] * problem.num_agents), problem.params)
+    theta = layout.put(stacked, 0)
     save, active = np.zeros(count * length, dtype=bool), np.arange(count * length) < steps
     save[saved] = True
-    x_test = None if problem.inputs_test is None else jnp.asarray(problem.inputs_test)
-    args = (*map(jnp.asarray, graphs.neighbours(mixing)), lr, *map(jnp.asarray, problem.own_rows))
-    args += (jnp.asarray(problem.inputs), jnp.asarray(problem.targets), x_test)
+    tables = layout.put(layout.tables(mixing), 0)
+    args = (tables, layout.put(np.float64(lr)), *layout.put(problem.own_rows, 0))
+    args += layout.put((problem.inputs, problem.targets, problem.inputs_test))
     records = []
     with tqdm(total=steps, desc=f"{algorithm.name} training", disable=not progress) as bar:
         for i in range(count):
             window = slice(i * length, (i + 1) * length)
-            theta, observed = run(theta, params, *args, (save[window], active[window]))
+            theta, observed = run(theta, params, *args, layout.put((save[window], active[window])))
             kept = min(length, steps + 1 - i * length)  # the last chunk may run past steps
-            observed = [None if o is None else np.asarray(o)[:kept] for o in observed]
+            observed = [None if o is None else o[:kept] for o in layout.fetch(observed)]
             finite = np.isfinite(observed[0]).all(1)  # parameters that overflow make it inf
             if not finite.all():
                 raise _divergence(
@@ -252,7 +266,7 @@ def train(
     local, preds, average, distance, consensus = (
         np.concatenate([r[j] for r in records]) for j in range(5)
     )
-    test = None if x_test is None else np.concatenate([r[5] for r in records])[saved]
+    test = None if records[0][5] is None else np.concatenate([r[5] for r in records])[saved]
     return Trajectory.build(
         problem,
         algorithm=algorithm.name,
@@ -266,5 +280,5 @@ def train(
         predictions=preds[saved],
         average_predictions=average[saved],
         test_predictions=test,
-        final_params=jax.tree_util.tree_map(np.asarray, theta),
+        final_params=layout.fetch(theta),
     )
