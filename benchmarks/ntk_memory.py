@@ -13,9 +13,11 @@ import resource
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 
-def _rss_bytes() -> int:
+def rss_bytes() -> int:
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
@@ -23,37 +25,44 @@ def _rss_bytes() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status (Linux only)")
 
 
-def _max_rss_bytes() -> int:
+def _maxrss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def peak_growth(fn: Callable[[], Any]) -> tuple[Any, int]:
+    """``fn()`` and how far the resident set grew above its size just before the call, at
+    its peak: the larger of a 2 ms sampler and ``ru_maxrss`` when the call raised it."""
+    before, max_before = rss_bytes(), _maxrss_bytes()
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_bytes())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    value = fn()
+    done.set()
+    sampler.join()
+    max_after = _maxrss_bytes()
+    return value, max(peak[0], max_after if max_after > max_before else 0) - before
 
 
 def main(n: int, width: int) -> dict[str, float]:
     from companion import cost
 
     problem, _ = cost.setup(n, num_agents=4, width=width)
-    before, max_before = _rss_bytes(), _max_rss_bytes()
-    peak = [before]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss_bytes())
-            time.sleep(0.002)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    kernel = cost.compute_ntk(problem)
-    done.set()
-    sampler.join()
-    max_after = _max_rss_bytes()
-    top = max(peak[0], max_after if max_after > max_before else 0)
+    before = rss_bytes()
+    kernel, growth = peak_growth(lambda: cost.compute_ntk(problem))
     return {
         "m": kernel.shape[0],
         "width": width,
         "kernel_bytes": kernel.nbytes,
         "rss_before_bytes": before,
-        "peak_growth_bytes": top - before,
-        "ratio": (top - before) / kernel.nbytes,
+        "peak_growth_bytes": growth,
+        "ratio": growth / kernel.nbytes,
     }
 
 

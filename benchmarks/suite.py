@@ -50,6 +50,13 @@ class Sizes:
     sim_widths: tuple[int, ...] = (64, 128, 256, 512)  # scaling of training in width
     sim_n: int = 48  # samples of the training scaling
     scaling_steps: int = 100  # steps of the scaling runs
+    impl2_n: int = 100  # samples of the comparison with neural-tangents' implementation 2
+    matmul_size: int = 2048  # side of the float64 matrix product that sets the peak rate
+    large_m_n: int = 1000  # samples of the large closed form (m = 10 n)
+    large_m_steps: tuple[int, int] = (10, 40)  # steps whose time difference gives a step
+    sharded_devices: int = 8  # emulated CPU devices of the sharded runs
+    sharded_timing: tuple[int, int, int] = (8, 64, 50)  # agents, width, steps of the timing
+    sharded_all_cases: bool = True  # every equality case (False: two)
 
 
 QUICK = Sizes(
@@ -71,6 +78,12 @@ QUICK = Sizes(
     sim_widths=(8, 16),
     sim_n=6,
     scaling_steps=3,
+    impl2_n=6,
+    matmul_size=128,
+    large_m_n=20,
+    large_m_steps=(2, 4),
+    sharded_timing=(8, 8, 3),
+    sharded_all_cases=False,
 )
 
 

@@ -20,6 +20,11 @@ KEYS = (
     "predict.speedup_vs_training",
     "simulate.speedup_vs_python_loop",
     "scaling",
+    "ntk.speedup_vs_nt_impl2",
+    "ntk.fraction_of_matmul_peak",
+    "closed_form.large_m_seconds_per_step",
+    "sharded.max_abs_diff",
+    "sharded.bytes_per_step_vs_allgather",
 )
 
 
@@ -39,3 +44,6 @@ def test_quick_bench_writes_every_key(tmp_path, start_up_noise):
     # the structured NTK and the Python-loop baseline compute the same things exactly
     assert results["ntk.max_rel_diff"] <= 1e-12
     assert results["simulate.loop_max_abs_diff"] <= 1e-10
+    assert results["ntk.impl2_max_rel_diff"] <= 1e-12
+    assert results["sharded.max_abs_diff"] <= 1e-12
+    assert results["sharded.bytes_per_step_vs_allgather"] == 2 / 7  # the cycle on 8 devices

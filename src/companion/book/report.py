@@ -55,6 +55,10 @@ REQUIRED = (
     "ntk.width_slope",
     "ntk.drift_by_width",
     "ntk.drift_slope",
+    "sharded.max_abs_diff",
+    "sharded.compiled_bytes_equal_count",
+    "sharded.ppermutes_equal_max_degree",
+    "sharded.cycle_bytes_vs_allgather",
 )
 
 

@@ -10,6 +10,13 @@ from companion.plotting._style import (
     topology_colour,
 )
 from companion.plotting.cost import bars, cost_curve, cost_scaling
+from companion.plotting.devices import (
+    agents_on_devices,
+    device_colours,
+    device_plans,
+    ppermute_rounds,
+    traffic,
+)
 from companion.plotting.dynamics import (
     accuracy_curves,
     agent_curves,
@@ -36,10 +43,13 @@ __all__ = [
     "accuracy_curves",
     "agent_colours",
     "agent_curves",
+    "agents_on_devices",
     "algorithm_comparison",
     "bars",
     "cost_curve",
     "cost_scaling",
+    "device_colours",
+    "device_plans",
     "draw_graph",
     "draw_graphs",
     "dynamics_panels",
@@ -53,6 +63,7 @@ __all__ = [
     "ntk_linearization",
     "ntk_width_scaling",
     "power_laws",
+    "ppermute_rounds",
     "rate_curves",
     "spectra",
     "stability_radius",
@@ -60,4 +71,5 @@ __all__ = [
     "stability_thresholds",
     "theme",
     "topology_colour",
+    "traffic",
 ]

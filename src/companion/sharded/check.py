@@ -6,8 +6,8 @@ one JSON object:
 - ``equality``: sharded training (real and linearized) and the sharded closed form against
   the ``vmap`` path on the cycle, the star, the 2-D torus and a random geometric graph,
   for DGD, ATC and CTA with 1, 2 and 4 agents per device; the largest absolute difference
-  over every field of the `Trajectory` and the final parameters, and a control (the
-  one-device run on the path graph, the cycle with one edge removed);
+  over every field of the `Trajectory` and the final parameters, and for the first case of
+  each kind a control (the one-device run on the path graph, the cycle less one edge);
 - ``traffic``: per Q, the rows and bytes one mixing moves, counted from the plan and
   measured from the compiled program's collectives, against an all-gather;
 - ``timing``: warm wall time per step of sharded and one-device training.
@@ -34,6 +34,7 @@ from typing import Any
 import jax
 import networkx as nx
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from companion import cost, dynamics, graphs, models, simulate, stability
 from companion import problem as problem_lib
@@ -44,6 +45,7 @@ from companion.trajectory import Trajectory
 GRAPHS = ("cycle", "star", "torus", "random_geometric")
 ALGORITHMS = ("dgd", "atc", "cta")
 KINDS = ("training", "linearized", "closed_form")
+QUICK = {("cycle", "training"), ("torus", "closed_form")}  # the cases of --quick
 STEPS = 6  # steps of every equality case
 FLOAT_BYTES = {"f64": 8, "f32": 4, "s64": 8, "s32": 4, "u32": 4, "pred": 1}
 
@@ -75,7 +77,7 @@ def equality_cases(quick: bool = False) -> list[Case]:
     4 agents per device in rotation (the torus has 16 agents, so 2 or 4 per device); the
     star's training by matchings, the cycle's closed form by all-gather and one random
     geometric run by matchings, where the rule would choose the other. ``quick``: the
-    first case of each graph."""
+    cycle's training (one agent per device) and the torus's closed form (four)."""
     cases = []
     for g, graph in enumerate(GRAPHS):
         for a, algorithm in enumerate(ALGORITHMS):
@@ -86,7 +88,15 @@ def equality_cases(quick: bool = False) -> list[Case]:
             exchange = "matchings" if (graph, kind) in forced else "auto"
             exchange = "allgather" if (graph, kind) == ("cycle", "closed_form") else exchange
             cases.append(Case(graph, algorithm, kind, q, per, exchange))
-    return cases[::3] if quick else cases
+    if quick:
+        return [c for c in cases if (c.graph, c.kind) in QUICK]
+    return cases
+
+
+def usable_devices(num_agents: int, wanted: int | None = None) -> int:
+    """The most devices, at most ``wanted`` and at most JAX's count, that divide Q."""
+    most = min(len(jax.devices()), wanted or num_agents)
+    return max(d for d in range(1, most + 1) if num_agents % d == 0)
 
 
 @functools.lru_cache(maxsize=8)
@@ -112,16 +122,16 @@ def max_abs_diff(a: Trajectory, b: Trajectory) -> float:
     return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in pairs)
 
 
-def compare(case: Case) -> dict:
-    """The sharded run of ``case`` against the one-device run, and the control."""
+def compare(case: Case, control: bool = True) -> dict:
+    """The sharded run of ``case`` against the one-device run and, with ``control``,
+    against the one-device run on the path graph (None otherwise)."""
     problem = small_problem(case.num_agents)
     mixing = graphs.mixing_matrix(connected_graph(case.graph, case.num_agents))
-    control = graphs.mixing_matrix(graphs.topology("path", case.num_agents))
+    path = graphs.mixing_matrix(graphs.topology("path", case.num_agents))
     lr = 0.5 * min(
-        stability.sufficient_lr_bound(problem, w, algorithm=case.algorithm)
-        for w in (mixing, control)
+        stability.sufficient_lr_bound(problem, w, algorithm=case.algorithm) for w in (mixing, path)
     )
-    devices = case.num_agents // case.per_device
+    devices = usable_devices(case.num_agents, case.num_agents // case.per_device)
     layout = mesh.agent_mesh(mixing, devices=devices, exchange=case.exchange)
     options: dict[str, Any] = dict(lr=lr, steps=STEPS, check=False, progress=False)
     options.update(linearize=case.kind == "linearized", save_at=simulate.SaveAt(every=2))
@@ -135,10 +145,11 @@ def compare(case: Case) -> dict:
     sharded = run_on(mixing, layout)
     return dataclasses.asdict(case) | {
         "devices": devices,
+        "per_device": case.num_agents // devices,
         "allgather": layout.schedule.allgather,
         "collectives": layout.schedule.collectives,
         "max_abs_diff": max_abs_diff(sharded, run_on(mixing)),
-        "control_max_abs_diff": max_abs_diff(sharded, run_on(control)),
+        "control_max_abs_diff": max_abs_diff(sharded, run_on(path)) if control else None,
     }
 
 
@@ -164,28 +175,41 @@ def traffic(hlo: str, num_devices: int) -> dict:
     return {"ppermutes": permutes, "allgathers": gathers, "bytes": moved}
 
 
+def compiled_traffic(mixing: np.ndarray, row_floats: int, num_devices: int, exchange: str):
+    """:func:`traffic` of one mixing of ``row_floats`` float64 per agent, compiled for
+    shapes only (nothing of that size is allocated), and the layout."""
+    layout = mesh.agent_mesh(mixing, devices=num_devices, exchange=exchange)
+    tables = layout.put(layout.tables(mixing), 0)
+    sharding = NamedSharding(layout.mesh, PartitionSpec(mesh.AXIS))
+    state = jax.ShapeDtypeStruct((len(mixing), row_floats), np.float64, sharding=sharding)
+    mix = layout.compile(lambda x, t: layout.mix(x, t, t[1]), (0, 0), 0)
+    return traffic(mix.lower(state, tables).compile().as_text(), num_devices), layout
+
+
 def communication(name: str, sizes: Sequence[int], row_floats: int, num_devices: int) -> list:
-    """Per Q: one mixing of ``row_floats`` float64 per agent on ``num_devices`` devices by
-    matchings, counted from the plan and measured from the compiled program."""
+    """Per Q: the bytes one mixing of ``row_floats`` float64 per agent moves on
+    ``num_devices`` devices, by matchings and by an all-gather, counted from the plan and
+    measured from the compiled program."""
     rows = []
     for q in sizes:
         mixing = graphs.mixing_matrix(connected_graph(name, q))
-        layout = mesh.agent_mesh(mixing, devices=num_devices, exchange="matchings")
-        tables = layout.put(layout.tables(mixing), 0)
-        state = layout.put(np.zeros((q, row_floats)), 0)
-        mix = layout.compile(lambda x, t, lay=layout: lay.mix(x, t, t[1]), (0, 0), 0)
-        measured = traffic(mix.lower(state, tables).compile().as_text(), num_devices)
+        measured, layout = compiled_traffic(mixing, row_floats, num_devices, "matchings")
+        gathered, _ = compiled_traffic(mixing, row_floats, num_devices, "allgather")
         schedule = layout.schedule
         rows.append(
             {
                 "graph": name,
                 "num_agents": q,
+                "devices": num_devices,
                 "ppermutes": schedule.collectives,
+                "measured_ppermutes": measured["ppermutes"],
                 "counted_bytes": 8 * row_floats * schedule.rows_moved,
                 "measured_bytes": measured["bytes"],
-                "measured_ppermutes": measured["ppermutes"],
                 "allgather_bytes": 8 * row_floats * schedule.allgather_rows,
-                "auto_allgather": matchings.plan(mixing, num_devices).schedule.allgather,
+                "allgather_measured_bytes": gathered["bytes"],
+                "auto": "allgather"
+                if matchings.plan(mixing, num_devices).schedule.allgather
+                else "matchings",
             }
         )
     return rows
@@ -197,10 +221,12 @@ def timing(num_agents: int, width: int, steps: int, repeats: int) -> dict:
     mixing = graphs.mixing_matrix(graphs.topology("cycle", num_agents))
     lr = cost.stable_lr(problem, mixing)
     options: dict[str, Any] = dict(lr=lr, steps=steps, progress=False, check=False)
+    devices = usable_devices(num_agents)
     last = simulate.SaveAt(steps=(steps,))
     seconds = {
         "sharded": cost.median_seconds(
-            lambda: run.train(problem, "dgd", mixing, save_at=last, **options), repeats=repeats
+            lambda: run.train(problem, "dgd", mixing, save_at=last, devices=devices, **options),
+            repeats=repeats,
         ).median,
         "one_device": cost.median_seconds(
             lambda: simulate.train(problem, "dgd", mixing, save_at=last, **options),
@@ -210,8 +236,7 @@ def timing(num_agents: int, width: int, steps: int, repeats: int) -> dict:
     return {k: v / steps for k, v in seconds.items()} | {
         "num_agents": num_agents,
         "width": width,
-        "devices": len(jax.devices()),
-        "platform": jax.devices()[0].platform,
+        "devices": devices,
     }
 
 
@@ -246,16 +271,19 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     distributed.initialize()  # several processes, when the environment describes them
     parts, count = args.parts.split(","), len(jax.devices())
+    spread = usable_devices(2**20, count)  # the traffic table's Q are powers of two
     result: dict = {"devices": count, "platform": jax.devices()[0].platform}
     if "processes" in parts:
         result["processes"] = across_processes()
     if "equality" in parts:
-        result["equality"] = [compare(c) for c in equality_cases(args.quick)]
+        cases = equality_cases(args.quick)
+        first = {c.kind: c for c in reversed(cases)}.values()  # a control for each kind
+        result["equality"] = [compare(c, control=c in first) for c in cases]
     if "traffic" in parts:
         sizes = [int(s) for s in args.sizes.split(",")]
         squares = [q for q in sizes if np.sqrt(q) % 1 == 0]  # the torus needs side x side
-        result["traffic"] = communication("cycle", sizes, args.row_floats, count)
-        result["traffic"] += communication("torus", squares, args.row_floats, count)
+        result["traffic"] = communication("cycle", sizes, args.row_floats, spread)
+        result["traffic"] += communication("torus", squares, args.row_floats, spread)
     if "timing" in parts:
         q, width, steps, repeats = (int(v) for v in args.timing.split(","))
         result["timing"] = timing(q, width, steps, repeats)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
@@ -139,6 +140,14 @@ class Plan:
     weight: np.ndarray
     sends: tuple[np.ndarray, ...]
     arcs: dict[tuple[int, int], tuple[int, ...]]
+
+    @property
+    def degree(self) -> int:
+        """The most devices one device sends to, or receives from: the fewest ppermutes
+        any schedule of these arcs needs (König)."""
+        ends = Counter(("send", s) for s, _ in self.arcs)
+        ends.update(("receive", d) for _, d in self.arcs)
+        return max(ends.values(), default=0)
 
 
 def _check_split(num_agents: int, num_devices: int) -> None:
