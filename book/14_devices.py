@@ -27,15 +27,15 @@
 # %% tags=["parameters"]
 # fmt: off
 quick = False  # small sizes for CI
-emulated_devices = 8  # CPU devices emulated in a fresh process; 0 runs on this machine's own devices
-num_agents = 16  # agents Q of the drawn plans
-sizes = [8, 16, 32, 64, 128, 256]  # agents Q of the traffic table [quick: [8, 16]]
-width = 1024  # hidden width of the 3-layer MLP whose parameters each agent sends
+emulated_devices = 8  # CPU devices emulated in a fresh process; 0 uses this machine's own [min: 0]
+num_agents = 16  # agents Q of the drawn plans; 8 devices must divide it [min: 8]
+max_agents = 256  # the traffic table's Q run over powers of two from 8 to this [quick: 16] [min: 8]
+width = 1024  # hidden width of the 3-layer MLP whose parameters each agent sends [min: 1]
 all_cases = True  # every equality case; False runs two [quick: False]
-timing_agents = 8  # agents of the timed DGD run (a cycle)
-timing_width = 128  # hidden width of the timed run [quick: 16]
-timing_steps = 100  # steps of the timed run [quick: 5]
-repeats = 3  # warm repetitions per timing (the median is reported) [quick: 1]
+timing_agents = 8  # agents of the timed DGD run (a cycle) [min: 2]
+timing_width = 128  # hidden width of the timed run [quick: 16] [min: 1]
+timing_steps = 100  # steps of the timed run [quick: 5] [min: 1]
+repeats = 3  # warm repetitions per timing (the median is reported) [quick: 1] [min: 1]
 # fmt: on
 
 # %% [markdown]
@@ -145,6 +145,7 @@ pd.DataFrame(
 
 # %%
 row_floats = cost.mlp_parameters(width, 3, 64, 10)  # one agent's parameters
+sizes = [2**k for k in range(3, max_agents.bit_length())]  # 8, 16, ..., max_agents
 args = ["--sizes", ",".join(map(str, sizes)), "--row-floats", str(row_floats)]
 args += ["--timing", f"{timing_agents},{timing_width},{timing_steps},{repeats}"]
 measured = check.emulated(emulated_devices, args + ([] if all_cases else ["--quick"]))

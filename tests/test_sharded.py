@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections import Counter
 
+import jax.experimental
 import networkx as nx
 import numpy as np
 import pytest
@@ -239,6 +240,7 @@ BAD = {
 }
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_is_refused_with_a_message_naming_the_fix(case):
     call, message = BAD[case]
@@ -246,6 +248,20 @@ def test_bad_input_is_refused_with_a_message_naming_the_fix(case):
         call()
 
 
+@pytest.mark.bad_input
 def test_sharded_training_validates_the_mixing_matrix_first(mlp_problem):
     with pytest.raises(ValueError, match=r"mixing is 4 x 4 but the problem has 5 agents"):
         run.train(mlp_problem, "dgd", mixing_of("cycle", 4), lr=0.1, steps=2, devices=1)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("what", ["sharded training", "the sharded closed form"])
+def test_sharded_entry_points_refuse_float32(what, mlp_problem, mixing_for):
+    w = mixing_for("cycle")
+    calls = {
+        "sharded training": lambda: run.train(mlp_problem, "dgd", w, lr=0.1, steps=2, devices=1),
+        "the sharded closed form": lambda: run.closed_form(mlp_problem, "dgd", w, lr=0.1),
+    }
+    message = rf"{what} needs float64, but JAX is computing in float32"
+    with jax.experimental.disable_x64(), pytest.raises(ValueError, match=message):
+        calls[what]()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -49,7 +50,7 @@ def agents_on_devices(
             and graph.graph.get("name") == "torus"
         )
         inside = device[u] == device[v]
-        curved = dict(arrows=True, arrowstyle="-", connectionstyle="arc3,rad=0.35")
+        curved: dict[str, Any] = dict(arrows=True, arrowstyle="-", connectionstyle="arc3,rad=0.35")
         nx.draw_networkx_edges(
             graph,
             pos,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from companion import algorithms, dynamics, simulate
+from companion._checks import check_float64
 from companion.graphs import validate_mixing
 from companion.problem import Problem
 from companion.sharded.mesh import agent_mesh
@@ -61,6 +62,7 @@ def train(
         >>> t.mean_local_loss.round(4).tolist(), t.method
         ([0.5, 0.125, 0.0312], 'simulation')
     """
+    check_float64("sharded training")
     mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
     return simulate.train(
         problem,
@@ -101,6 +103,7 @@ def closed_form(
         >>> closed_form(p, "dgd", np.full((2, 2), 0.5), lr=0.5, devices=1).steps(3).method
         'dual-recursion'
     """
+    check_float64("the sharded closed form")
     mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
     layout = agent_mesh(mixing, devices=devices, exchange=exchange)
     return dynamics.closed_form(problem, algorithm, mixing, lr=lr, strict=strict, layout=layout)
