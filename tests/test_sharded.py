@@ -9,6 +9,7 @@ The emulated devices and the second process need a fresh interpreter (XLA reads
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import socket
@@ -111,6 +112,12 @@ def test_sharded_equals_the_vmap_path_on_8_emulated_devices():
     assert {c["kind"] for c in cases} == set(check.KINDS)
     assert {c["per_device"] for c in cases} == {1, 2, 4}
     assert {c["allgather"] for c in cases} == {True, False}
+    factors = {"graph": check.GRAPHS, "algorithm": check.ALGORITHMS, "kind": check.KINDS}
+    factors["per_device"] = (1, 2, 4)
+    for a, b in itertools.combinations(factors, 2):  # every pair of factors meets ...
+        met = {(c[a], c[b]) for c in cases}
+        missing = set(itertools.product(factors[a], factors[b])) - met
+        assert missing <= {("torus", 1)}, (a, b, missing)  # ... but 16 agents on 16 devices
     for case in cases:
         assert case["max_abs_diff"] <= TOLERANCE, case
     controls = [c["control_max_abs_diff"] for c in cases if c["control_max_abs_diff"] is not None]
