@@ -162,10 +162,12 @@ print(f"{devices} {measured['platform']} devices in the subprocess")
 #
 # Each case trains (the network, or its linearization) or runs the dual closed form for
 # six steps, once sharded and once in one `vmap`, on digits with a small MLP and two
-# samples per agent. Every pair of graph, algorithm, kind and agents per device (1, 2 or
-# 4) meets in some case, except the torus with one agent per device (its 16 agents would
-# need 16 devices); the star's training is forced to use matchings and the cycle's closed form an
-# all-gather, so both exchanges are checked. The difference is the largest absolute
+# samples per agent. The full design has 13 cases: every pair of graph, algorithm, kind
+# and agents per device (1, 2 or 4) meets in one of them, except the torus with one agent
+# per device (its 16 agents would need 16 devices); the star's training is forced to use
+# matchings and the cycle's closed form an all-gather, so both exchanges are checked.
+# With `all_cases = False` (quick mode) two of them run; the unit tests run all 13. This
+# run compared {glue:text}`devices_cases` cases. The difference is the largest absolute
 # difference over every field of the `Trajectory` (losses, distances, every agent's
 # predictions on training and test inputs) and the final parameters. The control, for the
 # first case of each kind, scores the same sharded run against the one-device run on the
@@ -176,6 +178,7 @@ print(f"{devices} {measured['platform']} devices in the subprocess")
 cases = pd.DataFrame(measured["equality"])
 exchange = np.where(cases["allgather"], "all-gather", "matchings")
 cases = cases.assign(exchange=exchange).set_index(["graph", "algorithm", "kind"])
+glue("devices_cases", len(cases), display=False)
 columns = ["num_agents", "per_device", "exchange", "collectives", "max_abs_diff"]
 cases[columns + ["control_max_abs_diff"]].style.format(
     {"max_abs_diff": "{:.1e}", "control_max_abs_diff": "{:.2f}"}, na_rep=""
@@ -268,12 +271,12 @@ print({k: f"{v:.2f} ms per step" for k, v in speed.items()})
 #
 # ## Recorded numbers
 #
-# The equality (exact: rounding only, with the path graph as control), the compiled
-# program's bytes against the count (exact), König's bound on the number of ppermutes
-# (theorem: bipartite arcs, one buffer per device and round), and the cycle's ratio to the
-# all-gather, $2/((D-1)A)$ (theorem: the count above).
+# First the equality (exact: rounding only, with the path graph as control), over the
+# graphs, algorithms and kinds this run compared:
 
 # %% tags=["nbval-check-output"]
+levels = cases.index.names  # graph, algorithm, kind
+ran = "; ".join(", ".join(sorted(set(cases.index.get_level_values(k)))) for k in levels)
 report.record(
     "sharded.max_abs_diff",
     max_abs_diff,
@@ -282,10 +285,17 @@ report.record(
     control_value=control_diff,
     control="the one-device run on the path graph (the cycle less one edge)",
     statement=f"largest |sharded - one-device| over every Trajectory field and the final "
-    f"parameters, {len(cases)} runs on {devices} devices (cycle, star, torus, random "
-    "geometric; DGD, ATC, CTA; training, linearized training, closed form)",
+    f"parameters, {len(cases)} runs on {devices} devices ({ran})",
     section="devices-equality",
 )
+print(f"sharded equals one-device to 1e-12: {max_abs_diff <= 1e-12}")
+
+# %% [markdown]
+# Then the compiled program's bytes against the plan's count (exact), scored as a
+# relative difference; the control scores the compiled matchings against the
+# all-gather's count:
+
+# %% tags=["nbval-check-output"]
 counted = traffic[["counted_bytes", "allgather_bytes"]].to_numpy()
 compiled = traffic[["measured_bytes", "allgather_measured_bytes"]].to_numpy()
 report.record(
@@ -299,12 +309,11 @@ report.record(
     "plan's count, largest relative difference over every graph and Q, both exchanges",
     section="devices-traffic",
 )
-print(f"sharded equals one-device to 1e-12: {max_abs_diff <= 1e-12}")
 print(f"compiled bytes equal the count: {np.array_equal(compiled, counted)}")
 
 # %% [markdown]
-# König's bound holds for every plan the chapter built, and the cycle's measured ratio is
-# the counted one:
+# König's bound (theorem: the arcs form a bipartite sender-receiver graph, and a device
+# takes one buffer per round) holds for every plan the chapter built:
 
 # %% tags=["nbval-check-output"]
 plans = [p for _, p, _ in shown.values()]
@@ -322,6 +331,13 @@ report.record(
     "takes one buffer per round, so no schedule has fewer)",
     section="devices-matchings",
 )
+print(f"ppermutes = largest device degree: {konig}")
+
+# %% [markdown]
+# And the cycle's measured ratio to the all-gather is the counted $2/((D-1)A)$ (theorem:
+# the count of {ref}`devices-traffic`):
+
+# %% tags=["nbval-check-output"]
 cycle = traffic.loc["cycle"]
 formula = 2 / ((cycle["devices"] - 1) * cycle.index / cycle["devices"])
 ratios = dict(zip(cycle.index.astype(str), cycle["ratio"].round(6), strict=True))
@@ -334,7 +350,6 @@ report.record(
     "count says 2 / ((D - 1) A) with A = Q / D agents per device",
     section="devices-traffic",
 )
-print(f"ppermutes = largest device degree: {konig}")
 print(f"cycle ratio at Q = {sizes[0]}: {ratios[str(sizes[0])]:.3f}")
 
 # %% [markdown]
