@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from companion import dynamics, experiments, graphs, limits, plotting  # noqa: E402
+from companion.sharded import matchings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,8 @@ def figures(runs):
     accuracy = {key: c.predicted.test_accuracy.mean(1) for key, c in grid.items()}
     topologies = {"cycle": graphs.topology("cycle", 5), "star": graphs.topology("star", 5)}
     mixings = {name: graphs.mixing_matrix(g) for name, g in topologies.items()}
+    torus = graphs.topology("torus", 16)
+    rounds = matchings.plan(graphs.mixing_matrix(torus), 4).schedule.rounds
     sweep = {
         "values": [1, 2, 4],
         "seconds": [1.0, 2.0, 4.1],
@@ -86,6 +89,16 @@ def figures(runs):
         ),
         "bars": lambda: plotting.bars({"a": 1.0, "b": 2.0}, ylabel="s", log=True),
         "cost_scaling": lambda: plotting.cost_scaling({"closed form": sweep}),
+        "agents_on_devices": lambda: plotting.agents_on_devices(torus, 4),
+        "ppermute_rounds": lambda: plotting.ppermute_rounds(rounds, 4),
+        "device_plans": lambda: plotting.device_plans({"torus": (torus, rounds, 4)}),
+        "traffic": lambda: plotting.traffic(
+            [
+                {"graph": "cycle", "num_agents": q, "counted_bytes": 16.0, "measured_bytes": 16}
+                | {"allgather_bytes": 7.0 * q, "allgather_measured_bytes": 7 * q}
+                for q in (8, 16)
+            ]
+        ),
     }
 
 
@@ -103,6 +116,7 @@ def test_every_public_figure_draws(runs):
             "agent_curves",
             "draw_graph",
             "cost_curve",
+            "device_colours",
         )
     }
     assert public == set(drawn), "every figure of the book is drawn here"
