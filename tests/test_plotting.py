@@ -128,10 +128,13 @@ def test_every_public_figure_draws(runs):
 
 
 def test_single_panel_figures_draw_into_a_given_axis(runs):
-    fig, axes = plt.subplots(1, 3)
+    fig, axes = plt.subplots(1, 5)
     plotting.bars({"a": 1.0}, ylabel="s", ax=axes[0])
     plotting.draw_graph(graphs.topology("cycle", 4), ax=axes[1])
     plotting.error_by_width({64: 0.2, 128: 0.1}, ax=axes[2])
-    assert [ax.has_data() or not ax.axison for ax in axes] == [True, True, True]
-    assert len(fig.axes) == 3
+    plotting.agents_on_devices(graphs.topology("cycle", 4), 2, ax=axes[3])
+    plotting.ppermute_rounds([[(0, 1), (1, 0)]], 2, ax=axes[4])
+    assert [ax.has_data() or not ax.axison for ax in axes] == [True] * 5
+    assert all(ax.collections for ax in axes[3:])  # the agents and devices, drawn there
+    assert len(fig.axes) == 5
     plt.close(fig)
