@@ -26,7 +26,7 @@ import numpy as np
 
 from companion import graphs
 
-__all__ = ["STACKED", "Stacked", "edge_mix"]
+__all__ = ["STACKED", "Stacked", "edge_mix", "schedule_tables"]
 
 
 def edge_mix(source: jax.Array, index: jax.Array, weight: jax.Array) -> jax.Array:
@@ -107,3 +107,29 @@ class Stacked:
 
 #: The default layout: every agent on the default device.
 STACKED = Stacked()
+
+
+def schedule_tables(layout: Stacked, matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour slots for a schedule's W(0), ..., W(S-1) (shape (S, Q, Q)): ``(index,
+    weights)`` with ``index`` (Q, D) covering every link any W(k) uses and ``weights``
+    (S, Q, D) the weights of W(k) in those slots (0 where W(k) has no such link).
+
+    Schedules run on one device: the sharded layout sends rows along one graph's matchings.
+
+    Example:
+        >>> w = np.stack([np.eye(2), np.full((2, 2), 0.5)])
+        >>> index, weights = schedule_tables(STACKED, w)
+        >>> index.tolist(), weights[:, 0].tolist()
+        ([[0, 1], [1, 0]], [[1.0, 0.0], [0.5, 0.5]])
+    """
+    if type(layout) is not Stacked:
+        raise ValueError(
+            f"a schedule of mixing matrices runs on one device, not on {type(layout).__name__}:"
+            " the sharded layout sends rows along the matchings of one graph; pass one mixing "
+            "matrix, or run the schedule without layout="
+        )
+    index = graphs.neighbours(np.abs(matrices).sum(0))[0]
+    own = np.arange(len(index))[:, None]
+    padding = (index == own) & (np.arange(index.shape[1]) > 0)
+    weights = np.where(padding, 0.0, np.take_along_axis(matrices, index[None], 2))
+    return index, weights

@@ -27,9 +27,10 @@ import scipy.sparse.linalg
 
 from companion import algorithms, linear, stability
 from companion._checks import check_float64, check_lr_value, check_steps
-from companion.agents import STACKED, Stacked
+from companion.agents import STACKED, Stacked, schedule_tables
 from companion.graphs import validate_mixing
 from companion.problem import Problem
+from companion.schedules import Schedule
 from companion.trajectory import Trajectory
 
 __all__ = ["ClosedForm", "closed_form"]
@@ -65,6 +66,7 @@ def _recursion_steps(
     own_weights,
     lr,
     offset,
+    step_weights,
     *,
     algorithm,
     length,
@@ -79,11 +81,14 @@ def _recursion_steps(
     (and the test outputs t) are carried along by the same linear updates rather than
     recomputed: agent q's gradient touches only its own n_q C outputs, so one dual step
     costs O(m^2 + Q^2 m) instead of O(Q m^2).
+
+    `step_weights` is None (the tables' weights at every step) or (length, Q, D): the
+    weights of W(k) at step k, in the tables' neighbour slots (a schedule).
     """
     agents = jnp.arange(own.shape[0])[:, None]
 
-    def mix(state):
-        return layout.mix(state, tables, tables[1])
+    def mixer(weight):
+        return lambda state: layout.mix(state, tables, weight)
 
     def gradient(state):
         x, u, t = state
@@ -101,9 +106,10 @@ def _recursion_steps(
     def step(state, grad):
         return tuple(None if a is None else a - lr * g for a, g in zip(state, grad, strict=True))
 
-    def body(state, _):
+    def body(state, weight):
         x, u, t = state
         observed = (u, *_summaries(x, u, None, dual, layout)[:2], t)
+        mix = mixer(tables[1] if weight is None else weight)
         return algorithm.update(state, mix=mix, gradient=gradient, step=step), observed
 
     q, m = own.shape[0], offset.shape[0]
@@ -113,7 +119,7 @@ def _recursion_steps(
         jnp.zeros((q, m)),
         None if tests is None else jnp.zeros((q, tests.shape[-1])),
     )
-    return jax.lax.scan(body, start, None, length=length)[1]
+    return jax.lax.scan(body, start, step_weights, length=length)[1]
 
 
 @functools.lru_cache(maxsize=32)
@@ -124,7 +130,7 @@ def _recursion_runner(layout: Stacked, algorithm, length: int, dual: bool):
         return _recursion_steps(layout, *args, algorithm=algorithm, length=length, dual=dual)
 
     # agent axis of each argument (None: shared by all agents) and of each output
-    in_axes = (0, None, 0, None, 0, 0, 0, None, None)
+    in_axes = (0, None, 0, None, 0, 0, 0, None, None, None)
     return layout.compile(run, in_axes, (1, 1, None, 1))
 
 
@@ -143,7 +149,7 @@ def _expm1(z: np.ndarray) -> np.ndarray:
 def closed_form(
     problem: Problem,
     algorithm: str | algorithms.Algorithm,
-    mixing: np.ndarray,
+    mixing: np.ndarray | Schedule,
     *,
     lr: float,
     strict: bool = False,
@@ -155,10 +161,13 @@ def closed_form(
         problem: a :class:`companion.problem.Problem`.
         algorithm: "dgd", "atc" or "cta".
         mixing: doubly stochastic Q x Q W (connectivity is not required: W = I models no
-            communication).
+            communication), or a :class:`companion.schedules.Schedule` of W(k); with a
+            schedule the closed form is the recursion (:meth:`ClosedForm.steps`), whose
+            step k multiplies by the iteration matrix of W(k).
         lr: step size eta.
         strict: raise instead of warning when lr is above the exact stability threshold
-            (:func:`companion.stability.check_lr`).
+            (:func:`companion.stability.check_lr`, or
+            :func:`companion.stability.check_schedule` for a schedule).
         layout: where the recursion of :meth:`ClosedForm.steps` runs
             (:mod:`companion.agents`): every agent on one device (default), or sharded over
             devices (:func:`companion.sharded.closed_form`).
@@ -173,8 +182,13 @@ def closed_form(
     """
     check_float64("the closed form")
     algorithm = algorithms.get(algorithm)
-    mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
     lr = check_lr_value(lr)
+    if isinstance(mixing, Schedule):
+        mixing.check_agents(problem.num_agents)
+        schedule_tables(layout, mixing.matrices(1))  # refuses a sharded layout
+        stability.check_schedule(problem, algorithm, mixing, lr, strict=strict)
+        return ClosedForm(problem, algorithm, mixing, lr, layout)
+    mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
     stability.check_lr(problem, algorithm, mixing, lr, strict=strict)
     return ClosedForm(problem, algorithm, mixing, lr, layout)
 
@@ -188,13 +202,24 @@ class ClosedForm:
 
     problem: Problem
     algorithm: algorithms.Algorithm
-    mixing: np.ndarray
+    mixing: np.ndarray | Schedule
     lr: float
     layout: Stacked = STACKED
 
+    def _static(self, query: str) -> np.ndarray:
+        """The one mixing matrix, or a clear refusal for a schedule."""
+        if isinstance(self.mixing, Schedule):
+            raise ValueError(
+                f"{query} needs one mixing matrix, but this closed form runs the schedule "
+                f"'{self.mixing.name}', whose W(k) changes with k: use .steps(k), the "
+                "recursion through every W(k)"
+            )
+        return self.mixing
+
     @functools.cached_property
     def _map(self) -> tuple[np.ndarray, np.ndarray]:
-        return linear.iteration_map(self.problem, self.algorithm, self.mixing, self.lr)
+        mixing = self._static("the iteration matrix")
+        return linear.iteration_map(self.problem, self.algorithm, mixing, self.lr)
 
     @property
     def matrix(self) -> np.ndarray:
@@ -236,8 +261,13 @@ class ClosedForm:
             readouts = (put(p.jacobian.T), None, put(test), None)
         offset = (p.f0 - p.targets).ravel()
         run = _recursion_runner(self.layout, self.algorithm, length, dual)
-        tables = put(self.layout.tables(self.mixing), 0)
-        out = run(tables, *readouts, *put((own, own_weights), 0), *put((self.lr, offset)))
+        if isinstance(self.mixing, Schedule):  # the last W acts after the last observation
+            index, step_weights = schedule_tables(self.layout, self.mixing.matrices(length))
+            tables, step_weights = put((index, step_weights[0]), 0), put(step_weights)
+        else:
+            tables, step_weights = put(self.layout.tables(self.mixing), 0), None
+        args = (*put((own, own_weights), 0), *put((self.lr, offset)), step_weights)
+        out = run(tables, *readouts, *args)
         return self.layout.fetch(out)
 
     def steps(self, steps: int, *, form: str = "dual") -> Trajectory:
@@ -271,6 +301,7 @@ class ClosedForm:
             >>> t.method, t.local_loss.round(6).tolist()
             ('dual-spectral', [[0.5, 0.5], [0.0, 0.0]])
         """
+        self._static(".at(steps)")
         at = np.asarray(steps)
         if at.ndim != 1 or at.size == 0 or not np.issubdtype(at.dtype, np.integer) or at.min() < 0:
             raise ValueError(f"steps must be a 1-D array of step indices >= 0, got {steps!r}")
@@ -290,6 +321,7 @@ class ClosedForm:
             >>> round(float(t.predictions[1, 0, 0, 0]), 6)  # 1 - exp(-1)
             0.632121
         """
+        self._static(".flow(times)")
         at = np.asarray(times, dtype=float)
         if at.ndim != 1 or at.size == 0 or not np.all(np.isfinite(at)) or at.min() < 0:
             raise ValueError(f"times must be a 1-D array of finite times >= 0, got {at!r}")
@@ -309,6 +341,7 @@ class ClosedForm:
             [[[1.0], [1.0]], [[1.0], [1.0]]]
         """
         p = self.problem
+        self._static(".parameters(step)")
         alpha = linear.powers(self.matrix, self.offset, [step])[0]
         alpha = alpha.reshape(p.num_agents, *p.targets.shape)
         _, pullback = jax.vjp(lambda params: p.network_fn(params, p.inputs), p.params)
@@ -335,7 +368,8 @@ class ClosedForm:
                 f"transition needs finite times 0 <= t0 <= t, got t={t!r}, t0={t0!r}: the flow "
                 "runs forward from t0"
             )
-        matrix = stability.iteration_matrix(self.problem, self.algorithm, self.mixing, self.lr)
+        mixing = self._static("the state-transition matrix")
+        matrix = stability.iteration_matrix(self.problem, self.algorithm, mixing, self.lr)
         return scipy.linalg.expm((matrix - np.eye(len(matrix))) * ((t - t0) / self.lr))
 
     def _spectral(self, at: np.ndarray, flow: bool) -> Trajectory:

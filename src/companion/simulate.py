@@ -28,9 +28,10 @@ from tqdm import tqdm
 
 from companion import algorithms, stability
 from companion._checks import check_float64, check_lr_value, check_steps
-from companion.agents import STACKED, Stacked, keep_in_place
+from companion.agents import STACKED, Stacked, keep_in_place, schedule_tables
 from companion.graphs import validate_mixing
 from companion.problem import Problem
+from companion.schedules import Schedule
 from companion.trajectory import Trajectory
 
 __all__ = ["DivergenceError", "SaveAt", "train"]
@@ -127,7 +128,7 @@ def _steps(model, algorithm, layout, tables, theta, theta0, lr, rows, weights, x
         return jax.tree_util.tree_map(jnp.zeros_like, jax.eval_shape(record, theta))
 
     def body(theta, flag):
-        save, active = flag
+        save, active, step_weight = flag  # step_weight: W(k)'s weights, for a schedule
         outputs = []
 
         def gradient(state):
@@ -137,7 +138,7 @@ def _steps(model, algorithm, layout, tables, theta, theta0, lr, rows, weights, x
 
         # Steps past the run's end (the last chunk's padding) mix with the identity and
         # step by 0, so the carry ends exactly at the last step.
-        weight = jnp.where(active, tables[1], stay)
+        weight = jnp.where(active, tables[1] if step_weight is None else step_weight, stay)
         mix = functools.partial(layout.mix, tables=tables, weight=weight)
         step = stepper(jnp.where(active, lr, 0.0))
         new = algorithm.update(theta, mix=mix, gradient=gradient, step=step)
@@ -174,18 +175,35 @@ def _chunk_runner(
 
 
 def _divergence(problem, algorithm, mixing, lr, step) -> DivergenceError:
+    start = f"{algorithm.name} diverged: values are not finite at step {step} with lr={lr:.6g}; "
+    if isinstance(mixing, Schedule):
+        rate, kind = stability.schedule_rate(problem, algorithm, mixing, lr)
+        return DivergenceError(
+            start + f"the {kind} rate of the linearized dynamics on the schedule "
+            f"'{mixing.name}' is {rate:.6g} (companion.stability.schedule_rate)"
+        )
     limit = stability.max_stable_lr(problem, algorithm, mixing)
     return DivergenceError(
-        f"{algorithm.name} diverged: values are not finite at step {step} with lr={lr:.6g}; "
-        f"the largest stable step size of the linearized dynamics on this problem is "
+        start + f"the largest stable step size of the linearized dynamics on this problem is "
         f"{limit:.6g} (companion.stability.max_stable_lr)"
     )
+
+
+def _tables(layout, mixing, steps: int, total: int) -> tuple[tuple, np.ndarray | None]:
+    """The layout's mixing tables, and for a schedule the weights of W(k) at each of
+    ``total`` steps (0 past ``steps``: those steps keep every agent in place)."""
+    if not isinstance(mixing, Schedule):
+        return layout.tables(mixing), None
+    index, weights = schedule_tables(layout, mixing.matrices(steps))
+    padded = np.zeros((total, *index.shape))
+    padded[:steps] = weights
+    return (index, weights[0]), padded
 
 
 def train(
     problem: Problem,
     algorithm: str | algorithms.Algorithm,
-    mixing: np.ndarray,
+    mixing: np.ndarray | Schedule,
     *,
     lr: float,
     steps: int,
@@ -202,7 +220,9 @@ def train(
     Args:
         problem: a :class:`companion.problem.Problem` with inputs, a model (or
             ``apply_fn``) and ``params``.
-        algorithm: "dgd", "atc" or "cta". mixing: doubly stochastic Q x Q W.
+        algorithm: "dgd", "atc" or "cta". mixing: doubly stochastic Q x Q W, or a
+            :class:`companion.schedules.Schedule` (W(k) at step k, the same draws as the
+            closed form's).
         lr: step size. steps: number of updates.
         linearize: train ``f_lin`` (the NTK regime) instead of the network.
         save_at: the steps that record predictions (default: every step).
@@ -229,12 +249,17 @@ def train(
     algorithm = algorithms.get(algorithm)
     if problem.apply_fn is None or problem.params is None or problem.inputs is None:
         raise ValueError("training needs a problem with inputs, a model (or apply_fn) and params")
-    mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
+    if isinstance(mixing, Schedule):
+        mixing.check_agents(problem.num_agents)
+    else:
+        mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
     lr, steps = check_lr_value(lr), check_steps(steps)
     if not (isinstance(chunk, int) and chunk > 0):
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
     saved = (save_at or SaveAt()).resolve(steps)
-    if check:
+    if check and isinstance(mixing, Schedule):
+        stability.check_schedule(problem, algorithm, mixing, lr, strict=strict)
+    elif check:
         stability.check_lr(problem, algorithm, mixing, lr, strict=strict)
 
     # Balanced chunks cover the steps + 1 observations with at most one compiled length.
@@ -246,14 +271,16 @@ def train(
     theta = layout.put(stacked, 0)
     save, active = np.zeros(count * length, dtype=bool), np.arange(count * length) < steps
     save[saved] = True
-    tables = layout.put(layout.tables(mixing), 0)
-    args = (tables, layout.put(np.float64(lr)), *layout.put(problem.own_rows, 0))
+    tables, step_weights = _tables(layout, mixing, steps, count * length)
+    args = (layout.put(tables, 0), layout.put(np.float64(lr)), *layout.put(problem.own_rows, 0))
     args += layout.put((problem.inputs, problem.targets, problem.inputs_test))
     records = []
     with tqdm(total=steps, desc=f"{algorithm.name} training", disable=not progress) as bar:
         for i in range(count):
             window = slice(i * length, (i + 1) * length)
-            theta, observed = run(theta, params, *args, layout.put((save[window], active[window])))
+            per_step = None if step_weights is None else step_weights[window]
+            flags = layout.put((save[window], active[window], per_step))
+            theta, observed = run(theta, params, *args, flags)
             kept = min(length, steps + 1 - i * length)  # the last chunk may run past steps
             observed = [None if o is None else o[:kept] for o in layout.fetch(observed)]
             finite = np.isfinite(observed[0]).all(1)  # parameters that overflow make it inf
