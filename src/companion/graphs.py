@@ -323,6 +323,9 @@ def second_largest_modulus(mixing) -> float:
 def gossip(mixing, x0, steps: int) -> np.ndarray:
     """Runs plain consensus ``x <- W x`` and returns the disagreement at each step.
 
+    ``mixing`` is one W, or a stack (steps, Q, Q) of W(0), W(1), ... (a schedule's
+    ``matrices(steps)``), applied in turn.
+
     Returns:
       Array of length ``steps + 1``: ``||x_k - mean(x0)|| / ||x0 - mean(x0)||``.
 
@@ -333,7 +336,16 @@ def gossip(mixing, x0, steps: int) -> np.ndarray:
     """
     if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0 (mixing rounds), got {steps!r}")
-    w = validate_mixing(mixing)
+    if np.ndim(mixing) == 3:  # a schedule: each W(k) alone need not be connected
+        if len(mixing) < steps:
+            raise ValueError(f"{len(mixing)} mixing matrices for {steps} steps: give one per step")
+        ws = [
+            validate_mixing(w, require_connected=False, name=f"W({k})")
+            for k, w in enumerate(mixing[: max(steps, 1)])
+        ]
+    else:
+        ws = [validate_mixing(mixing)]
+    w = ws[0]
     x = np.asarray(x0, dtype=float)
     if x.shape[0] != w.shape[0]:
         raise ValueError(
@@ -344,8 +356,8 @@ def gossip(mixing, x0, steps: int) -> np.ndarray:
     if scale == 0:
         raise ValueError("x0 is already in consensus; start from unequal values")
     out = [1.0]
-    for _ in range(steps):
-        x = w @ x
+    for k in range(steps):
+        x = ws[k % len(ws)] @ x
         out.append(float(np.linalg.norm(x - mean) / scale))
     return np.array(out)
 

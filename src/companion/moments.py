@@ -106,7 +106,7 @@ def realizations(form: dynamics.ClosedForm, steps: int, seeds: Sequence[int]) ->
         )
     return np.stack(
         [
-            dataclasses.replace(form, mixing=dataclasses.replace(schedule, seed=int(seed)))
+            dataclasses.replace(form, mixing=schedule.reseeded(seed))
             .steps(steps)
             .predictions
             for seed in seeds

@@ -35,6 +35,7 @@ __all__ = [
     "periodic",
     "random_links",
     "randomized_gossip",
+    "static_exponential",
 ]
 
 SUPPORT_LIMIT = 2**12  # largest number of realizations enumerated for exact moments
@@ -145,6 +146,10 @@ class RandomSchedule(Schedule):
             ups = np.eye(count, dtype=bool)[rng.integers(0, count, steps)]
         return np.stack([self._one(up) for up in ups])
 
+    def reseeded(self, seed: int) -> RandomSchedule:
+        """The same law with another seed: another realization."""
+        return dataclasses.replace(self, seed=int(seed))
+
     @property
     def support_size(self) -> int:
         """How many realizations one draw has (edges for gossip, 2^edges for links)."""
@@ -215,16 +220,8 @@ def periodic(matrices: Sequence[np.ndarray]) -> PeriodicSchedule:
     return PeriodicSchedule(num_agents=len(cycle[0]), name="periodic", cycle=cycle)
 
 
-def one_peer_exponential(num_agents: int) -> PeriodicSchedule:
-    """The one-peer exponential graph (Ying et al. 2021): at step k every agent i averages
-    with agent ``(i + 2^(k mod log2 Q)) mod Q``, ``W(k) = (I + P_k) / 2`` with P_k that
-    shift. For Q a power of two, any ``log2 Q`` consecutive steps multiply to ``11^T / Q``.
-
-    Example:
-        >>> w = one_peer_exponential(4).matrices(2)
-        >>> bool(np.all(w[1] @ w[0] == 0.25))
-        True
-    """
+def _exponential_shifts(num_agents: int) -> list[np.ndarray]:
+    """The permutations ``i -> (i + 2^j) mod Q``, j = 0..log2 Q - 1, for Q a power of two."""
     if (
         isinstance(num_agents, bool)
         or not isinstance(num_agents, int | np.integer)
@@ -232,16 +229,44 @@ def one_peer_exponential(num_agents: int) -> PeriodicSchedule:
         or num_agents & (num_agents - 1)
     ):
         raise ValueError(
-            f"the one-peer exponential graph needs a power of two of agents (2, 4, 8, ...), "
+            f"the exponential graphs need a power of two of agents (2, 4, 8, ...), "
             f"got {num_agents!r}"
         )
     agents = np.arange(num_agents)
-    cycle = []
+    shifts = []
     for j in range(int(math.log2(num_agents))):
         shift = np.zeros((num_agents, num_agents))
         shift[agents, (agents + 2**j) % num_agents] = 1.0
-        cycle.append((np.eye(num_agents) + shift) / 2)
-    return PeriodicSchedule(num_agents=num_agents, name="one-peer exponential", cycle=tuple(cycle))
+        shifts.append(shift)
+    return shifts
+
+
+def one_peer_exponential(num_agents: int) -> PeriodicSchedule:
+    """The one-peer exponential graph (Ying et al. 2021): at step k every agent i averages
+    with agent ``(i + 2^(k mod log2 Q)) mod Q``, ``W(k) = (I + P_k) / 2`` with P_k that
+    shift. For Q a power of two, any ``log2 Q`` consecutive steps multiply to ``11^T / Q``.
+    Each agent sends one message per step.
+
+    Example:
+        >>> w = one_peer_exponential(4).matrices(2)
+        >>> bool(np.all(w[1] @ w[0] == 0.25))
+        True
+    """
+    cycle = tuple((np.eye(num_agents) + shift) / 2 for shift in _exponential_shifts(num_agents))
+    return PeriodicSchedule(num_agents=num_agents, name="one-peer exponential", cycle=cycle)
+
+
+def static_exponential(num_agents: int) -> np.ndarray:
+    """The static exponential graph's mixing matrix (Ying et al. 2021): every agent i
+    averages, with equal weights ``1 / (1 + log2 Q)``, itself and the agents
+    ``i + 2^j mod Q``; each agent sends ``log2 Q`` messages per step.
+
+    Example:
+        >>> static_exponential(4).round(3)[0].tolist()
+        [0.333, 0.333, 0.333, 0.0]
+    """
+    shifts = _exponential_shifts(num_agents)
+    return (np.eye(num_agents) + sum(shifts)) / (1 + len(shifts))
 
 
 def _edges(graph: nx.Graph) -> tuple[tuple[int, int], ...]:

@@ -287,6 +287,11 @@ def schedule_rate(
     algorithm, lr = algorithms.get(algorithm), check_lr_value(lr)
     schedule.check_agents(problem.num_agents)
     size = problem.output_weights.size
+    with blas_threads(size):
+        return _schedule_rate(problem, algorithm, schedule, lr, size)
+
+
+def _schedule_rate(problem, algorithm, schedule, lr, size) -> tuple[float, str]:
     if isinstance(schedule, PeriodicSchedule):
         product = np.eye(size)
         for mixing in schedule.matrices(schedule.period):

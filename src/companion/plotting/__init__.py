@@ -28,6 +28,7 @@ from companion.plotting.dynamics import (
     loss_grid,
 )
 from companion.plotting.graphs import draw_graph, draw_graphs, mixing_heatmaps, rate_curves, spectra
+from companion.plotting.schedules import disagreement_by_messages, expected_band
 from companion.plotting.stability import stability_radius, stability_runs, stability_thresholds
 from companion.plotting.widths import (
     error_by_width,
@@ -51,10 +52,12 @@ __all__ = [
     "device_colours",
     "device_plans",
     "draw_graph",
+    "disagreement_by_messages",
     "draw_graphs",
     "dynamics_panels",
     "error_by_width",
     "error_heatmap",
+    "expected_band",
     "flow_gaps",
     "flow_vs_steps",
     "limit_gaps",
