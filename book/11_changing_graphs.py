@@ -33,7 +33,7 @@
 # fmt: off
 quick = False  # small sizes for CI
 width = 256  # hidden width of the ReLU MLP [quick: 64] [min: 1]
-num_agents = 8  # agents Q; a power of two for the exponential graphs [min: 2]
+num_agents = 8  # agents Q; a power of two for the exponential graphs [quick: 4] [min: 2]
 samples_per_agent = 4  # digits per agent [quick: 2] [min: 1]
 link_probability = 0.6  # probability that a link is up at a step [min: 0.0] [max: 1.0]
 probabilities = [0.2, 0.4, 0.6, 0.8, 1.0]  # link probabilities of the sweep [quick: [0.3, 1.0]] [min: 0.0] [max: 1.0]
@@ -52,8 +52,17 @@ seed = 0  # seed of data, partition, theta_0 and the schedules [min: 0]
 # %%
 import numpy as np
 
-from companion import dynamics, graphs, metrics, models, moments, plotting, schedules, simulate
-from companion import stability
+from companion import (
+    dynamics,
+    graphs,
+    metrics,
+    models,
+    moments,
+    plotting,
+    schedules,
+    simulate,
+    stability,
+)
 from companion import problem as problem_lib
 from companion.book import claims, report
 from companion.trajectory import relative_error
@@ -101,7 +110,11 @@ fig = plotting.mixing_heatmaps(drawn)
 # %%
 mlp = models.mlp(width, 2, 10)
 net = problem_lib.digits(
-    mlp, num_agents=num_agents, samples_per_agent=samples_per_agent, n_test=20, seed=seed
+    mlp,
+    num_agents=num_agents,
+    samples_per_agent=samples_per_agent,
+    n_test=20,
+    seed=seed,
 )
 lr = lr_scale / net.curvature
 exact_err, other_seed_err = {}, {}
@@ -121,8 +134,12 @@ print({k: f"{v:.1e}" for k, v in exact_err.items()})
 
 # %%
 links = schedule_set["random links"]
-other = dynamics.closed_form(net, algorithms[0], links.reseeded(seed + 1), lr=lr).steps(steps)
-run = simulate.train(net, algorithms[0], links, lr=lr, steps=steps, linearize=True, progress=False)
+other = dynamics.closed_form(net, algorithms[0], links.reseeded(seed + 1), lr=lr).steps(
+    steps
+)
+run = simulate.train(
+    net, algorithms[0], links, lr=lr, steps=steps, linearize=True, progress=False
+)
 control_err = relative_error(other.predictions, run.predictions)
 print(f"another realization's closed form vs this run: {control_err:.2g}")
 
@@ -142,12 +159,15 @@ one_peer = schedule_set["one-peer exponential"]
 period = one_peer.period
 matrices = one_peer.matrices(2 * period)
 products = [
-    np.linalg.multi_dot(matrices[start : start + period][::-1]) for start in range(period)
+    np.linalg.multi_dot(matrices[start : start + period][::-1])
+    for start in range(period)
 ]
 one_peer_err = max(np.abs(p - 1 / num_agents).max() for p in products)
 short = np.linalg.multi_dot(matrices[: period - 1][::-1]) if period > 2 else matrices[0]
 short_err = np.abs(short - 1 / num_agents).max()
-print(f"log2 Q = {period} steps: {one_peer_err:.1e}; {period - 1} steps: {short_err:.2g}")
+print(
+    f"log2 Q = {period} steps: {one_peer_err:.1e}; {period - 1} steps: {short_err:.2g}"
+)
 
 # %% [markdown]
 # The last number is the control: one step fewer is far from the average.
@@ -166,11 +186,17 @@ start = np.random.default_rng(seed).normal(size=num_agents)
 static = {
     "cycle": (graphs.mixing_matrix(cycle_graph), 2),
     "static exponential": (schedules.static_exponential(num_agents), period),
-    "complete": (graphs.mixing_matrix(graphs.topology("complete", num_agents)), num_agents - 1),
+    "complete": (
+        graphs.mixing_matrix(graphs.topology("complete", num_agents)),
+        num_agents - 1,
+    ),
 }
 budget = 4 * period * (num_agents - 1)  # messages per agent on the x axis
 curves = {
-    name: (cost * np.arange(budget // cost + 1), graphs.gossip(w, start, budget // cost))
+    name: (
+        cost * np.arange(budget // cost + 1),
+        graphs.gossip(w, start, budget // cost),
+    )
     for name, (w, cost) in static.items()
 }
 curves["one-peer exponential"] = (
@@ -205,7 +231,9 @@ fig = plotting.disagreement_by_messages(curves, title=f"Q = {num_agents}")
 # %%
 four = schedules.random_links(graphs.topology("cycle", 4), 0.7)
 base4 = graphs.mixing_matrix(graphs.topology("cycle", 4))
-print(f"E[W]_01 = {four.expected[0, 1]:.5f}, p W_01 + (1 - p) * 0 = {0.7 * base4[0, 1]:.5f}")
+print(
+    f"E[W]_01 = {four.expected[0, 1]:.5f}, p W_01 + (1 - p) * 0 = {0.7 * base4[0, 1]:.5f}"
+)
 
 # %% [markdown]
 # We check both moments by Monte Carlo on a cycle of `mc_agents` agents with two digits
@@ -232,10 +260,12 @@ second = moments.second_moment(small, "dgd", mc_schedule, lr=small_lr, steps=mc_
 # ignores the randomness of the links.
 
 # %%
-naive_w = link_probability * graphs.mixing_matrix(mc_graph) + (1 - link_probability) * np.eye(
-    mc_agents
+naive_w = link_probability * graphs.mixing_matrix(mc_graph) + (
+    1 - link_probability
+) * np.eye(mc_agents)
+naive = (
+    dynamics.closed_form(small, "dgd", naive_w, lr=small_lr).steps(mc_steps).predictions
 )
-naive = dynamics.closed_form(small, "dgd", naive_w, lr=small_lr).steps(mc_steps).predictions
 z_scores = {
     "mean": metrics.pooled_z(samples, mean),
     "mean, control": metrics.pooled_z(samples, naive),
@@ -276,7 +306,9 @@ for p in probabilities:
     rate = stability.spectral_radius(net, "atc", schedule.expected, lr)
     by_probability[p] = (trajectory, rate)
 for p, (t, rate) in by_probability.items():
-    print(f"p = {p:.1f}: mean-dynamics rate {rate:.5f}, final global loss {t.mean_global_loss[-1]:.3e}")
+    print(
+        f"p = {p:.1f}: mean-dynamics rate {rate:.5f}, final global loss {t.mean_global_loss[-1]:.3e}"
+    )
 
 # %% [markdown]
 # {numref}`fig-changing-probability` shows the global training loss: fewer links slow
@@ -319,6 +351,7 @@ print(max(exact_err.values()) < claims.EXACT, one_peer_err < 1e-12)
 # The Monte Carlo claims pass when the pooled z-scores look standard and at least 98% lie
 # within 3 standard errors; each control must fail the same test.
 
+
 # %% tags=["nbval-check-output"]
 def standard(z: metrics.ZScores) -> bool:
     return abs(z.mean) <= 0.1 and 0.8 <= z.variance <= 1.25 and z.within_3se >= 0.98
@@ -331,7 +364,10 @@ for claim, key in (("mean", "mean"), ("second_moment", "second moment")):
         {"within_3se": z.within_3se, "z_mean": z.mean, "z_variance": z.variance},
         kind="empirical",
         passed=standard(z) and z.exact_max_abs <= claims.EXACT,
-        control_value={"within_3se": control.within_3se, "z_variance": control.variance},
+        control_value={
+            "within_3se": control.within_3se,
+            "z_variance": control.variance,
+        },
         control_passed=standard(control),
         control="mean: closed form with pW + (1-p)I; second moment: the squared mean",
         statement=f"Monte Carlo ({realizations} realizations) vs the exact {key} of DGD "

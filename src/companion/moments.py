@@ -106,9 +106,7 @@ def realizations(form: dynamics.ClosedForm, steps: int, seeds: Sequence[int]) ->
         )
     return np.stack(
         [
-            dataclasses.replace(form, mixing=schedule.reseeded(seed))
-            .steps(steps)
-            .predictions
+            dataclasses.replace(form, mixing=schedule.reseeded(seed)).steps(steps).predictions
             for seed in seeds
         ]
     )

@@ -28,6 +28,7 @@ from companion.plotting.dynamics import (
     loss_grid,
 )
 from companion.plotting.graphs import draw_graph, draw_graphs, mixing_heatmaps, rate_curves, spectra
+from companion.plotting.heterogeneity import error_by_partition, label_mix
 from companion.plotting.schedules import disagreement_by_messages, expected_band
 from companion.plotting.stability import stability_radius, stability_runs, stability_thresholds
 from companion.plotting.widths import (
@@ -55,11 +56,13 @@ __all__ = [
     "disagreement_by_messages",
     "draw_graphs",
     "dynamics_panels",
+    "error_by_partition",
     "error_by_width",
     "error_heatmap",
     "expected_band",
     "flow_gaps",
     "flow_vs_steps",
+    "label_mix",
     "limit_gaps",
     "loss_grid",
     "mixing_heatmaps",

@@ -176,8 +176,8 @@ def flow_vs_steps(
 
 def algorithm_comparison(runs: Mapping[str, Trajectory], title: str = "") -> Figure:
     """Global loss at the network average ``L(theta_bar)``, consensus distance and (if
-    recorded) test loss of several algorithms (keys: "dgd", "atc", "cta", "centralized"),
-    one line style each."""
+    recorded) test loss of several runs, one line each (keys "dgd", "atc", "cta" and
+    "centralized" get their line styles; any other key is a label)."""
     has_test = all(t.test_loss is not None for t in runs.values())
     fig, grid = plt.subplots(1, 3 if has_test else 2, figsize=(14 if has_test else 10, 3.6))
     for name, traj in runs.items():
