@@ -99,6 +99,18 @@ def figures(runs):
                 for q in (8, 16)
             ]
         ),
+        "expected_band": lambda: plotting.expected_band(
+            np.random.default_rng(0).normal(size=(20, 6, 3)), np.zeros((6, 3)), np.ones((6, 3))
+        ),
+        "disagreement_by_messages": lambda: plotting.disagreement_by_messages(
+            {"cycle": (np.arange(4) * 2, np.array([1.0, 0.5, 0.2, 0.1]))}
+        ),
+        "label_mix": lambda: plotting.label_mix(
+            {"iid": [np.array([0, 1, 2]), np.array([3, 3])]}, num_classes=4
+        ),
+        "error_by_partition": lambda: plotting.error_by_partition(
+            {"iid": {64: (0.1, 0.05, 0.2), 128: (0.05, 0.02, 0.1)}}
+        ),
     }
 
 

@@ -296,3 +296,21 @@ def test_a_bad_matrix_at_some_step_is_named():
     bad[1, 2] = -0.1
     with pytest.raises(ValueError, match=r"W\(2\)\[1, 2\] = -0.1 is negative"):
         schedules.periodic([good, good, bad])
+
+
+def test_consensus_runs_through_a_schedule_and_the_static_exponential_graph_mixes():
+    start = np.random.default_rng(0).normal(size=8)
+    drawn = schedules.one_peer_exponential(8).matrices(3)
+    assert graphs.gossip(drawn, start, 3)[-1] <= 1e-15  # exact average after log2 Q steps
+    static = schedules.static_exponential(8)
+    np.testing.assert_allclose(static.sum(0), 1.0, atol=1e-15)
+    np.testing.assert_allclose(static.sum(1), 1.0, atol=1e-15)
+    assert np.count_nonzero(static[0]) == 1 + 3  # itself and log2 Q out-neighbours
+    assert 1e-3 < graphs.gossip(static, start, 3)[-1] < 1  # mixes, but not exactly
+
+
+@pytest.mark.bad_input
+def test_consensus_needs_one_matrix_per_step():
+    drawn = schedules.one_peer_exponential(4).matrices(2)
+    with pytest.raises(ValueError, match="2 mixing matrices for 5 steps: give one per step"):
+        graphs.gossip(drawn, np.arange(4.0), 5)

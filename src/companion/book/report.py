@@ -59,6 +59,12 @@ REQUIRED = (
     "sharded.compiled_bytes_equal_count",
     "sharded.ppermutes_equal_max_degree",
     "sharded.cycle_bytes_vs_allgather",
+    "timevarying.linearized_max_rel_err",
+    "one_peer.exact_average_max_abs",
+    "random_links.mean_within_3se_fraction",
+    "random_links.second_moment_within_3se_fraction",
+    "noniid.limit_partition_independent_max_rel_err",
+    "noniid.network_err_by_alpha",
 )
 
 
