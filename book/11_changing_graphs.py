@@ -34,14 +34,15 @@
 quick = False  # small sizes for CI
 width = 256  # hidden width of the ReLU MLP [quick: 64] [min: 1]
 num_agents = 8  # agents Q; a power of two for the exponential graphs [quick: 4] [min: 2]
-samples_per_agent = 4  # digits per agent [quick: 2] [min: 1]
+samples_per_agent = 2  # digits per agent [min: 1]
 link_probability = 0.6  # probability that a link is up at a step [min: 0.0] [max: 1.0]
 probabilities = [0.2, 0.4, 0.6, 0.8, 1.0]  # link probabilities of the sweep [quick: [0.3, 1.0]] [min: 0.0] [max: 1.0]
 algorithms = ["dgd", "atc", "cta"]  # algorithms checked against training [quick: ["atc"]]
 lr_scale = 0.5  # eta times the largest local curvature L_max [min: 0.0]
 steps = 100  # length of every run [quick: 40] [min: 1]
 mc_agents = 4  # agents on the cycle of the Monte Carlo experiment [min: 3]
-realizations = 1000  # Monte Carlo realizations of the random links [quick: 300] [min: 2]
+realizations = 1000  # Monte Carlo realizations per block [quick: 300] [min: 2]
+blocks = 5  # independent Monte Carlo blocks (seeds of the realizations) [min: 1]
 mc_steps = 40  # steps of the Monte Carlo experiment [quick: 25] [min: 1]
 seed = 0  # seed of data, partition, theta_0 and the schedules [min: 0]
 # fmt: on
@@ -50,7 +51,10 @@ seed = 0  # seed of data, partition, theta_0 and the schedules [min: 0]
 # We import the helper package (float64) and the plot theme.
 
 # %%
+import dataclasses
+
 import numpy as np
+import pandas as pd
 
 from companion import (
     dynamics,
@@ -244,6 +248,13 @@ print(
 # error) over steps, agents and outputs. If the prediction is right their mean is near 0,
 # their variance near 1, and about 99.7% lie within 3 standard errors. Entries that do not
 # vary (step 0, a common $f_0$) are compared exactly.
+#
+# The same correlation makes the pooled statistics of one Monte Carlo run noisy: when a
+# few slow modes dominate late steps, thousands of z-scores carry the information of a
+# few independent ones, and their variance can land well away from 1 for a correct
+# prediction. So we repeat the Monte Carlo in `blocks` independent blocks of
+# `realizations` each (different seeds) and judge the median over blocks, reporting the
+# spread.
 
 # %%
 small = problem_lib.digits(mlp, num_agents=mc_agents, samples_per_agent=2, seed=seed)
@@ -251,7 +262,12 @@ small_lr = lr_scale / small.curvature
 mc_graph = graphs.topology("cycle", mc_agents)
 mc_schedule = schedules.random_links(mc_graph, link_probability, seed=seed)
 mc_form = dynamics.closed_form(small, "dgd", mc_schedule, lr=small_lr)
-samples = moments.realizations(mc_form, mc_steps, range(realizations))
+block_samples = [
+    moments.realizations(
+        mc_form, mc_steps, range(b * realizations, (b + 1) * realizations)
+    )
+    for b in range(blocks)
+]
 mean = moments.mean(small, "dgd", mc_schedule, lr=small_lr, steps=mc_steps).predictions
 second = moments.second_moment(small, "dgd", mc_schedule, lr=small_lr, steps=mc_steps)
 
@@ -267,27 +283,43 @@ naive_w = link_probability * graphs.mixing_matrix(mc_graph) + (
 naive = (
     dynamics.closed_form(small, "dgd", naive_w, lr=small_lr).steps(mc_steps).predictions
 )
-z_scores = {
-    "mean": metrics.pooled_z(samples, mean),
-    "mean, control": metrics.pooled_z(samples, naive),
-    "second moment": metrics.pooled_z(samples**2, second),
-    "second moment, control": metrics.pooled_z(samples**2, mean**2),
+predictions = {
+    "mean": (1, mean),
+    "mean, control": (1, naive),
+    "second moment": (2, second),
+    "second moment, control": (2, mean**2),
 }
-for name, z in z_scores.items():
-    print(f"{name:24s} {z}")
+z_blocks = pd.DataFrame(
+    [
+        {"prediction": name, "block": b}
+        | dataclasses.asdict(metrics.pooled_z(samples**power, predicted))
+        for name, (power, predicted) in predictions.items()
+        for b, samples in enumerate(block_samples)
+    ]
+)
+z_summary = z_blocks.groupby("prediction", sort=False)[
+    ["mean", "variance", "within_3se"]
+]
+z_summary = z_summary.agg(["median", "min", "max"])
+z_summary.round(3)
 
 # %% [markdown]
-# {numref}`fig-changing-band` shows one output of every agent: the Monte Carlo mean
+# The correct predictions sit at a median z mean near 0 and variance near 1 with nearly
+# every entry within 3 standard errors; the spread columns show how far one block alone
+# can stray. The controls fail by far more.
+#
+# {numref}`fig-changing-band` shows one output of every agent in the first block: the
+# Monte Carlo mean
 # (markers) on the predicted mean (lines), and the Monte Carlo band (shaded, 2.3% to
 # 97.7% of the realizations) against two predicted standard deviations (dashed).
 
 # %% mystnb={"figure": {"caption": "Random link failures on a cycle, DGD: Monte Carlo over realizations (markers: mean; shaded: central 95% of realizations) against the exact expected dynamics (line: mean; dashed: mean plus or minus two standard deviations from the exact second moment).", "name": "fig-changing-band"}}
 output = (0, 0, 0)  # sample 0, class 0 of every agent
 fig = plotting.expected_band(
-    samples[:, :, :, output[1], output[2]],
+    block_samples[0][:, :, :, output[1], output[2]],
     mean[:, :, output[1], output[2]],
     second[:, :, output[1], output[2]],
-    title=f"random links, p = {link_probability:g}, {realizations} realizations",
+    title=f"random links, p = {link_probability:g}, {realizations} realizations (block 0)",
 )
 
 # %% [markdown]
@@ -374,33 +406,46 @@ print(
 )
 
 # %% [markdown]
-# The Monte Carlo claims pass when the pooled z-scores look standard and at least 98% lie
-# within 3 standard errors; each control must fail the same test.
+# The Monte Carlo claims pass when the medians over blocks of the pooled z-scores look
+# standard (z mean within 0.1 of 0, variance in [0.8, 1.25], at least 98% within 3
+# standard errors) and entries that do not vary match exactly; each control must fail the
+# same test.
 
 
 # %% tags=["nbval-check-output"]
-def standard(z: metrics.ZScores) -> bool:
-    return abs(z.mean) <= 0.1 and 0.8 <= z.variance <= 1.25 and z.within_3se >= 0.98
+def standard(name: str) -> bool:
+    median = z_summary.loc[name].xs("median", level=1)
+    return bool(
+        abs(median["mean"]) <= 0.1
+        and 0.8 <= median["variance"] <= 1.25
+        and median["within_3se"] >= 0.98
+    )
 
 
+def summary(name: str) -> dict:
+    return {
+        f"{stat}_{how}": z_summary.loc[name, (stat, how)]
+        for stat in ("within_3se", "mean", "variance")
+        for how in ("median", "min", "max")
+    }
+
+
+exact_entries = z_blocks.groupby("prediction", sort=False)["exact_max_abs"].max()
 for claim, key in (("mean", "mean"), ("second_moment", "second moment")):
-    z, control = z_scores[key], z_scores[f"{key}, control"]
     report.record(
         f"random_links.{claim}_within_3se_fraction",
-        {"within_3se": z.within_3se, "z_mean": z.mean, "z_variance": z.variance},
+        summary(key),
         kind="empirical",
-        passed=standard(z) and z.exact_max_abs <= claims.EXACT,
-        control_value={
-            "within_3se": control.within_3se,
-            "z_variance": control.variance,
-        },
-        control_passed=standard(control),
+        passed=standard(key) and exact_entries[key] <= claims.EXACT,
+        control_value=summary(f"{key}, control"),
+        control_passed=standard(f"{key}, control"),
         control="mean: closed form with pW + (1-p)I; second moment: the squared mean",
-        statement=f"Monte Carlo ({realizations} realizations) vs the exact {key} of DGD "
-        "under random link failures: pooled z-scores over steps, agents and outputs",
+        statement=f"Monte Carlo ({blocks} blocks of {realizations} realizations) vs the "
+        f"exact {key} of DGD under random link failures: pooled z-scores over steps, "
+        "agents and outputs, median over blocks (and range)",
         section="changing-expected",
     )
-print(standard(z_scores["mean"]), standard(z_scores["second moment"]))
+print(standard("mean"), standard("second moment"))
 
 # %% [markdown]
 # ## In this chapter we

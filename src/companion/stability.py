@@ -312,6 +312,22 @@ def _schedule_rate(problem, algorithm, schedule, lr, size) -> tuple[float, str]:
     return float(np.abs(np.linalg.eigvals(mean)).max()), "mean (necessary only)"
 
 
+def _uniform_bound(problem: Problem, algorithm, schedule: Schedule) -> float:
+    """The smallest :func:`sufficient_lr_bound` over the matrices a schedule can draw, or 0
+    when they cannot all be listed (or a DGD one is not symmetric)."""
+    if algorithms.get(algorithm) is not algorithms.DGD:
+        return 2.0 / problem.curvature  # any doubly stochastic W
+    if isinstance(schedule, PeriodicSchedule):
+        matrices = list(schedule.cycle)
+    elif isinstance(schedule, RandomSchedule) and schedule.support_size <= SUPPORT_TERMS:
+        matrices = [w for _, w in schedule.support()]
+    else:
+        return 0.0
+    if not all(map(_symmetric, matrices)):
+        return 0.0
+    return min(sufficient_lr_bound(problem, w) for w in matrices)
+
+
 def check_schedule(
     problem: Problem,
     algorithm: str | algorithms.Algorithm,
@@ -321,7 +337,16 @@ def check_schedule(
     strict: bool = False,
 ) -> None:
     """:func:`check_lr` for a schedule: warn (or raise, ``strict=True``) when
-    :func:`schedule_rate` exceeds 1."""
+    :func:`schedule_rate` exceeds 1.
+
+    Cheap first: below :func:`sufficient_lr_bound` of every matrix the schedule can draw
+    (each W(k) of a period, or every realization of a random draw), each step map has
+    spectral norm at most 1 in the same coordinates (the proof of
+    :func:`sufficient_lr_bound` holds for every W(k) at once), so their products cannot
+    grow and nothing else is computed.
+    """
+    if lr <= _uniform_bound(problem, algorithm, schedule):
+        return
     rate, kind = schedule_rate(problem, algorithm, schedule, lr)
     if rate <= 1 + RADIUS_TOL:
         return
