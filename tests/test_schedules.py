@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from companion import (
+    agents,
     dynamics,
     graphs,
     metrics,
@@ -314,3 +315,15 @@ def test_consensus_needs_one_matrix_per_step():
     drawn = schedules.one_peer_exponential(4).matrices(2)
     with pytest.raises(ValueError, match="2 mixing matrices for 5 steps: give one per step"):
         graphs.gossip(drawn, np.arange(4.0), 5)
+
+
+@pytest.mark.bad_input
+def test_a_schedule_refuses_a_layout_other_than_one_device():
+    class Elsewhere(agents.Stacked):
+        pass
+
+    drawn = schedules.one_peer_exponential(4).matrices(2)
+    with pytest.raises(
+        ValueError, match="a schedule of mixing matrices runs on one device, not on Elsewhere"
+    ):
+        agents.schedule_tables(Elsewhere(), drawn)
