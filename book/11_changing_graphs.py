@@ -35,12 +35,13 @@ quick = False  # small sizes for CI
 width = 256  # hidden width of the ReLU MLP [quick: 64] [min: 1]
 num_agents = 8  # agents Q; a power of two for the exponential graphs [quick: 4] [min: 2]
 samples_per_agent = 2  # digits per agent [min: 1]
+base_graph = "cycle"  # base graph of the random schedules (a companion.graphs topology)
 link_probability = 0.6  # probability that a link is up at a step [min: 0.0] [max: 1.0]
 probabilities = [0.2, 0.4, 0.6, 0.8, 1.0]  # link probabilities of the sweep [quick: [0.3, 1.0]] [min: 0.0] [max: 1.0]
 algorithms = ["dgd", "atc", "cta"]  # algorithms checked against training [quick: ["atc"]]
 lr_scale = 0.5  # eta times the largest local curvature L_max [min: 0.0]
 steps = 100  # length of every run [quick: 40] [min: 1]
-mc_agents = 4  # agents on the cycle of the Monte Carlo experiment [min: 3]
+mc_agents = 4  # agents on the base graph of the Monte Carlo experiment [min: 3]
 realizations = 1000  # Monte Carlo realizations per block [quick: 300] [min: 2]
 blocks = 5  # independent Monte Carlo blocks (seeds of the realizations) [min: 1]
 mc_steps = 40  # steps of the Monte Carlo experiment [quick: 25] [min: 1]
@@ -87,14 +88,16 @@ plotting.theme()
 # - **Randomized gossip** {cite}`boyd2006gossip`: one edge, drawn uniformly, averages its
 #   two agents, $W(k) = I - \tfrac12 (e_i - e_j)(e_i - e_j)^\top$.
 #
-# {numref}`fig-changing-schedules` shows the first three matrices of each.
+# The random schedules draw from the edges of a base graph, `base_graph` (the cycle
+# unless the parameters say otherwise). {numref}`fig-changing-schedules` shows the first
+# three matrices of each.
 
 # %% mystnb={"figure": {"caption": "The first three mixing matrices W(0), W(1), W(2) of each schedule (darker is larger).", "name": "fig-changing-schedules"}}
-cycle_graph = graphs.topology("cycle", num_agents)
+base = graphs.topology(base_graph, num_agents, seed=seed)
 schedule_set = {
     "one-peer exponential": schedules.one_peer_exponential(num_agents),
-    "random links": schedules.random_links(cycle_graph, link_probability, seed=seed),
-    "randomized gossip": schedules.randomized_gossip(cycle_graph, seed=seed),
+    "random links": schedules.random_links(base, link_probability, seed=seed),
+    "randomized gossip": schedules.randomized_gossip(base, seed=seed),
 }
 drawn = {
     f"{name}, W({k})": w
@@ -189,7 +192,7 @@ print(
 # %% mystnb={"figure": {"caption": "Consensus x <- W(k) x from a random start: distance to the average against the messages each agent has sent. The one-peer exponential graph reaches the average exactly after log2 Q steps (the curve stops at rounding level).", "name": "fig-changing-messages"}}
 start = np.random.default_rng(seed).normal(size=num_agents)
 static = {
-    "cycle": (graphs.mixing_matrix(cycle_graph), 2),
+    "cycle": (graphs.mixing_matrix(graphs.topology("cycle", num_agents)), 2),
     "static exponential": (schedules.static_exponential(num_agents), period),
     "complete": (
         graphs.mixing_matrix(graphs.topology("complete", num_agents)),
@@ -241,8 +244,9 @@ print(
 )
 
 # %% [markdown]
-# We check both moments by Monte Carlo on a cycle of `mc_agents` agents with two digits
-# each (small enough for the exact second moment), DGD, links up with probability
+# We check both moments by Monte Carlo on the base graph with `mc_agents` agents and two
+# digits
+# per agent (small enough for the exact second moment), DGD, links up with probability
 # $p$. Neighbouring entries of the trajectory are strongly correlated, so no single entry
 # is a test; we pool the z-scores (Monte Carlo mean minus prediction, over its standard
 # error) over steps, agents and outputs. If the prediction is right their mean is near 0,
@@ -259,7 +263,7 @@ print(
 # %%
 small = problem_lib.digits(mlp, num_agents=mc_agents, samples_per_agent=2, seed=seed)
 small_lr = lr_scale / small.curvature
-mc_graph = graphs.topology("cycle", mc_agents)
+mc_graph = graphs.topology(base_graph, mc_agents, seed=seed)
 mc_schedule = schedules.random_links(mc_graph, link_probability, seed=seed)
 mc_form = dynamics.closed_form(small, "dgd", mc_schedule, lr=small_lr)
 block_samples = [
@@ -313,7 +317,7 @@ z_summary.round(3)
 # (markers) on the predicted mean (lines), and the Monte Carlo band (shaded, 2.3% to
 # 97.7% of the realizations) against two predicted standard deviations (dashed).
 
-# %% mystnb={"figure": {"caption": "Random link failures on a cycle, DGD: Monte Carlo over realizations (markers: mean; shaded: central 95% of realizations) against the exact expected dynamics (line: mean; dashed: mean plus or minus two standard deviations from the exact second moment).", "name": "fig-changing-band"}}
+# %% mystnb={"figure": {"caption": "Random link failures on the base graph (a cycle unless base_graph says otherwise), DGD: Monte Carlo over realizations (markers: mean; shaded: central 95% of realizations) against the exact expected dynamics (line: mean; dashed: mean plus or minus two standard deviations from the exact second moment).", "name": "fig-changing-band"}}
 output = (0, 0, 0)  # sample 0, class 0 of every agent
 fig = plotting.expected_band(
     block_samples[0][:, :, :, output[1], output[2]],
@@ -339,7 +343,7 @@ fig = plotting.expected_band(
 # %%
 by_probability, limit_err = {}, {}
 for p in probabilities:
-    schedule = schedules.random_links(cycle_graph, p, seed=seed)
+    schedule = schedules.random_links(base, p, seed=seed)
     trajectory = dynamics.closed_form(net, "atc", schedule, lr=lr).steps(steps)
     expected = dynamics.closed_form(net, "atc", schedule.expected, lr=lr)
     rate = stability.spectral_radius(net, "atc", schedule.expected, lr)
@@ -361,10 +365,10 @@ for p, (t, rate) in by_probability.items():
 # {numref}`fig-changing-probability` shows the differences in the transient and in the
 # consensus distance.
 
-# %% mystnb={"figure": {"caption": "ATC under random link failures on the cycle, one realization per link probability p: global training loss (closed form).", "name": "fig-changing-probability"}}
+# %% mystnb={"figure": {"caption": "ATC under random link failures on the base graph, one realization per link probability p: global training loss (closed form).", "name": "fig-changing-probability"}}
 fig = plotting.algorithm_comparison(
     {f"p = {p:g}": t for p, (t, _) in by_probability.items()},
-    title="ATC, random links on the cycle",
+    title=f"ATC, random links on the {base_graph}",
 )
 
 # %% [markdown]

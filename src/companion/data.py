@@ -172,9 +172,11 @@ def partition_indices(
         ``"iid"``: a seeded shuffle cut into ``num_agents`` near-equal parts.
         ``"shards"``: rows sorted by label (ties in random order) cut into contiguous
         shards, so each agent sees one or a few classes.
-        ``"dirichlet"``: for each class, proportions across agents drawn from
-        Dirichlet(alpha); smaller alpha means stronger label skew. Agents left empty
-        receive one row from the largest agent.
+        ``"dirichlet"``: the per-class variant: for each class independently, its rows
+        are split across the agents in proportions drawn from Dirichlet(alpha, ..., alpha)
+        (so agent sizes differ too). Smaller alpha means stronger label skew (each class
+        concentrated on few agents); large alpha approaches equal shares. Agents left
+        empty receive one row from the largest agent.
 
     Args:
         labels: Integer labels of the n training rows, shape (n,).
