@@ -28,7 +28,8 @@ samples_per_agent = 8  # digits per agent on average [quick: 4] [min: 1]
 alphas = [0.1, 0.5, 1.0, 10.0]  # Dirichlet concentrations of the sweep [quick: [0.1, 10.0]] [min: 0.0]
 lr_scale = 0.5  # eta times the largest local curvature L_max [min: 0.0]
 steps = 150  # length of every run [quick: 50] [min: 1]
-widths = [64, 256, 1024]  # widths of the real networks [quick: [32, 128]] [min: 1]
+widths = [64, 256, 1024]  # widths of the real networks [quick: [64, 256]] [min: 1]
+network_samples_per_agent = 25  # digits per agent in the real-network section [quick: 10] [min: 1]
 seeds = 5  # network initializations per (partition, width) [min: 1]
 dims = 8  # principal components of the affine model outside interpolation [min: 1]
 biased_per_agent = 20  # samples per agent of the affine model (above interpolation) [quick: 5] [min: 1]
@@ -223,11 +224,28 @@ print({k: f"{v:.2e}" for k, v in bias_by_partition.items()})
 # ## Real networks
 #
 # How well does the closed form describe real networks under skew, and does that change
-# with width? For every partition and width we train the network from `seeds`
-# initializations and compare with the closed form: the median over seeds of the
-# relative error of the final global loss (the metric of {ref}`dgd-network`). The
-# control is the closed form of *another partition* of the same data: the i.i.d. split
-# for the partitions with $\alpha < 1$, the most skewed partition for the others.
+# with width? This section takes more digits, `network_samples_per_agent` per agent,
+# split by the same schemes: with few samples the networks fit them almost exactly
+# within the run, and the relative error of a nearly vanishing final loss says more about
+# the tail than about the dynamics. For every partition and width we train the network
+# from `seeds` initializations and compare with the closed form: the median over seeds
+# of the worst agent's relative error of its final local loss (a metric of
+# {ref}`dgd-network`; under skew the agents' losses are what differ). The
+# control is the closed form of *another partition* of the same data at the same step
+# size: the i.i.d. split for the partitions with $\alpha < 1$, the most skewed partition
+# for the others.
+
+
+# %%
+net_digits = data.load_digits_dataset(
+    num_agents * network_samples_per_agent, 50, seed=seed, center_targets=True
+)
+net_partitions = {
+    name: data.partition_indices(
+        net_digits.labels_train, num_agents, seed=seed, num_classes=10, **kw
+    )
+    for name, kw in schemes.items()
+}
 
 
 # %%
@@ -235,7 +253,7 @@ def runs_for(name: str, w: int) -> experiments.SeedRuns:
     net = models.mlp(w, 2, 10)
     return experiments.over_seeds(
         lambda s: problem_lib.from_dataset(
-            net, digits, partitions[name], seed=seed + s
+            net, net_digits, net_partitions[name], seed=seed + s
         ),
         "dgd",
         cycle,
@@ -259,17 +277,18 @@ def control_error(name: str, w: int) -> float:
     for problem, observed in zip(
         network[name, w].problems, network[name, w].observed, strict=True
     ):
-        wrong = problem.replace(partition=partitions[other])
-        lr = lr_scale / wrong.curvature
-        predicted = dynamics.closed_form(wrong, "dgd", cycle, lr=lr).steps(steps)
-        errors.append(metrics.agreement(predicted, observed).final_loss_rel_err)
+        wrong = problem.replace(partition=net_partitions[other])
+        predicted = dynamics.closed_form(wrong, "dgd", cycle, lr=observed.lr).steps(
+            steps
+        )
+        errors.append(metrics.agreement(predicted, observed).worst_agent_loss_rel_err)
     return metrics.spread(errors)[0]
 
 
 table = pd.DataFrame(
     {
         (name, w): {
-            "closed form": network[name, w].median("final_loss_rel_err"),
+            "closed form": network[name, w].median("worst_agent_loss_rel_err"),
             "another partition": control_error(name, w),
         }
         for name in schemes
@@ -282,15 +301,19 @@ table.round(3)
 # {numref}`fig-noniid-width` plots the closed form's error against width for each
 # partition.
 
-# %% mystnb={"figure": {"caption": "Relative error of the final global loss, closed form against trained networks (median over initializations, bars from minimum to maximum), by width, one line per partition.", "name": "fig-noniid-width"}}
+# %% mystnb={"figure": {"caption": "Worst agent's relative error of its final local loss, closed form against trained networks (median over initializations, bars from minimum to maximum), by width, one line per partition.", "name": "fig-noniid-width"}}
 spreads = {
     name: {
-        w: metrics.spread([a.final_loss_rel_err for a in network[name, w].agreements()])
+        w: metrics.spread(
+            [a.worst_agent_loss_rel_err for a in network[name, w].agreements()]
+        )
         for w in widths
     }
     for name in schemes
 }
-fig = plotting.error_by_partition(spreads, ylabel="final global loss, relative error")
+fig = plotting.error_by_partition(
+    spreads, ylabel="worst agent's final local loss, rel. error"
+)
 
 # %% [markdown]
 # Jian and Liu (ICML 2025, arXiv:2508.12576) report that the effect of heterogeneity on
@@ -355,13 +378,14 @@ network_claim = report.record(
     control_value={
         name: table.loc[(name, largest), "another partition"] for name in schemes
     },
-    control_passed=all(
+    control_passed=any(  # the control must fail for every partition
         table.loc[(n, largest), "another partition"] <= claims.AGREEMENT
         for n in schemes
     ),
     control="the closed form of another partition of the same data",
     statement=f"real networks of width {largest}, DGD on the cycle: relative error of the "
-    f"final global loss, closed form vs training, median over {seeds} initializations, by "
+    f"worst agent's final local loss, closed form vs training, median over {seeds} "
+    "initializations, by "
     f"partition (bound {claims.AGREEMENT:g} each)",
     section="noniid-network",
 )
