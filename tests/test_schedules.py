@@ -13,6 +13,7 @@ from companion import (
     agents,
     dynamics,
     graphs,
+    limits,
     metrics,
     models,
     moments,
@@ -275,6 +276,12 @@ def test_mean_square_rate_is_used_when_small():
                 steps=2,
             ),
             r"Q m = 480 here; it is computed only up to Q m = 400",
+        ),
+        (
+            lambda p: limits.fixed_point(
+                dynamics.closed_form(p, "atc", schedules.one_peer_exponential(4), lr=0.5)
+            ),
+            r"the limit of a closed form needs one mixing matrix",
         ),
         (
             lambda p: metrics.pooled_z(np.ones((5, 3)), np.ones(3)),

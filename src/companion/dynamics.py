@@ -206,8 +206,9 @@ class ClosedForm:
     lr: float
     layout: Stacked = STACKED
 
-    def _static(self, query: str) -> np.ndarray:
-        """The one mixing matrix, or a clear refusal for a schedule."""
+    def fixed_mixing(self, query: str = "this query") -> np.ndarray:
+        """The one mixing matrix W, or a refusal naming ``query`` when the closed form runs a
+        schedule."""
         if isinstance(self.mixing, Schedule):
             raise ValueError(
                 f"{query} needs one mixing matrix, but this closed form runs the schedule "
@@ -218,7 +219,7 @@ class ClosedForm:
 
     @functools.cached_property
     def _map(self) -> tuple[np.ndarray, np.ndarray]:
-        mixing = self._static("the iteration matrix")
+        mixing = self.fixed_mixing("the iteration matrix")
         return linear.iteration_map(self.problem, self.algorithm, mixing, self.lr)
 
     @property
@@ -301,7 +302,7 @@ class ClosedForm:
             >>> t.method, t.local_loss.round(6).tolist()
             ('dual-spectral', [[0.5, 0.5], [0.0, 0.0]])
         """
-        self._static(".at(steps)")
+        self.fixed_mixing(".at(steps)")
         at = np.asarray(steps)
         if at.ndim != 1 or at.size == 0 or not np.issubdtype(at.dtype, np.integer) or at.min() < 0:
             raise ValueError(f"steps must be a 1-D array of step indices >= 0, got {steps!r}")
@@ -321,7 +322,7 @@ class ClosedForm:
             >>> round(float(t.predictions[1, 0, 0, 0]), 6)  # 1 - exp(-1)
             0.632121
         """
-        self._static(".flow(times)")
+        self.fixed_mixing(".flow(times)")
         at = np.asarray(times, dtype=float)
         if at.ndim != 1 or at.size == 0 or not np.all(np.isfinite(at)) or at.min() < 0:
             raise ValueError(f"times must be a 1-D array of finite times >= 0, got {at!r}")
@@ -341,7 +342,7 @@ class ClosedForm:
             [[[1.0], [1.0]], [[1.0], [1.0]]]
         """
         p = self.problem
-        self._static(".parameters(step)")
+        self.fixed_mixing(".parameters(step)")
         alpha = linear.powers(self.matrix, self.offset, [step])[0]
         alpha = alpha.reshape(p.num_agents, *p.targets.shape)
         _, pullback = jax.vjp(lambda params: p.network_fn(params, p.inputs), p.params)
@@ -368,7 +369,7 @@ class ClosedForm:
                 f"transition needs finite times 0 <= t0 <= t, got t={t!r}, t0={t0!r}: the flow "
                 "runs forward from t0"
             )
-        mixing = self._static("the state-transition matrix")
+        mixing = self.fixed_mixing("the state-transition matrix")
         matrix = stability.iteration_matrix(self.problem, self.algorithm, mixing, self.lr)
         return scipy.linalg.expm((matrix - np.eye(len(matrix))) * ((t - t0) / self.lr))
 

@@ -276,8 +276,7 @@ def _reduced(form: ClosedForm, rtol: float) -> tuple[np.ndarray, ...]:
     ``(matrix, offset, basis, start)`` with ``F = start + basis z``."""
     p = form.problem
     basis = np.kron(np.eye(p.num_agents), _range(p.kernel, rtol))  # (Qm, Qr)
-    matrix, offset = linear.iteration_map(
-        p, form.algorithm, form.mixing, form.lr, space="predictions"
-    )
+    mixing = form.fixed_mixing("the limit of a closed form")
+    matrix, offset = linear.iteration_map(p, form.algorithm, mixing, form.lr, space="predictions")
     start = np.tile(p.f0.ravel(), p.num_agents)
     return basis.T @ matrix @ basis, basis.T @ (matrix @ start + offset - start), basis, start

@@ -257,10 +257,11 @@ def train(
     if not (isinstance(chunk, int) and chunk > 0):
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
     saved = (save_at or SaveAt()).resolve(steps)
-    if check and isinstance(mixing, Schedule):
-        stability.check_schedule(problem, algorithm, mixing, lr, strict=strict)
-    elif check:
-        stability.check_lr(problem, algorithm, mixing, lr, strict=strict)
+    if check:
+        if isinstance(mixing, Schedule):
+            stability.check_schedule(problem, algorithm, mixing, lr, strict=strict)
+        else:
+            stability.check_lr(problem, algorithm, mixing, lr, strict=strict)
 
     # Balanced chunks cover the steps + 1 observations with at most one compiled length.
     count = math.ceil((steps + 1) / chunk)
