@@ -58,7 +58,12 @@ def toy(tmp_path_factory):
     return root
 
 
-def _build(root: Path, pause: float = 0.0) -> subprocess.Popen:
+def _ignore_sigint() -> None:
+    """How a shell starts a background job of a script: SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _build(root: Path, pause: float = 0.0, sigint_ignored: bool = False) -> subprocess.Popen:
     pids = root / "pids"
     shutil.rmtree(pids, ignore_errors=True)
     pids.mkdir()
@@ -67,7 +72,7 @@ def _build(root: Path, pause: float = 0.0) -> subprocess.Popen:
     command = [sys.executable, "-m", "companion.book.cli", "book", "--quick"]
     return subprocess.Popen(
         command, cwd=root, env=env, start_new_session=True, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, preexec_fn=_ignore_sigint if sigint_ignored else None,
     )  # fmt: skip
 
 
@@ -102,13 +107,18 @@ def _previous_book(root: Path) -> dict[Path, bytes]:
 
 
 @pytest.mark.parametrize(
-    ("how", "to_group"),
-    [(signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGTERM, True)],
-    ids=["ctrl-c", "kill", "kill-group"],
+    ("how", "to_group", "sigint_ignored"),
+    [
+        (signal.SIGINT, True, False),
+        (signal.SIGINT, False, True),
+        (signal.SIGTERM, False, False),
+        (signal.SIGTERM, True, False),
+    ],
+    ids=["ctrl-c", "int-to-a-background-job", "kill", "kill-group"],
 )
-def test_an_interrupted_build_leaves_the_previous_book(toy, how, to_group):
+def test_an_interrupted_build_leaves_the_previous_book(toy, how, to_group, sigint_ignored):
     previous = _previous_book(toy)
-    build = _build(toy, pause=120)
+    build = _build(toy, pause=120, sigint_ignored=sigint_ignored)
     try:
         _wait_for(toy / "pids" / "02_slow", 120)  # the slow chapter has recorded one claim
         kernel = int((toy / "pids" / "02_slow").read_text())

@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``companion`` console script."""
     args = parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _terminated)
+    # A shell starts background jobs of scripts with SIGINT ignored, and Python keeps that;
+    # Ctrl-C (or kill -INT) must still unwind through the clean-ups below.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, chapters.ChapterFailed) as err:
@@ -120,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 if __name__ == "__main__":
