@@ -58,11 +58,6 @@ def toy(tmp_path_factory):
     return root
 
 
-def _ignore_sigint() -> None:
-    """How a shell starts a background job of a script: SIGINT ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _build(root: Path, pause: float = 0.0, sigint_ignored: bool = False) -> subprocess.Popen:
     pids = root / "pids"
     shutil.rmtree(pids, ignore_errors=True)
@@ -70,9 +65,12 @@ def _build(root: Path, pause: float = 0.0, sigint_ignored: bool = False) -> subp
     env = os.environ | {"TOY_PIDS": str(pids), "TOY_PAUSE_02_slow": str(pause)}
     env.pop("COMPANION_RESULTS_DIR", None)
     command = [sys.executable, "-m", "companion.book.cli", "book", "--quick"]
+    if sigint_ignored:  # as a shell starts a background job of a script (no fork here:
+        # the test process runs JAX threads, and a forked child would warn)
+        command = ["sh", "-c", 'trap "" INT; exec "$0" "$@"', *command]
     return subprocess.Popen(
         command, cwd=root, env=env, start_new_session=True, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, preexec_fn=_ignore_sigint if sigint_ignored else None,
+        stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
 
