@@ -87,8 +87,8 @@ def _summaries(state, readout_own, own, own_weights, mixing, lr, *, algorithm, l
     def body(x, _):
         values, alpha = x[:, : train + test], x[:, train + test :]
         moved = values[:, :train] - start
-        spread = alpha - alpha.mean(0)
-        moved_spread = moved - moved.mean(0)
+        spread = alpha - alpha.mean(0, keepdims=True)
+        moved_spread = moved - moved.mean(0, keepdims=True)
         observed = (
             jnp.sum(values**2, -1),
             jnp.sum(values.mean(0) ** 2, -1),

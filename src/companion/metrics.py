@@ -45,6 +45,7 @@ __all__ = [
     "kernel_drift",
     "log_loss_gap_until",
     "log_loss_gaps",
+    "prediction_error",
     "loss_curve_distance",
     "fall_factor",
     "ZScores",
@@ -188,6 +189,26 @@ def log_loss_gap_until(
             f"{saved[0]}..{saved[-1]}, {len(saved)} steps): pick them from observed.saved_steps"
         )
     return np.maximum.accumulate(log_loss_gaps(predicted, observed))[at]
+
+
+def prediction_error(predicted: Trajectory, observed: Trajectory) -> float:
+    """``||F^ - F|| / ||F||`` of every agent's training predictions over the steps
+    ``observed`` saved: how well one prediction describes one trained network, output by
+    output rather than through a loss.
+
+    Example:
+        >>> from companion.problem import Problem
+        >>> p = Problem(targets=np.zeros((1, 1)), partition=[np.array([0])],
+        ...             kernel=np.eye(1), f0=np.ones((1, 1)))
+        >>> def run(*values):
+        ...     return Trajectory.build(p, algorithm="dgd", lr=0.1, method="primal",
+        ...         steps=np.arange(2), predictions=np.array(values)[:, None, None, None],
+        ...         consensus_distance=np.zeros(2), param_distance=np.zeros((2, 1)))
+        >>> prediction_error(run(1.0, 1.1), run(1.0, 1.0))
+        0.0707...
+    """
+    rows = _rows(predicted, np.asarray(observed.saved_steps))
+    return relative_error(predicted.predictions[rows], observed.predictions)
 
 
 def graph_distance(predicted: Trajectory, observed: Trajectory) -> float:

@@ -27,7 +27,7 @@ from companion.plotting.dynamics import (
     limit_gaps,
     loss_grid,
 )
-from companion.plotting.ensembles import ensemble_bands, validity_maps
+from companion.plotting.ensembles import ensemble_bands, ensemble_errors_by_width, validity_maps
 from companion.plotting.graphs import draw_graph, draw_graphs, mixing_heatmaps, rate_curves, spectra
 from companion.plotting.heterogeneity import error_by_partition, label_mix
 from companion.plotting.schedules import disagreement_by_messages, expected_band
@@ -58,6 +58,7 @@ __all__ = [
     "draw_graphs",
     "dynamics_panels",
     "ensemble_bands",
+    "ensemble_errors_by_width",
     "error_by_partition",
     "error_by_width",
     "error_heatmap",

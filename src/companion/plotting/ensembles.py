@@ -110,6 +110,7 @@ def validity_maps(
         cols,
         figsize=(0.75 * len(horizons) * cols + 1.5, 0.5 * len(widths) * rows + 1.2),
         squeeze=False,
+        layout="constrained",  # room for the shared colour bar
     )
     for (i, topo), (j, alg) in (
         (r, c) for r in enumerate(topologies) for c in enumerate(algorithms)
@@ -139,4 +140,33 @@ def validity_maps(
         fontsize=7,
         loc="upper right",
     )
+    return fig
+
+
+def ensemble_errors_by_width(
+    errors: Mapping[str, np.ndarray],
+    floors: Mapping[str, np.ndarray],
+    controls: Mapping[str, np.ndarray],
+    widths: Sequence[int],
+    *,
+    slopes: Mapping[str, float],
+) -> Figure:
+    """One panel per error: for each width, the median over settings (markers, with the
+    range over settings as a band), the fitted power law, the noise floor (dotted) and the
+    same error against a wrong prediction (squares). Each array is (settings, widths)."""
+    fig, grid = plt.subplots(1, len(errors), figsize=(3.9 * len(errors), 3.4), squeeze=False)
+    w = np.asarray(widths, dtype=float)
+    for ax, (name, values) in zip(grid[0], errors.items(), strict=True):
+        median = np.median(values, 0)
+        ax.fill_between(w, values.min(0), values.max(0), color="C0", alpha=0.15, lw=0)
+        observed(ax, w, median, "C0", ms=6, label="median over settings (band: range)")
+        fit = np.exp(np.mean(np.log(median)) + slopes[name] * (np.log(w) - np.log(w).mean()))
+        predicted(ax, w, fit, "0.4", ls="--", label=f"fit, slope {slopes[name]:.2f}")
+        ax.plot(w, np.median(floors[name], 0), ":", color="0.5", label="noise floor")
+        ax.plot(w, np.median(controls[name], 0), "s", color="C3", ms=5, label="control")
+        ax.set(xscale="log", yscale="log", xlabel="hidden width", title=name)
+        ax.set_xticks(w, [str(int(v)) for v in w])
+        ax.minorticks_off()
+    grid[0, 0].set_ylabel("relative error")
+    grid[0, -1].legend(fontsize=7, loc="best")
     return fig
