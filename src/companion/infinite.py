@@ -136,9 +136,9 @@ class Moments:
 
 def _inputs(problem: Problem) -> np.ndarray:
     """The training inputs, then the test inputs when there are any."""
-    if problem.inputs_test is None:
-        return problem.inputs  # type: ignore[return-value]
-    return np.concatenate([problem.inputs, problem.inputs_test])
+    return np.concatenate(
+        [np.asarray(x) for x in (problem.inputs, problem.inputs_test) if x is not None]
+    )
 
 
 def analytic_problem(problem: Problem) -> Problem:
@@ -398,9 +398,10 @@ def ensemble_errors(moments: Moments, runs: Sequence[Trajectory]) -> EnsembleErr
     samples, targets = np.stack([r.predictions for r in runs]), moments.targets
     test = moments.test_targets is not None and runs[0].test_predictions is not None
     if test and moments.test_variance is not None and moments.test_targets is not None:
-        mean = np.concatenate([mean, moments.mean.test_predictions[rows]], -2)
+        mean = np.concatenate([mean, np.asarray(moments.mean.test_predictions)[rows]], -2)
         variance = np.concatenate([variance, moments.test_variance[rows]], -1)
-        samples = np.concatenate([samples, np.stack([r.test_predictions for r in runs])], -2)
+        drawn = np.stack([np.asarray(r.test_predictions) for r in runs])
+        samples = np.concatenate([samples, drawn], -2)
         targets = np.concatenate([targets, moments.test_targets])
     count, outputs, scale = len(runs), samples.shape[-1], np.linalg.norm(targets)
     squares = np.sum((samples - samples.mean(0)) ** 2, (-2, -1)) * count / (count - 1)

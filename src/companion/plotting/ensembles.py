@@ -104,7 +104,8 @@ def validity_maps(
     rows, cols = len(topologies), len(algorithms)
     values = np.stack([np.asarray(v, dtype=float) for v in gaps.values()])
     positive = values[values > 0]
-    norm = LogNorm(positive.min() if positive.size else 1e-3, max(values.max(), 2 * threshold))
+    low = float(positive.min()) if positive.size else 1e-3
+    norm = LogNorm(low, max(values.max(), 2 * threshold))
     fig, grid = plt.subplots(
         rows,
         cols,
@@ -117,7 +118,7 @@ def validity_maps(
     ):
         ax, cell = grid[i, j], np.asarray(gaps[topo, alg], dtype=float)
         sns.heatmap(
-            np.maximum(cell, norm.vmin),
+            np.maximum(cell, low),
             ax=ax,
             annot=cell,
             fmt=".2f",
@@ -125,8 +126,8 @@ def validity_maps(
             cmap="rocket_r",
             norm=norm,
             cbar=False,
-            xticklabels=list(horizons),
-            yticklabels=list(widths),
+            xticklabels=[str(h) for h in horizons],
+            yticklabels=[str(w) for w in widths],
         )
         for r, c in zip(*np.nonzero(cell <= threshold), strict=True):
             ax.add_patch(Rectangle((c, r), 1, 1, fill=False, edgecolor="C2", lw=2))
