@@ -114,7 +114,11 @@ plotting.theme()
 # with covariance $\Sigma \otimes I_C$; Gaussianity is what makes the mean $\pm 2$
 # standard deviations a 95% band. Every output behaves alike, so `companion.infinite`
 # carries the fluctuations for one output only, as $A_k \Phi$ with $\Sigma = \Phi
-# \Phi^\top$, and forms covariance blocks only at the steps asked for.
+# \Phi^\top$, and forms covariance blocks only at the steps asked for. Each agent's part
+# of that state has $2n + n_*$ rows (training and test predictions, dual coefficients)
+# and $r = \operatorname{rank}\Sigma \le n + n_*$ columns, so a step of the fluctuations
+# costs $O\big((2n + n_*)\, r\, (n + Q^2)\big)$: about $(2 + n_*/n)\, r$ times a step of
+# the mean's dual recursion on one output, $O\big(n (n + Q^2)\big)$, with no sampling.
 #
 # We draw the data once. The step size comes from the analytic NTK
 # (`infinite.analytic_problem` is the problem of the mean: $\Theta \otimes I_C$ and
