@@ -169,5 +169,5 @@ def ensemble_errors_by_width(
         ax.set_xticks(w, [str(int(v)) for v in w])
         ax.minorticks_off()
     grid[0, 0].set_ylabel("relative error")
-    grid[0, -1].legend(fontsize=7, loc="best")
+    grid[0, -1].legend(fontsize=7, loc="lower left")
     return fig
