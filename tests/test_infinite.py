@@ -98,6 +98,49 @@ def test_mean_is_the_closed_form_from_zero_and_covariance_blocks_match_variances
     assert np.all(moments.expected.local_loss >= moments.mean.local_loss)
 
 
+def test_paired_response_is_what_each_draw_drives_and_removes_its_spread():
+    """An infinitely wide network (the dual closed form with the analytic NTK) started from
+    its own initial outputs is the mean plus ``paired``: the control variate leaves no
+    error of the mean and no floor, while the plain sample mean keeps both."""
+    problem = small_problem()
+    form = infinite.closed_form(problem, "dgd", MIXING, lr=0.3)
+    moments, mean_problem = form.steps(4), infinite.analytic_problem(problem)
+    shared = ("targets", "partition", "kernel", "targets_test", "kernel_test")
+    rng, runs = np.random.default_rng(3), []
+    for _ in range(3):
+        z = rng.normal(size=(7, 2))
+        drawn = Problem(**{k: getattr(mean_problem, k) for k in shared}, f0=z[:5], f0_test=z[5:])
+        runs.append(dynamics.closed_form(drawn, "dgd", MIXING, lr=0.3).steps(4))
+    drive = form.paired(runs)
+    assert drive.shape == (3, 5, 3, 7, 2)
+    mean = np.concatenate([moments.mean.predictions, moments.mean.test_predictions], 2)
+    for run, driven in zip(runs, drive, strict=True):
+        preds = np.concatenate([run.predictions, run.test_predictions], 2)
+        assert np.allclose(preds, mean + driven, rtol=0, atol=1e-10)
+    paired = infinite.ensemble_errors(moments, runs, drive)
+    plain = infinite.ensemble_errors(moments, runs)
+    assert paired.mean.max() < 1e-10 and paired.mean_floor.max() < 1e-10
+    assert plain.mean[1:].min() > 1e-3 and plain.mean_floor[1:].min() > 1e-3
+    assert np.array_equal(paired.variance, plain.variance)
+
+
+@pytest.mark.bad_input
+def test_paired_needs_step_zero_and_ensemble_errors_a_drive_of_the_runs_shape():
+    problem = small_problem()
+    form = infinite.closed_form(problem, "dgd", MIXING, lr=0.3)
+    runs = [
+        dynamics.closed_form(infinite.analytic_problem(problem), "dgd", MIXING, lr=0.3).at([2, 4])
+    ] * 2
+    with pytest.raises(ValueError, match="must save step 0"):
+        form.paired(runs)
+    with pytest.raises(ValueError, match=r"initial outputs must have shape \(7, m\)"):
+        form.response(np.zeros((5, 2)), [1])
+    moments = form.steps(4)
+    runs = [moments.mean, moments.mean]
+    with pytest.raises(ValueError, match="drive must have the runs' shape"):
+        infinite.ensemble_errors(moments, runs, np.zeros((2, 5, 3, 5, 2)))
+
+
 def test_ensemble_trains_each_initialization_as_train_does():
     model = models.mlp(16, 1, 2)
     starts = [model.init_fn(jax.random.PRNGKey(s), (-1, 3))[1] for s in range(3)]

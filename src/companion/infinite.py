@@ -313,22 +313,66 @@ class InfiniteWidth:
             (len(steps), Q, N, N): each agent's block; with ``joint``, (len(steps), Q, N,
             Q, N), every pair of agents.
         """
+        values = self.response(_factor(self.nngp), steps)
+        if joint:
+            return np.einsum("kqic,krjc->kqirj", values, values)
+        return np.einsum("kqic,kqjc->kqij", values, values)
+
+    def response(self, initial: np.ndarray, steps: Sequence[int]) -> np.ndarray:
+        """``A_k z`` at ``steps``: the part of every agent's predictions (training then test
+        inputs) that initial outputs ``z`` drive, for one output, column by column. The
+        predictions of an infinitely wide network whose initial outputs are ``z`` are this
+        plus the mean.
+
+        Args:
+            initial: (N, m) initial outputs on the training then test inputs, m columns
+                (outputs, or draws).
+
+        Returns:
+            (len(steps), Q, N, m).
+        """
         at = np.asarray(steps)
         if at.ndim != 1 or at.size == 0 or not np.issubdtype(at.dtype, np.integer) or at.min() < 0:
             raise ValueError(f"steps must be a 1-D array of step indices >= 0, got {steps!r}")
         outputs = len(self.nngp)
-        state, done, blocks = self._start(_factor(self.nngp)), 0, {}
+        if np.ndim(initial) != 2 or np.shape(initial)[0] != outputs:
+            raise ValueError(
+                f"initial outputs must have shape ({outputs}, m): one row per training then "
+                f"test input, got shape {np.shape(initial)}"
+            )
+        state, done, values = self._start(np.asarray(initial, dtype=float)), 0, {}
         for step in np.unique(at):
             state = _advance(
                 state, int(step - done), *self._operands, self.lr, algorithm=self.algorithm
             )
             done = int(step)
-            values = np.asarray(state[:, :outputs])
-            if joint:
-                blocks[done] = np.einsum("qic,rjc->qirj", values, values)
-            else:
-                blocks[done] = np.einsum("qic,qjc->qij", values, values)
-        return np.stack([blocks[int(s)] for s in at])
+            values[done] = np.asarray(state[:, :outputs])
+        return np.stack([values[int(s)] for s in at])
+
+    def paired(self, runs: Sequence[Trajectory]) -> np.ndarray:
+        """For each run, ``A_k z_s`` at the steps it saved, from its own initial outputs
+        ``z_s`` (its predictions at step 0 on the training then test inputs): what the same
+        draw drives in an infinitely wide network. Its mean over initializations is zero
+        (the initial outputs are centred), so subtracting it from each run leaves the
+        ensemble's expected mean unchanged and removes most of the spread of the draws: a
+        control variate for :func:`ensemble_errors`.
+
+        Returns:
+            (S, K, Q, N, C), runs first; N covers the test inputs when the runs have them.
+        """
+        at = np.asarray(runs[0].saved_steps)
+        if at[0] != 0:
+            raise ValueError("the runs must save step 0, where their initial outputs are read")
+        initial = [
+            np.concatenate(
+                [r.predictions[0, 0]]
+                + [np.asarray(t)[0, 0] for t in [r.test_predictions] if t is not None]
+            )
+            for r in runs
+        ]
+        z = np.concatenate(initial, -1)  # (N, S C): draws and outputs side by side
+        values = self.response(z, at)
+        return np.moveaxis(values.reshape(*values.shape[:3], len(runs), -1), 3, 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -340,7 +384,8 @@ class EnsembleErrors:
     Attributes:
         steps: (K,) the steps the runs saved.
         mean, mean_floor: ``||F_bar - mu|| / ||y||`` over the training and test
-            predictions (``y`` all their targets), and ``sqrt(tr C_hat / S) / ||y||``.
+            predictions (``y`` all their targets), and ``sqrt(tr C_hat / S) / ||y||``; with
+            a ``drive``, of the runs minus it.
         variance, variance_floor: ``|tr C_hat - tr C| / tr C`` of the summed variances,
             and the standard error of ``tr C_hat`` over ``tr C``.
         loss, loss_floor: ``|mean_s L(theta_q) - E L(theta_q)| / E L(theta_q)`` of the
@@ -369,9 +414,16 @@ class EnsembleErrors:
         return float(np.median(np.sqrt(np.maximum(error**2 - floor**2, 0))))
 
 
-def ensemble_errors(moments: Moments, runs: Sequence[Trajectory]) -> EnsembleErrors:
+def ensemble_errors(
+    moments: Moments, runs: Sequence[Trajectory], drive: np.ndarray | None = None
+) -> EnsembleErrors:
     """Sample mean, variance and mean global loss of ``runs`` (one per initialization, all
     saving the same steps) against the predicted ``moments``.
+
+    With ``drive`` (S, K, Q, N, C), each run's predictions minus it enter the sample mean
+    (:meth:`InfiniteWidth.paired`: a zero-mean control variate), so the error of the mean
+    and its floor shrink with the part of each run that the infinite-width prediction
+    already explains from its own initial outputs.
 
     Example:
         >>> from companion import models
@@ -404,13 +456,20 @@ def ensemble_errors(moments: Moments, runs: Sequence[Trajectory]) -> EnsembleErr
         samples = np.concatenate([samples, drawn], -2)
         targets = np.concatenate([targets, moments.test_targets])
     count, outputs, scale = len(runs), samples.shape[-1], np.linalg.norm(targets)
+    if drive is not None and np.shape(drive) != samples.shape:
+        raise ValueError(
+            f"drive must have the runs' shape {samples.shape} (runs, steps, agents, inputs, "
+            f"outputs), got {np.shape(drive)}: build it with InfiniteWidth.paired(runs)"
+        )
+    centred = samples if drive is None else samples - drive
     squares = np.sum((samples - samples.mean(0)) ** 2, (-2, -1)) * count / (count - 1)
+    residual = np.sum((centred - centred.mean(0)) ** 2, (-2, -1)) * count / (count - 1)
     spread, predicted = squares.mean(0), outputs * variance.sum(-1)
     losses, expected = np.stack([r.global_loss for r in runs]), moments.expected.global_loss[rows]
     return EnsembleErrors(
         steps=at,
-        mean=np.linalg.norm(samples.mean(0) - mean, axis=(-2, -1)) / scale,
-        mean_floor=np.sqrt(spread / count) / scale,
+        mean=np.linalg.norm(centred.mean(0) - mean, axis=(-2, -1)) / scale,
+        mean_floor=np.sqrt(residual.mean(0) / count) / scale,
         variance=np.abs(spread - predicted) / predicted,
         variance_floor=squares.std(0, ddof=1) / np.sqrt(count) / predicted,
         loss=np.abs(losses.mean(0) - expected) / expected,
