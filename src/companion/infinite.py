@@ -318,7 +318,7 @@ class InfiniteWidth:
             return np.einsum("kqic,krjc->kqirj", values, values)
         return np.einsum("kqic,kqjc->kqij", values, values)
 
-    def response(self, initial: np.ndarray, steps: Sequence[int]) -> np.ndarray:
+    def response(self, initial: np.ndarray, steps: Sequence[int] | np.ndarray) -> np.ndarray:
         """``A_k z`` at ``steps``: the part of every agent's predictions (training then test
         inputs) that initial outputs ``z`` drive, for one output, column by column. The
         predictions of an infinitely wide network whose initial outputs are ``z`` are this
