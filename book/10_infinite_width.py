@@ -56,7 +56,15 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from companion import experiments, infinite, metrics, models, plotting, simulate
+from companion import (
+    ensembles,
+    experiments,
+    infinite,
+    metrics,
+    models,
+    plotting,
+    simulate,
+)
 from companion import problem as problem_lib
 from companion.book import report
 from companion.trajectory import relative_error
@@ -324,7 +332,7 @@ fig = plotting.ensemble_bands(
 # (infinite-width-errors)=
 # ## The ensembles approach the prediction
 #
-# `infinite.ensemble_errors` compares, at every saved step and for every agent, the
+# `ensembles.errors` compares, at every saved step and for every agent, the
 # sample mean of the networks' predictions (training and test inputs) with the predicted
 # mean, relative to the size of the targets; their summed sample variance with the
 # predicted one; and their mean global loss $\frac1S\sum_s L(\theta_q)$ with the expected
@@ -357,7 +365,7 @@ control_moments = {cell: form.steps(steps) for cell, form in control_forms.items
 
 def errors_against(form, predicted, observed):
     """The ensemble's errors against one prediction, the mean paired through its form."""
-    return infinite.ensemble_errors(predicted, observed, form.paired(observed))
+    return ensembles.errors(predicted, observed, form.paired(observed))
 
 
 errors, control_errors = (

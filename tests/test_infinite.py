@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from companion import dynamics, infinite, metrics, models, ntk, simulate
+from companion import dynamics, ensembles, infinite, metrics, models, ntk, simulate
 from companion.problem import Problem
 
 MIXING = np.array([[0.5, 0.25, 0.25], [0.25, 0.5, 0.25], [0.25, 0.25, 0.5]])
@@ -117,8 +117,8 @@ def test_paired_response_is_what_each_draw_drives_and_removes_its_spread():
     for run, driven in zip(runs, drive, strict=True):
         preds = np.concatenate([run.predictions, run.test_predictions], 2)
         assert np.allclose(preds, mean + driven, rtol=0, atol=1e-10)
-    paired = infinite.ensemble_errors(moments, runs, drive)
-    plain = infinite.ensemble_errors(moments, runs)
+    paired = ensembles.errors(moments, runs, drive)
+    plain = ensembles.errors(moments, runs)
     assert paired.mean.max() < 1e-10 and paired.mean_floor.max() < 1e-10
     assert plain.mean[1:].min() > 1e-3 and plain.mean_floor[1:].min() > 1e-3
     assert np.array_equal(paired.variance, plain.variance)
@@ -138,7 +138,7 @@ def test_paired_needs_step_zero_and_ensemble_errors_a_drive_of_the_runs_shape():
     moments = form.steps(4)
     runs = [moments.mean, moments.mean]
     with pytest.raises(ValueError, match="drive must have the runs' shape"):
-        infinite.ensemble_errors(moments, runs, np.zeros((2, 5, 3, 5, 2)))
+        ensembles.errors(moments, runs, np.zeros((2, 5, 3, 5, 2)))
 
 
 def test_ensemble_trains_each_initialization_as_train_does():
@@ -160,7 +160,7 @@ def test_ensemble_trains_each_initialization_as_train_does():
 def test_ensemble_errors_sit_at_the_noise_floor_for_draws_of_the_prediction():
     form = infinite.closed_form(small_problem(), "dgd", MIXING, lr=0.3)
     moments = form.steps(4)
-    exact = infinite.ensemble_errors(moments, [moments.expected, moments.expected])
+    exact = ensembles.errors(moments, [moments.expected, moments.expected])
     assert exact.median("mean") == 0.0 and exact.median("mean_floor") == 0.0
 
 
@@ -239,9 +239,9 @@ def test_ensemble_errors_refuse_a_single_run_and_short_moments():
     form = infinite.closed_form(small_problem(), "dgd", MIXING, lr=0.3)
     short, long = form.steps(2), form.steps(4)
     with pytest.raises(ValueError, match=r"need at least 2 runs that saved the same steps"):
-        infinite.ensemble_errors(short, [short.expected])
+        ensembles.errors(short, [short.expected])
     with pytest.raises(ValueError, match=r"the moments stop at step 2"):
-        infinite.ensemble_errors(short, [long.expected, long.expected])
+        ensembles.errors(short, [long.expected, long.expected])
 
 
 @pytest.mark.bad_input
