@@ -458,7 +458,7 @@ fig = plotting.ensemble_errors_by_width(
 # %% [markdown]
 # We record each error by width. Each claim asks the error to fall with width: its median
 # over the settings at the largest width must be at most half its value at the smallest
-# (a 16-fold range in the full run). The control is the same error against the
+# (the default widths span a factor of 16). The control is the same error against the
 # infinite-width prediction at twice the trained step size, which should level off at
 # that prediction's own bias instead.
 
@@ -467,6 +467,7 @@ verdicts = {}
 for key, label in names.items():
     error, control = np.median(measured[label], 0), np.median(controls[label], 0)
     claim = {"mean": "ensemble_mean_err", "variance": "ensemble_var_err"}.get(key)
+    paired = ", each paired with its infinitely wide twin" if key == "mean" else ""
     entry = report.record(
         f"infinite.{claim or 'expected_loss_err'}_by_width",
         dict(zip(widths, error.tolist(), strict=True)),
@@ -477,12 +478,7 @@ for key, label in names.items():
         control_passed=bool(control[-1] <= 0.5 * control[0]),
         statement=f"{label}: median over agents, saved steps and (graph, algorithm) of its "
         f"relative error against the infinite-width prediction, {seeds} networks per width"
-        + (
-            ", each paired with the infinitely wide network from its own initial outputs"
-            if key == "mean"
-            else ""
-        )
-        + "; passes when it falls with width, to at most half at the largest width",
+        f"{paired}; passes when it falls with width, to at most half at the largest width",
         section="infinite-width-errors",
     )
     floor = np.median(floors[label], 0)[-1]
