@@ -111,6 +111,28 @@ def figures(runs):
         "error_by_partition": lambda: plotting.error_by_partition(
             {"iid": {64: (0.1, 0.05, 0.2), 128: (0.05, 0.02, 0.1)}}
         ),
+        "ensemble_bands": lambda: plotting.ensemble_bands(
+            {("cycle", "dgd"): np.ones((6, 2))},
+            {("cycle", "dgd"): np.full((6, 2), 0.1)},
+            {("cycle", "dgd"): np.ones((3, 2))},
+            {("cycle", "dgd"): np.full((3, 2), 0.1)},
+            np.array([0, 2, 4]),
+            ylabel="f",
+            seeds=4,
+        ),
+        "ensemble_errors_by_width": lambda: plotting.ensemble_errors_by_width(
+            {"mean": np.array([[0.2, 0.1]])},
+            {"mean": np.array([[0.05, 0.05]])},
+            {"mean": np.array([[0.3, 0.3]])},
+            [16, 64],
+            slopes={"mean": -0.5},
+        ),
+        "validity_maps": lambda: plotting.validity_maps(
+            {("cycle", "dgd"): np.array([[0.1, 0.01], [0.02, 0.001]])},
+            [16, 64],
+            [5, 10],
+            threshold=0.05,
+        ),
     }
 
 

@@ -3,7 +3,8 @@
 A :class:`Comparison` puts the closed form (:func:`companion.dynamics.closed_form`) next to
 training (:func:`companion.simulate.train`) for one algorithm and one mixing matrix;
 :func:`grid` runs it for every (topology, algorithm) pair, :func:`over_seeds` for several
-initializations of one setting (with a deliberately wrong prediction beside each), and
+initializations of one setting (with a deliberately wrong prediction beside each),
+:func:`ensemble` the same with one step size and the networks trained together, and
 :func:`table` tabulates any per-comparison quantities.
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "SeedRuns",
     "compare",
     "confusions",
+    "ensemble",
     "flow_gaps",
     "grid",
     "identified",
@@ -184,9 +186,8 @@ def over_seeds(
         problem = problem_for(seed)
         lr = lr_scale / problem.curvature
         problems.append(problem)
-        predicted.append(dynamics.closed_form(problem, algorithm, mixing, lr=lr).steps(steps))
-        wrong = dynamics.closed_form(problem, algorithm, mixing, lr=control_factor * lr)
-        control.append(wrong.steps(steps))
+        predicted.append(_closed_form(problem, algorithm, mixing, lr, steps))
+        control.append(_closed_form(problem, algorithm, mixing, control_factor * lr, steps))
         observed.append(
             simulate.train(
                 problem, algorithm, mixing, lr=lr, steps=steps, save_at=save_at, progress=False
@@ -200,6 +201,50 @@ def over_seeds(
         tuple(control),
         control_factor,
     )
+
+
+def ensemble(
+    problem_for: Callable[[int], Problem],
+    algorithm: str,
+    mixing: np.ndarray,
+    *,
+    lr: float,
+    steps: int,
+    seeds: Sequence[int],
+    control_factor: float = 1.2,
+    save_at: simulate.SaveAt | None = None,
+) -> SeedRuns:
+    """:func:`over_seeds` with one step size ``lr`` for every seed, the networks trained
+    together (:func:`companion.simulate.train_ensemble`, vmapped over seeds).
+
+    The problems of ``problem_for`` must share data, partition and model, and differ only
+    in ``params``: a seed ensemble of one setting, whose spread over initializations is
+    what :mod:`companion.infinite` predicts.
+    """
+    problems = [problem_for(seed) for seed in seeds]
+    observed = simulate.train_ensemble(
+        problems[0],
+        [p.params for p in problems],
+        algorithm,
+        mixing,
+        lr=lr,
+        steps=steps,
+        save_at=save_at,
+        progress=False,
+    )
+    return SeedRuns(
+        tuple(seeds),
+        tuple(problems),
+        tuple(_closed_form(p, algorithm, mixing, lr, steps) for p in problems),
+        observed,
+        tuple(_closed_form(p, algorithm, mixing, control_factor * lr, steps) for p in problems),
+        control_factor,
+    )
+
+
+def _closed_form(problem: Problem, algorithm: str, mixing: np.ndarray, lr: float, steps: int):
+    """The closed form's trajectory over steps 0..steps."""
+    return dynamics.closed_form(problem, algorithm, mixing, lr=lr).steps(steps)
 
 
 def confusions(

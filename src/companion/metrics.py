@@ -43,7 +43,9 @@ __all__ = [
     "graph_distance",
     "identified",
     "kernel_drift",
+    "log_loss_gap_until",
     "log_loss_gaps",
+    "prediction_error",
     "loss_curve_distance",
     "fall_factor",
     "ZScores",
@@ -159,6 +161,54 @@ def log_loss_gaps(predicted: Trajectory, observed: Trajectory) -> np.ndarray:
     """
     rows = _rows(predicted, np.asarray(observed.saved_steps))
     return _ratio_gap(predicted.mean_global_loss[rows], observed.mean_global_loss)
+
+
+def log_loss_gap_until(
+    predicted: Trajectory, observed: Trajectory, horizons: Sequence[int]
+) -> np.ndarray:
+    """The log-loss gap up to each horizon k: the largest ``|log(L^_j / L_j)|`` over the
+    steps ``j <= k`` that ``observed`` saved (each horizon must be one of them).
+
+    Example:
+        >>> from companion.problem import Problem
+        >>> p = Problem(targets=np.zeros((1, 1)), partition=[np.array([0])],
+        ...             kernel=np.eye(1), f0=np.ones((1, 1)))
+        >>> def run(*scales):
+        ...     preds = np.sqrt(np.array(scales))[:, None, None, None]
+        ...     return Trajectory.build(p, algorithm="dgd", lr=0.1, method="primal",
+        ...         steps=np.arange(3), predictions=preds, consensus_distance=np.zeros(3),
+        ...         param_distance=np.zeros((3, 1)))
+        >>> log_loss_gap_until(run(1.0, np.e, 1.0), run(1.0, 1.0, 1.0), [0, 2]).tolist()
+        [0.0, 1.0]
+    """
+    saved = np.asarray(observed.saved_steps)
+    at = np.searchsorted(saved, horizons)
+    if np.any(at >= len(saved)) or not np.array_equal(saved[at], horizons):
+        raise ValueError(
+            f"horizons {list(horizons)} must be steps the run saved (it saved "
+            f"{saved[0]}..{saved[-1]}, {len(saved)} steps): pick them from observed.saved_steps"
+        )
+    return np.maximum.accumulate(log_loss_gaps(predicted, observed))[at]
+
+
+def prediction_error(predicted: Trajectory, observed: Trajectory) -> float:
+    """``||F^ - F|| / ||F||`` of every agent's training predictions over the steps
+    ``observed`` saved: how well one prediction describes one trained network, output by
+    output rather than through a loss.
+
+    Example:
+        >>> from companion.problem import Problem
+        >>> p = Problem(targets=np.zeros((1, 1)), partition=[np.array([0])],
+        ...             kernel=np.eye(1), f0=np.ones((1, 1)))
+        >>> def run(*values):
+        ...     return Trajectory.build(p, algorithm="dgd", lr=0.1, method="primal",
+        ...         steps=np.arange(2), predictions=np.array(values)[:, None, None, None],
+        ...         consensus_distance=np.zeros(2), param_distance=np.zeros((2, 1)))
+        >>> prediction_error(run(1.0, 1.1), run(1.0, 1.0))
+        0.0707...
+    """
+    rows = _rows(predicted, np.asarray(observed.saved_steps))
+    return relative_error(predicted.predictions[rows], observed.predictions)
 
 
 def graph_distance(predicted: Trajectory, observed: Trajectory) -> float:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -34,7 +34,7 @@ from companion.problem import Problem
 from companion.schedules import Schedule
 from companion.trajectory import Trajectory
 
-__all__ = ["DivergenceError", "SaveAt", "train"]
+__all__ = ["DivergenceError", "SaveAt", "train", "train_ensemble"]
 
 
 class DivergenceError(ValueError):
@@ -162,8 +162,12 @@ def _chunk_runner(
     linearize: bool,
     length: int,
     layout: Stacked,
+    seeds: bool = False,
 ) -> Callable:
-    """Compiled scan of ``length`` steps; cached so each shape compiles once per process."""
+    """Compiled scan of ``length`` steps; cached so each shape compiles once per process.
+    With ``seeds``, ``theta`` and ``theta0`` carry a leading axis of initializations and
+    the scan is vmapped over it (every other argument is shared); seed ensembles run on
+    one device, so the layout must be :data:`~companion.agents.STACKED`."""
 
     def run(theta, theta0, tables, lr, rows, weights, x, y, x_test, flags):
         model = _linearized(apply_fn, theta0) if linearize else apply_fn
@@ -171,6 +175,8 @@ def _chunk_runner(
         return _steps(model, algorithm, layout, tables, *args)
 
     del length  # part of the cache key: one compiled program per chunk length
+    if seeds:
+        return jax.jit(jax.vmap(run, in_axes=(0, 0) + (None,) * 8))
     return layout.compile(run, _IN_AXES, _OUT_AXES)
 
 
@@ -245,9 +251,128 @@ def train(
         >>> t.mean_local_loss.round(4).tolist(), t.method
         ([0.5, 0.125, 0.0312], 'simulation')
     """
+    algorithm, mixing, lr, steps, saved = _validated(
+        problem, algorithm, mixing, lr, steps, chunk, save_at, problem.params
+    )
+    if check:
+        if isinstance(mixing, Schedule):
+            stability.check_schedule(problem, algorithm, mixing, lr, strict=strict)
+        else:
+            stability.check_lr(problem, algorithm, mixing, lr, strict=strict)
+    observed, theta = _run(
+        problem,
+        algorithm,
+        mixing,
+        problem.params,
+        lr,
+        steps,
+        saved,
+        linearize,
+        chunk,
+        progress,
+        layout,
+    )
+    return _trajectory(problem, algorithm, lr, steps, saved, linearize, observed, theta)
+
+
+def train_ensemble(
+    problem: Problem,
+    initializations: Sequence[Any],
+    algorithm: str | algorithms.Algorithm,
+    mixing: np.ndarray | Schedule,
+    *,
+    lr: float,
+    steps: int,
+    linearize: bool = False,
+    save_at: SaveAt | None = None,
+    chunk: int = 100,
+    progress: bool = True,
+) -> tuple[Trajectory, ...]:
+    """:func:`train` from each of several initializations at once, vmapped over them.
+
+    Every member starts all its agents from its own ``theta_0`` (one entry of
+    ``initializations``) and trains with the same algorithm, mixing matrix (or schedule)
+    and step size on the problem's data; ``problem.params`` is not used. The runs are
+    those of :func:`train` on each initialization alone (to rounding: the batched matrix
+    products may sum in another order), in one compiled program on one device. The step
+    size is not checked against a stability threshold (each member has its own kernel); a
+    member that diverges raises :class:`DivergenceError`.
+
+    Args:
+        problem: a :class:`companion.problem.Problem` with inputs and a model (or
+            ``apply_fn``).
+        initializations: S >= 1 parameter pytrees of the same structure and shapes.
+        algorithm, mixing, lr, steps, linearize, save_at, chunk, progress: as for
+            :func:`train`.
+
+    Returns:
+        One :class:`~companion.trajectory.Trajectory` per initialization, in order.
+
+    Example:
+        >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
+        ...             inputs=np.ones((2, 1)), apply_fn=lambda p, x: x @ p["a"],
+        ...             params={"a": np.zeros((1, 1))})
+        >>> starts = [{"a": np.zeros((1, 1))}, {"a": np.ones((1, 1))}]
+        >>> runs = train_ensemble(p, starts, "atc", np.full((2, 2), 0.5), lr=0.5, steps=2,
+        ...                       progress=False)
+        >>> [r.mean_local_loss.round(4).tolist() for r in runs]
+        [[0.5, 0.125, 0.0312], [0.0, 0.0, 0.0]]
+    """
+    if isinstance(initializations, dict) or not isinstance(initializations, Sequence):
+        raise ValueError(
+            "initializations must be a list of parameter pytrees, one per member, got "
+            f"{type(initializations).__name__}"
+        )
+    if len(initializations) == 0:
+        raise ValueError("initializations is empty: pass at least one parameter pytree")
+    structures = {jax.tree_util.tree_structure(p) for p in initializations}
+    shapes = {
+        tuple(np.shape(leaf) for leaf in jax.tree_util.tree_leaves(p)) for p in initializations
+    }
+    if len(structures) > 1 or len(shapes) > 1:
+        raise ValueError(
+            "initializations differ in structure or leaf shapes: every member must be the "
+            "same model (draw them all with one init_fn)"
+        )
+    algorithm, mixing, lr, steps, saved = _validated(
+        problem, algorithm, mixing, lr, steps, chunk, save_at, initializations[0]
+    )
+    stacked = jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *initializations)
+    observed, theta = _run(
+        problem,
+        algorithm,
+        mixing,
+        stacked,
+        lr,
+        steps,
+        saved,
+        linearize,
+        chunk,
+        progress,
+        STACKED,
+        seeds=True,
+    )
+    return tuple(
+        _trajectory(
+            problem,
+            algorithm,
+            lr,
+            steps,
+            saved,
+            linearize,
+            [None if o is None else o[s] for o in observed],
+            jax.tree_util.tree_map(lambda leaf, s=s: leaf[s], theta),
+        )
+        for s in range(len(initializations))
+    )
+
+
+def _validated(problem, algorithm, mixing, lr, steps, chunk, save_at, params):
+    """The checked algorithm, mixing matrix (or schedule), step size, steps and saved
+    steps."""
     check_float64("training")
     algorithm = algorithms.get(algorithm)
-    if problem.apply_fn is None or problem.params is None or problem.inputs is None:
+    if problem.apply_fn is None or params is None or problem.inputs is None:
         raise ValueError("training needs a problem with inputs, a model (or apply_fn) and params")
     if isinstance(mixing, Schedule):
         mixing.check_agents(problem.num_agents)
@@ -256,20 +381,35 @@ def train(
     lr, steps = check_lr_value(lr), check_steps(steps)
     if not (isinstance(chunk, int) and chunk > 0):
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
-    saved = (save_at or SaveAt()).resolve(steps)
-    if check:
-        if isinstance(mixing, Schedule):
-            stability.check_schedule(problem, algorithm, mixing, lr, strict=strict)
-        else:
-            stability.check_lr(problem, algorithm, mixing, lr, strict=strict)
+    return algorithm, mixing, lr, steps, (save_at or SaveAt()).resolve(steps)
 
+
+def _run(
+    problem,
+    algorithm,
+    mixing,
+    params,
+    lr,
+    steps,
+    saved,
+    linearize,
+    chunk,
+    progress,
+    layout,
+    seeds=False,
+):
+    """The compiled chunks from ``params`` (with a leading seed axis when ``seeds``): the
+    observations concatenated over steps (step axis after the seed axis) and the final
+    parameters, as NumPy arrays."""
     # Balanced chunks cover the steps + 1 observations with at most one compiled length.
     count = math.ceil((steps + 1) / chunk)
     length = math.ceil((steps + 1) / count)
-    run = _chunk_runner(problem.apply_fn, algorithm, bool(linearize), length, layout)
-    params = layout.put(problem.params)
-    stacked = jax.tree_util.tree_map(lambda p: np.stack([p] * problem.num_agents), problem.params)
-    theta = layout.put(stacked, 0)
+    run = _chunk_runner(problem.apply_fn, algorithm, bool(linearize), length, layout, seeds)
+    axis = 1 if seeds else 0  # the step axis of the observations, the agent axis of theta
+    stacked = jax.tree_util.tree_map(
+        lambda p: np.stack([p] * problem.num_agents, axis=axis), params
+    )
+    theta, params = layout.put(stacked, axis), layout.put(params)
     save, active = np.zeros(count * length, dtype=bool), np.arange(count * length) < steps
     save[saved] = True
     tables, step_weights = _tables(layout, mixing, steps, count * length)
@@ -282,19 +422,26 @@ def train(
             per_step = None if step_weights is None else step_weights[window]
             flags = layout.put((save[window], active[window], per_step))
             theta, observed = run(theta, params, *args, flags)
-            kept = min(length, steps + 1 - i * length)  # the last chunk may run past steps
-            observed = [None if o is None else o[:kept] for o in layout.fetch(observed)]
-            finite = np.isfinite(observed[0]).all(1)  # parameters that overflow make it inf
+            kept = np.arange(min(length, steps + 1 - i * length))  # the last chunk may overrun
+            observed = [None if o is None else o.take(kept, axis) for o in layout.fetch(observed)]
+            # parameters that overflow make the local loss inf
+            finite = np.isfinite(np.moveaxis(observed[0], axis, 0)).reshape(len(kept), -1).all(1)
             if not finite.all():
                 raise _divergence(
                     problem, algorithm, mixing, lr, i * length + int(np.argmin(finite))
                 )
             records.append(observed)
             bar.update(min(length, steps - bar.n))
-    local, preds, average, distance, consensus = (
-        np.concatenate([r[j] for r in records]) for j in range(5)
-    )
-    test = None if records[0][5] is None else np.concatenate([r[5] for r in records])[saved]
+    observed = [
+        None if records[0][j] is None else np.concatenate([r[j] for r in records], axis)
+        for j in range(len(records[0]))
+    ]
+    return observed, layout.fetch(theta)
+
+
+def _trajectory(problem, algorithm, lr, steps, saved, linearize, observed, theta) -> Trajectory:
+    """One run's observations (steps first) as a Trajectory."""
+    local, preds, average, distance, consensus, test = observed
     return Trajectory.build(
         problem,
         algorithm=algorithm.name,
@@ -307,6 +454,6 @@ def train(
         saved_steps=saved,
         predictions=preds[saved],
         average_predictions=average[saved],
-        test_predictions=test,
-        final_params=layout.fetch(theta),
+        test_predictions=None if test is None else test[saved],
+        final_params=theta,
     )

@@ -27,6 +27,7 @@ from companion.plotting.dynamics import (
     limit_gaps,
     loss_grid,
 )
+from companion.plotting.ensembles import ensemble_bands, ensemble_errors_by_width, validity_maps
 from companion.plotting.graphs import draw_graph, draw_graphs, mixing_heatmaps, rate_curves, spectra
 from companion.plotting.heterogeneity import error_by_partition, label_mix
 from companion.plotting.schedules import disagreement_by_messages, expected_band
@@ -56,6 +57,8 @@ __all__ = [
     "disagreement_by_messages",
     "draw_graphs",
     "dynamics_panels",
+    "ensemble_bands",
+    "ensemble_errors_by_width",
     "error_by_partition",
     "error_by_width",
     "error_heatmap",
@@ -76,6 +79,7 @@ __all__ = [
     "stability_runs",
     "stability_thresholds",
     "theme",
+    "validity_maps",
     "topology_colour",
     "traffic",
 ]

@@ -1,0 +1,124 @@
+"""Seed ensembles of trained networks against the infinite-width prediction.
+
+:func:`errors` puts the sample mean, variance and mean global loss of S networks trained
+from independent initializations (:func:`companion.simulate.train_ensemble`) beside the
+moments :mod:`companion.infinite` predicts, each error with its noise floor: what S draws
+from a correctly predicted distribution would show by chance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from companion.infinite import Moments
+from companion.trajectory import Trajectory
+
+__all__ = ["EnsembleErrors", "errors"]
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleErrors:
+    """How far the sample moments of S trained networks are from the predicted moments,
+    per saved step (rows) and agent (columns), each beside its noise floor: the error that
+    S draws from a correctly predicted distribution would show by chance.
+
+    Attributes:
+        steps: (K,) the steps the runs saved.
+        mean, mean_floor: ``||F_bar - mu|| / ||y||`` over the training and test
+            predictions (``y`` all their targets), and ``sqrt(tr C_hat / S) / ||y||``; with
+            a ``drive``, of the runs minus it.
+        variance, variance_floor: ``|tr C_hat - tr C| / tr C`` of the summed variances,
+            and the standard error of ``tr C_hat`` over ``tr C``.
+        loss, loss_floor: ``|mean_s L(theta_q) - E L(theta_q)| / E L(theta_q)`` of the
+            paper's global loss, and the standard error of the sample mean over
+            ``E L(theta_q)``.
+    """
+
+    steps: np.ndarray
+    mean: np.ndarray
+    mean_floor: np.ndarray
+    variance: np.ndarray
+    variance_floor: np.ndarray
+    loss: np.ndarray
+    loss_floor: np.ndarray
+
+    def median(self, name: str) -> float:
+        """The median over steps and agents of one error (``"mean"``, ``"variance"``,
+        ``"loss"``) or floor (``"mean_floor"``, ...)."""
+        return float(np.median(getattr(self, name)))
+
+    def excess(self, name: str) -> float:
+        """The median over steps and agents of ``sqrt(max(error^2 - floor^2, 0))``: the part
+        of an error that sampling does not explain (both squares are expectations of the
+        same sum, so their difference estimates the squared systematic error)."""
+        error, floor = getattr(self, name), getattr(self, f"{name}_floor")
+        return float(np.median(np.sqrt(np.maximum(error**2 - floor**2, 0))))
+
+
+def errors(
+    moments: Moments, runs: Sequence[Trajectory], drive: np.ndarray | None = None
+) -> EnsembleErrors:
+    """Sample mean, variance and mean global loss of ``runs`` (one per initialization, all
+    saving the same steps) against the predicted ``moments``.
+
+    With ``drive`` (S, K, Q, N, C), each run's predictions minus it enter the sample mean
+    (:meth:`companion.infinite.InfiniteWidth.paired`: a zero-mean control variate), so
+    the error of the mean and its floor shrink with the part of each run that the
+    infinite-width prediction already explains from its own initial outputs.
+
+    Example:
+        >>> from companion import models
+        >>> from companion.infinite import closed_form
+        >>> from companion.problem import Problem
+        >>> p = Problem(targets=np.eye(2), partition=[np.array([0]), np.array([1])],
+        ...             inputs=np.eye(2), model=models.affine(2), params=None,
+        ...             kernel=np.eye(4), f0=np.zeros((2, 2)))
+        >>> m = closed_form(p, "atc", np.full((2, 2), 0.5), lr=0.2).steps(3)
+        >>> errors(m, [m.expected, m.expected]).median("mean")  # no spread at all
+        0.0
+    """
+    if len(runs) < 2 or len({tuple(r.saved_steps) for r in runs}) != 1:
+        raise ValueError(
+            f"need at least 2 runs that saved the same steps, got {len(runs)} runs saving "
+            f"{len({tuple(r.saved_steps) for r in runs})} different sets of steps"
+        )
+    at = np.asarray(runs[0].saved_steps)
+    rows = np.searchsorted(moments.mean.steps, at)
+    if rows.max() >= len(moments.mean.steps) or not np.array_equal(moments.mean.steps[rows], at):
+        raise ValueError(
+            f"the runs saved steps up to {at.max()} but the moments stop at step "
+            f"{moments.mean.steps[-1]}: compute the moments over as many steps"
+        )
+    mean, variance = moments.mean.predictions[rows], moments.variance[rows]
+    samples, targets = np.stack([r.predictions for r in runs]), moments.targets
+    test = moments.test_targets is not None and runs[0].test_predictions is not None
+    if test and moments.test_variance is not None and moments.test_targets is not None:
+        mean = np.concatenate([mean, np.asarray(moments.mean.test_predictions)[rows]], -2)
+        variance = np.concatenate([variance, moments.test_variance[rows]], -1)
+        drawn = np.stack([np.asarray(r.test_predictions) for r in runs])
+        samples = np.concatenate([samples, drawn], -2)
+        targets = np.concatenate([targets, moments.test_targets])
+    count, outputs, scale = len(runs), samples.shape[-1], np.linalg.norm(targets)
+    if drive is not None and np.shape(drive) != samples.shape:
+        raise ValueError(
+            f"drive must have the runs' shape {samples.shape} (runs, steps, agents, inputs, "
+            f"outputs), got {np.shape(drive)}: build it with "
+            "companion.infinite.InfiniteWidth.paired(runs)"
+        )
+    centred = samples if drive is None else samples - drive
+    squares = np.sum((samples - samples.mean(0)) ** 2, (-2, -1)) * count / (count - 1)
+    residual = np.sum((centred - centred.mean(0)) ** 2, (-2, -1)) * count / (count - 1)
+    spread, predicted = squares.mean(0), outputs * variance.sum(-1)
+    losses, expected = np.stack([r.global_loss for r in runs]), moments.expected.global_loss[rows]
+    return EnsembleErrors(
+        steps=at,
+        mean=np.linalg.norm(centred.mean(0) - mean, axis=(-2, -1)) / scale,
+        mean_floor=np.sqrt(residual.mean(0) / count) / scale,
+        variance=np.abs(spread - predicted) / predicted,
+        variance_floor=squares.std(0, ddof=1) / np.sqrt(count) / predicted,
+        loss=np.abs(losses.mean(0) - expected) / expected,
+        loss_floor=losses.std(0, ddof=1) / np.sqrt(count) / expected,
+    )
