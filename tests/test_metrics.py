@@ -143,6 +143,17 @@ def test_experiments_identified_asks_once_per_seed(mlp_problem, mixing_for, stab
         experiments.confusions(uneven)
 
 
+def test_a_wrong_problem_prediction_is_scored_like_the_closed_form(mlp_problem, mixing_for):
+    cycle = mixing_for("cycle")
+    runs = experiments.over_seeds(
+        lambda s: mlp_problem, "dgd", cycle, lr_scale=0.5, steps=6, seeds=[0, 1]
+    )
+    metric = "worst_agent_loss_rel_err"
+    assert runs.median_against(lambda p: p, cycle, metric) == runs.median(metric)
+    swapped = lambda p: p.replace(partition=p.partition[::-1])  # noqa: E731
+    assert runs.median_against(swapped, cycle, metric) > 10 * runs.median(metric)
+
+
 def test_ordering_is_perfect_for_the_exact_prediction_and_zero_for_agents_reversed(
     mlp_problem, setting
 ):

@@ -146,6 +146,19 @@ class SeedRuns:
         runs = self.control_agreements() if control else self.agreements()
         return metrics.spread([getattr(a, metric) for a in runs])[0]
 
+    def median_against(
+        self, wrong: Callable[[Problem], Problem], mixing: np.ndarray, metric: str
+    ) -> float:
+        """The median over seeds of one agreement metric for another deliberately wrong
+        prediction: the closed form of ``wrong(problem)`` (the same data on another
+        partition, say) with each run's algorithm, ``mixing`` and step size."""
+        values = []
+        for problem, run in zip(self.problems, self.observed, strict=True):
+            form = dynamics.closed_form(wrong(problem), run.algorithm, mixing, lr=run.lr)
+            predicted = form.steps(int(run.steps[-1]))
+            values.append(getattr(metrics.agreement(predicted, run), metric))
+        return metrics.spread(values)[0]
+
     def summary(self) -> pd.DataFrame:
         """Median, minimum and maximum over seeds of every agreement metric, for the closed
         form and for the wrong prediction."""
