@@ -286,7 +286,7 @@ ENTRY_POINTS = [
     ),
     pytest.param(
         lambda: graphs.mixing_matrix(graphs.topology("cycle", 4), "foo"),
-        r"unknown mixing rule 'foo'; choose metropolis",
+        r"unknown mixing rule 'foo'; choose one of metropolis, max_degree, laplacian, uniform, lazy",
         id="unknown mixing rule",
     ),
     pytest.param(

@@ -134,7 +134,7 @@ def test_disconnected_graph_is_refused_where_consensus_is_needed():
 def test_unknown_names_list_the_choices():
     with pytest.raises(ValueError, match="choose one of cycle, star"):
         graphs.topology("ring", 4)
-    with pytest.raises(ValueError, match="choose metropolis"):
+    with pytest.raises(ValueError, match="choose one of metropolis, max_degree"):
         graphs.mixing_matrix(graphs.topology("cycle", 4), "hastings")
 
 

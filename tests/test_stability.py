@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import warnings
 
+import networkx as nx
 import numpy as np
 import pytest
 
-from companion import dynamics, graphs, simulate, stability
+from companion import algorithms, dynamics, graphs, simulate, stability
+from companion.problem import Problem
 
 ALGORITHMS = ["dgd", "atc", "cta"]
 
@@ -85,12 +87,83 @@ def test_iteration_matrix_drives_the_recursion(mlp_problem, mixing_for):
         np.testing.assert_allclose(matrix @ (flat[2] - flat[1]), flat[3] - flat[2], atol=1e-12)
 
 
-def test_large_problems_use_krylov_and_say_when_unchecked(mlp_problem, monkeypatch, mixing_for):
-    p, mixing = mlp_problem, mixing_for("cycle")
-    dense = stability.max_stable_lr(p, "dgd", mixing)
-    bound = stability.sufficient_lr_bound(p, mixing, algorithm="atc")
+def test_large_problems_use_the_reduced_threshold_and_say_when_unchecked(
+    mlp_problem, monkeypatch, mixing_for
+):
+    p, cycle = mlp_problem, mixing_for("cycle")
+    star = mixing_for("star")
+    dense = {
+        (alg, name): stability._bisect_threshold(p, algorithms.get(alg), w, 1e-10)
+        for alg, name, w in [("dgd", "cycle", cycle), ("atc", "star", star)]
+    }
+    bound = stability.sufficient_lr_bound(p, cycle, algorithm="atc")
     monkeypatch.setattr(stability, "DENSE_LIMIT", 0)
-    krylov = stability.max_stable_lr(p, "dgd", mixing)
-    np.testing.assert_allclose(krylov, dense, rtol=1e-10)
+    np.testing.assert_allclose(
+        stability.max_stable_lr(p, "dgd", cycle), dense["dgd", "cycle"], rtol=1e-8
+    )
+    np.testing.assert_allclose(
+        stability.max_stable_lr(p, "atc", star), dense["atc", "star"], rtol=1e-8
+    )
     with pytest.warns(UserWarning, match=r"too large \(> 0\) for an exact check"):
-        stability.check_lr(p, "atc", mixing, 1.1 * bound)
+        stability.check_lr(p, "atc", cycle, 1.1 * bound)
+
+
+@pytest.mark.bad_input
+def test_indefinite_mixing_beyond_the_dense_limit_is_refused_with_the_fix(
+    mlp_problem, monkeypatch, mixing_for
+):
+    monkeypatch.setattr(stability, "DENSE_LIMIT", 0)
+    with pytest.raises(ValueError, match=r"not symmetric positive semidefinite.*'lazy'"):
+        stability.max_stable_lr(mlp_problem, "cta", mixing_for("cycle"))
+
+
+@pytest.mark.parametrize("trial", range(12))
+def test_reduced_threshold_equals_the_first_crossing_of_the_spectral_radius(make_problem, trial):
+    """DGD on symmetric W and ATC/CTA on positive semidefinite W: the m x m formula agrees
+    with bisection on the dense Qm x Qm spectral radius; ATC on indefinite W is left to
+    bisection, because there it is not the first crossing."""
+    rng = np.random.default_rng(trial)
+    q = int(rng.integers(2, 5))
+    p = make_problem("mlp", num_agents=q, partition=np.array_split(rng.permutation(14), q))
+    graph = graphs.topology("erdos_renyi", q, seed=trial, p=0.8)
+    if not nx.is_connected(graph):
+        graph = graphs.topology("path", q)
+    psd = graphs.mixing_matrix(graph, "lazy")
+    assert np.linalg.eigvalsh(psd)[0] >= -1e-12
+    laplacian = graphs.mixing_matrix(
+        graph, "laplacian", eps=0.9 / max(dict(graph.degree()).values())
+    )
+    for alg, w in [("dgd", laplacian), ("dgd", psd), ("atc", psd), ("cta", psd)]:
+        reduced = stability._reduced_threshold(p, algorithms.get(alg), w)
+        assert reduced is not None
+        dense = stability._bisect_threshold(p, algorithms.get(alg), w, 1e-9)
+        np.testing.assert_allclose(reduced, dense, rtol=1e-7)
+    if np.linalg.eigvalsh(laplacian)[0] < -1e-9:
+        assert stability._reduced_threshold(p, algorithms.ATC, laplacian) is None
+
+
+def test_with_an_indefinite_w_a_complex_pair_can_cross_before_minus_one():
+    """Two agents, K = I, W with eigenvalue -0.8: for ATC, -1 is never an eigenvalue, yet
+    the spectral radius passes 1 at a finite step size (so the reduced formula is not
+    used there)."""
+    p = Problem(
+        targets=np.ones((2, 1)),
+        partition=[np.array([0]), np.array([1])],
+        kernel=np.eye(2),
+        f0=np.zeros((2, 1)),
+    )
+    swap = np.array([[0.1, 0.9], [0.9, 0.1]])
+    assert stability.minus_one_crossing(p, "atc", swap) == np.inf
+    exact = stability.max_stable_lr(p, "atc", swap, tol=1e-12)
+    np.testing.assert_allclose(exact, 2.25, rtol=1e-8)  # bisection stops at radius 1 + 1e-9
+    eigenvalues = np.linalg.eigvals(stability.iteration_matrix(p, "atc", swap, 1.01 * exact))
+    top = eigenvalues[np.argmax(np.abs(eigenvalues))]
+    assert abs(top) > 1 and abs(top.imag) > 0.5
+
+
+@pytest.mark.bad_input
+def test_the_minus_one_crossing_needs_a_symmetric_w(mlp_problem):
+    w = np.array([[0.5, 0.5, 0, 0, 0], [0, 0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5, 0],
+                  [0, 0, 0, 0.5, 0.5], [0.5, 0, 0, 0, 0.5]])  # fmt: skip
+    with pytest.raises(ValueError, match="needs a symmetric mixing matrix; use max_stable_lr"):
+        stability.minus_one_crossing(mlp_problem, "dgd", w)

@@ -63,6 +63,8 @@ _BUILDERS: dict[str, Callable[..., nx.Graph]] = {
 
 #: Names accepted by :func:`topology`.
 TOPOLOGIES = tuple(_BUILDERS)
+#: Rules accepted by :func:`mixing_matrix`.
+MIXING_RULES = ("metropolis", "max_degree", "laplacian", "uniform", "lazy")
 
 _MIN_AGENTS = {"cycle": 3, "star": 2, "torus": 9}
 
@@ -147,6 +149,8 @@ def mixing_matrix(
     * ``laplacian``: ``W = I - eps * L`` with ``0 < eps < 1 / max_degree``
       (default ``eps = 1 / (1 + max_degree)``, which equals ``max_degree``).
     * ``uniform``: ``W = 11^T / Q``; only for the complete graph.
+    * ``lazy``: ``(I + W_metropolis) / 2``, positive semidefinite on every graph (half of
+      each step's weight stays home).
 
     The diagonal fills each row to one.
 
@@ -175,6 +179,8 @@ def mixing_matrix(
                 f"laplacian rule needs 0 < eps < 1/max_degree = {bound:.4g}, got eps={step}"
             )
         weights = step * adjacency
+    elif rule == "lazy":
+        return 0.5 * (np.eye(q) + mixing_matrix(graph, "metropolis"))
     elif rule == "uniform":
         if adjacency.sum() != q * (q - 1):
             raise ValueError(
@@ -182,9 +188,7 @@ def mixing_matrix(
             )
         return np.full((q, q), 1.0 / q)
     else:
-        raise ValueError(
-            f"unknown mixing rule {rule!r}; choose metropolis, max_degree, laplacian or uniform"
-        )
+        raise ValueError(f"unknown mixing rule {rule!r}; choose one of {', '.join(MIXING_RULES)}")
     return weights + np.diag(1.0 - weights.sum(axis=1))
 
 

@@ -14,8 +14,18 @@ and to ``(W (x) I)(I - eta G)`` (ATC; CTA is the reverse product). Hence:
   so the exact threshold is ``1 / lambda_max((W+I)^{-1/2} G (W+I)^{-1/2})``, one symmetric
   eigenproblem. A sufficient (not necessary) bound is ``(1 + lambda_min(W)) / L_max``.
 - ATC and CTA, any doubly stochastic W (``||W||_2 = 1``): stable for ``eta < 2 / L_max``
-  (sufficient); beyond that the threshold is found by scanning and bisecting the spectral
-  radius.
+  (sufficient). With W symmetric positive semidefinite, ``(W (x) I)(I - eta G)`` has the
+  eigenvalues of the symmetric ``W^{1/2} (I - eta G) W^{1/2}`` (times I), at most 1 and
+  decreasing in eta: the exact threshold is where -1 first becomes an eigenvalue,
+  ``1 / lambda_max((W+I)^{-1/2} W^{1/2} G W^{1/2} (W+I)^{-1/2})``. Otherwise (W indefinite,
+  as for the cycle's Metropolis weights) a complex pair can leave the unit circle first,
+  and the threshold is found by scanning and bisecting the spectral radius.
+
+Both symmetric eigenproblems are (Qm x Qm) but of the form ``B^T (f(W) (x) I) B`` with
+``B B^T = G`` of rank m: their nonzero eigenvalues are those of the m x m matrix
+``f(W)[a(i), a(j)] * Khat[i, j]``, where ``a(i)`` is the agent that owns output i,
+``Khat = D^{1/2} K D^{1/2}`` and ``f(W) = (W+I)^{-1}`` (DGD) or ``W (W+I)^{-1}``
+(ATC/CTA). So the exact threshold costs one m x m eigenvalue, whatever Q.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import contextlib
 import warnings
 
 import numpy as np
-import scipy.sparse.linalg
+import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 from companion import algorithms, linear
@@ -38,6 +48,7 @@ __all__ = [
     "check_schedule",
     "iteration_matrix",
     "max_stable_lr",
+    "minus_one_crossing",
     "schedule_rate",
     "spectral_radius",
     "sufficient_lr_bound",
@@ -127,33 +138,51 @@ def sufficient_lr_bound(
     return float((1 + np.linalg.eigvalsh(mixing)[0]) / problem.curvature)
 
 
-def _dgd_threshold(kernel: np.ndarray, weights: np.ndarray, mixing: np.ndarray) -> float:
-    """Exact DGD threshold for symmetric W: `1 / lambda_max(S G S)`, `S = (W+I)^{-1/2}`."""
-    evals, evecs = np.linalg.eigh(mixing + np.eye(len(mixing)))
-    if evals[0] <= 1e-12:  # W has eigenvalue -1: some disagreement mode never contracts
+def minus_one_crossing(
+    problem: Problem, algorithm: str | algorithms.Algorithm, mixing: np.ndarray
+) -> float:
+    """The smallest step size at which -1 is an eigenvalue of the iteration matrix, for
+    symmetric W, from one m x m symmetric eigenvalue (module docstring).
+
+    It is the exact threshold for DGD, and for ATC and CTA when W is positive
+    semidefinite (:func:`max_stable_lr` uses it there). For ATC and CTA with an indefinite
+    W a complex pair of eigenvalues can leave the unit circle at a smaller step size, so
+    there it is only where the real eigenvalue -1 first appears.
+
+    Example:
+        >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
+        ...             kernel=np.eye(2), f0=np.zeros((2, 1)))
+        >>> round(minus_one_crossing(p, "dgd", np.full((2, 2), 0.5)), 6)  # 1 / 0.75
+        1.333333
+    """
+    algorithm = algorithms.get(algorithm)
+    mixing = _mixing(problem, mixing)
+    if not _symmetric(mixing):
+        raise ValueError("the -1 crossing needs a symmetric mixing matrix; use max_stable_lr")
+    evals, evecs = np.linalg.eigh(mixing)
+    if evals[0] <= -1 + 1e-12:  # W has eigenvalue -1: some disagreement mode never contracts
         return 0.0
-    s = (evecs / np.sqrt(evals)) @ evecs.T
-    k_evals, k_evecs = np.linalg.eigh(kernel)
-    root = (k_evecs * np.sqrt(np.clip(k_evals, 0, None))) @ k_evecs.T
-    grams = np.einsum("ij,qj,jk->qik", root, weights, root)  # G_q = K^1/2 D_q K^1/2
-    q, m = weights.shape
-    if q * m <= DENSE_LIMIT:
-        full = np.einsum("qs,sij,sr->qirj", s, grams, s).reshape(q * m, q * m)
-        top = np.linalg.eigvalsh(full)[-1]
-    else:
+    factor = 1.0 / (1.0 + evals) if algorithm is algorithms.DGD else evals / (1.0 + evals)
+    coupling = (evecs * factor) @ evecs.T
+    weights = problem.output_weights
+    owner, scale = weights.argmax(0), np.sqrt(weights.sum(0))
+    reduced = coupling[np.ix_(owner, owner)] * (scale[:, None] * problem.kernel * scale)
+    size = len(reduced)
+    with blas_threads(size):
+        top = scipy.linalg.eigh(reduced, eigvals_only=True, subset_by_index=[size - 1, size - 1])
+    return float(1.0 / top[0]) if top[0] > 0 else np.inf
 
-        def matvec(x):
-            y = np.einsum("qij,qj->qi", grams, s @ x.reshape(q, m))
-            return (s @ y).ravel()
 
-        # scipy's stub gives LinearOperator its abstract base's signature
-        op = scipy.sparse.linalg.LinearOperator(
-            (q * m, q * m),
-            matvec=matvec,  # pyright: ignore[reportCallIssue]
-            dtype=float,  # pyright: ignore[reportCallIssue]
-        )
-        top = scipy.sparse.linalg.eigsh(op, k=1, which="LA", return_eigenvectors=False)[0]
-    return float(1.0 / top) if top > 0 else np.inf
+def _reduced_threshold(
+    problem: Problem, algorithm: algorithms.Algorithm, mixing: np.ndarray
+) -> float | None:
+    """The exact threshold where it is the -1 crossing (:func:`minus_one_crossing`), or
+    None (W not symmetric; ATC/CTA with W indefinite)."""
+    if not _symmetric(mixing):
+        return None
+    if algorithm is not algorithms.DGD and np.linalg.eigvalsh(mixing)[0] < -1e-12:
+        return None
+    return minus_one_crossing(problem, algorithm, mixing)
 
 
 def max_stable_lr(
@@ -165,9 +194,11 @@ def max_stable_lr(
 ) -> float:
     """Largest step size with spectral radius at most ``1 + 1e-9``: the exact threshold.
 
-    DGD with symmetric W is solved exactly by one symmetric eigenproblem. Otherwise the
+    DGD with symmetric W, and ATC or CTA with symmetric positive semidefinite W, are
+    solved exactly by one m x m symmetric eigenvalue (module docstring). Otherwise the
     spectral radius is scanned upward from the sufficient bound in factors of 1.25 and
-    the first crossing is bisected to relative precision ``tol``.
+    the first crossing is bisected to relative precision ``tol``, with dense eigenvalues
+    of the Qm x Qm iteration matrix (refused above ``DENSE_LIMIT``).
 
     Example:
         >>> w = np.array([[1, 1, 0, 1], [1, 1, 1, 0], [0, 1, 1, 1], [1, 0, 1, 1]]) / 3
@@ -178,10 +209,18 @@ def max_stable_lr(
     """
     algorithm = algorithms.get(algorithm)
     mixing = _mixing(problem, mixing)
-    weights = problem.output_weights
-    with blas_threads(weights.size):
-        if algorithm is algorithms.DGD and _symmetric(mixing):
-            return _dgd_threshold(problem.kernel, weights, mixing)
+    size = problem.output_weights.size
+    reduced = _reduced_threshold(problem, algorithm, mixing)
+    if reduced is not None:
+        return reduced
+    if size > DENSE_LIMIT:
+        raise ValueError(
+            f"the exact threshold of {algorithm.name} with this mixing matrix (not symmetric "
+            f"positive semidefinite) needs dense eigenvalues of the Qm x Qm iteration matrix, "
+            f"and Qm = {size} > {DENSE_LIMIT}: use a positive semidefinite mixing rule "
+            "(graphs.mixing_matrix(..., 'lazy')), DGD, or fewer agents or samples"
+        )
+    with blas_threads(size):
         return _bisect_threshold(problem, algorithm, mixing, tol)
 
 
@@ -237,7 +276,8 @@ def check_lr(
         if lr <= sufficient_lr_bound(problem, mixing, algorithm=algorithm):
             return
     size = problem.output_weights.size
-    if not (algorithm is algorithms.DGD and symmetric) and size > DENSE_LIMIT:
+    reduced = _reduced_threshold(problem, algorithm, mixing)
+    if reduced is None and size > DENSE_LIMIT:
         message = (
             f"lr={lr:.6g} is above the sufficient stability bound and Q*m = {size} is too "
             f"large (> {DENSE_LIMIT}) for an exact check: call companion.stability."
@@ -245,7 +285,7 @@ def check_lr(
         )
         threshold = None
     else:
-        threshold = max_stable_lr(problem, algorithm, mixing)
+        threshold = max_stable_lr(problem, algorithm, mixing) if reduced is None else reduced
         if lr <= threshold:
             return
         message = (
