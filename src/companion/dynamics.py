@@ -31,7 +31,7 @@ from companion.agents import STACKED, Stacked, schedule_tables
 from companion.graphs import validate_mixing
 from companion.problem import Problem
 from companion.schedules import Schedule
-from companion.trajectory import Trajectory
+from companion.trajectory import SaveAt, Trajectory
 
 __all__ = ["ClosedForm", "closed_form"]
 
@@ -153,6 +153,7 @@ def closed_form(
     *,
     lr: float,
     strict: bool = False,
+    check: bool = True,
     layout: Stacked = STACKED,
 ) -> ClosedForm:
     """Validate once, then query the closed form of ``algorithm`` on ``problem`` many times.
@@ -168,6 +169,8 @@ def closed_form(
         strict: raise instead of warning when lr is above the exact stability threshold
             (:func:`companion.stability.check_lr`, or
             :func:`companion.stability.check_schedule` for a schedule).
+        check: check lr against that threshold (skip it when the caller already has;
+            as :func:`companion.simulate.train`).
         layout: where the recursion of :meth:`ClosedForm.steps` runs
             (:mod:`companion.agents`): every agent on one device (default), or sharded over
             devices (:func:`companion.sharded.closed_form`).
@@ -186,10 +189,12 @@ def closed_form(
     if isinstance(mixing, Schedule):
         mixing.check_agents(problem.num_agents)
         schedule_tables(layout, mixing.matrices(1))  # refuses a sharded layout
-        stability.check_schedule(problem, algorithm, mixing, lr, strict=strict)
+        if check:
+            stability.check_schedule(problem, algorithm, mixing, lr, strict=strict)
         return ClosedForm(problem, algorithm, mixing, lr, layout)
     mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
-    stability.check_lr(problem, algorithm, mixing, lr, strict=strict)
+    if check:
+        stability.check_lr(problem, algorithm, mixing, lr, strict=strict)
     return ClosedForm(problem, algorithm, mixing, lr, layout)
 
 
@@ -250,8 +255,11 @@ class ClosedForm:
             test_predictions=test,
         )
 
-    def _recursion(self, length: int, *, dual: bool = True) -> tuple:
-        """(u, distance, consensus, test) of steps 0..length-1, as NumPy arrays."""
+    def _recursion(
+        self, length: int, *, dual: bool = True, keep: np.ndarray | None = None
+    ) -> tuple:
+        """(u, distance, consensus, test) of steps 0..length-1 (only the steps ``keep``,
+        when given), as NumPy arrays."""
         p, put = self.problem, self.layout.put
         own, own_weights = p.own_outputs
         if dual:  # each agent's own rows of K (and of the test kernel), never all of K
@@ -269,9 +277,11 @@ class ClosedForm:
             tables, step_weights = put(self.layout.tables(self.mixing), 0), None
         args = (*put((own, own_weights), 0), *put((self.lr, offset)), step_weights)
         out = run(tables, *readouts, *args)
+        if keep is not None:  # before the transfer: only the saved steps leave the device
+            out = jax.tree_util.tree_map(lambda a: a[keep], out)
         return self.layout.fetch(out)
 
-    def steps(self, steps: int, *, form: str = "dual") -> Trajectory:
+    def steps(self, steps: int, *, form: str = "dual", save_at: SaveAt | None = None) -> Trajectory:
         """The trajectory for steps 0..``steps`` by the recursion.
 
         Args:
@@ -279,13 +289,17 @@ class ClosedForm:
             form: ``"dual"`` (dual coefficients, O(m^2 + Q^2 m) per step) or ``"primal"``
                 (``theta - theta_0``, with the Jacobian of the problem's model; for small
                 models, where P < m).
+            save_at: the steps to return (default: every step); the recursion still takes
+                every step, but only these are copied off the device and scored.
         """
         steps = check_steps(steps)
         if form not in ("dual", "primal"):
             raise ValueError(f"unknown form {form!r}: use 'dual' or 'primal'")
-        u, distance, consensus, test = self._recursion(steps + 1, dual=form == "dual")
+        saved = None if save_at is None else save_at.resolve(steps)
+        u, distance, consensus, test = self._recursion(steps + 1, dual=form == "dual", keep=saved)
         method = "dual-recursion" if form == "dual" else "primal"
-        return self._trajectory(np.arange(steps + 1), u, distance, consensus, test, method)
+        at = np.arange(steps + 1) if saved is None else saved
+        return self._trajectory(at, u, distance, consensus, test, method)
 
     def at(self, steps: Sequence[int]) -> Trajectory:
         """The trajectory at arbitrary steps, without a loop over steps.

@@ -15,7 +15,6 @@ so the same scan runs with the agents sharded over devices (:mod:`companion.shar
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -32,46 +31,13 @@ from companion.agents import STACKED, Stacked, keep_in_place, schedule_tables
 from companion.graphs import validate_mixing
 from companion.problem import Problem
 from companion.schedules import Schedule
-from companion.trajectory import Trajectory
+from companion.trajectory import SaveAt, Trajectory
 
 __all__ = ["DivergenceError", "SaveAt", "train", "train_ensemble"]
 
 
 class DivergenceError(ValueError):
     """Training produced a non-finite value; the message names step, lr and the bound."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SaveAt:
-    """Which steps record every agent's predictions on all inputs (and the global and test
-    losses computed from them) and the parameter distances, as diffrax's ``SaveAt``. Local
-    losses are recorded at every step regardless.
-
-    Attributes:
-        steps: explicit step indices, or None.
-        every: with ``steps=None``, record steps 0, every, 2 every, ... and the last.
-
-    Example:
-        >>> SaveAt(every=4).resolve(10).tolist(), SaveAt(steps=(10, 0)).resolve(10).tolist()
-        ([0, 4, 8, 10], [0, 10])
-    """
-
-    steps: tuple[int, ...] | None = None
-    every: int = 1
-
-    def resolve(self, total: int) -> np.ndarray:
-        """The sorted step indices in 0..total to record."""
-        if self.steps is not None:
-            at = np.unique(np.asarray(self.steps, dtype=int))
-            if at.size == 0 or at.min() < 0 or at.max() > total:
-                raise ValueError(
-                    f"SaveAt steps must lie in [0, {total}] (the run has {total} steps), "
-                    f"got {list(self.steps)}"
-                )
-            return at
-        if not (isinstance(self.every, int) and self.every >= 1):
-            raise ValueError(f"SaveAt every must be a positive integer, got {self.every!r}")
-        return np.unique(np.append(np.arange(0, total + 1, self.every), total))
 
 
 def _linearized(apply_fn: Callable, theta0: Any) -> Callable:

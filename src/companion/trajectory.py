@@ -20,7 +20,42 @@ import numpy as np
 
 from companion.problem import Problem
 
-__all__ = ["Trajectory", "relative_error"]
+__all__ = ["SaveAt", "Trajectory", "relative_error"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SaveAt:
+    """Which steps record every agent's predictions on all inputs (and the global and test
+    losses computed from them) and the parameter distances, as diffrax's ``SaveAt``.
+    Training (:func:`companion.simulate.train`) records local losses at every step
+    regardless; the closed form's recursion (:meth:`companion.dynamics.ClosedForm.steps`)
+    returns only the saved steps.
+
+    Attributes:
+        steps: explicit step indices, or None.
+        every: with ``steps=None``, record steps 0, every, 2 every, ... and the last.
+
+    Example:
+        >>> SaveAt(every=4).resolve(10).tolist(), SaveAt(steps=(10, 0)).resolve(10).tolist()
+        ([0, 4, 8, 10], [0, 10])
+    """
+
+    steps: tuple[int, ...] | None = None
+    every: int = 1
+
+    def resolve(self, total: int) -> np.ndarray:
+        """The sorted step indices in 0..total to record."""
+        if self.steps is not None:
+            at = np.unique(np.asarray(self.steps, dtype=int))
+            if at.size == 0 or at.min() < 0 or at.max() > total:
+                raise ValueError(
+                    f"SaveAt steps must lie in [0, {total}] (the run has {total} steps), "
+                    f"got {list(self.steps)}"
+                )
+            return at
+        if not (isinstance(self.every, int) and self.every >= 1):
+            raise ValueError(f"SaveAt every must be a positive integer, got {self.every!r}")
+        return np.unique(np.append(np.arange(0, total + 1, self.every), total))
 
 
 def relative_error(estimate: np.ndarray, reference: np.ndarray) -> float:
