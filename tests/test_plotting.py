@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -126,6 +127,22 @@ def figures(runs):
             {"mean": np.array([[0.3, 0.3]])},
             [16, 64],
             slopes={"mean": -0.5},
+        ),
+        "predicted_vs_observed": lambda: plotting.predicted_vs_observed(
+            pd.DataFrame(
+                {
+                    "topology": ["cycle", "star", "cycle"],
+                    "algorithm": ["dgd", "atc", "atc"],
+                    "predicted": [0.1, 0.2, 0.3],
+                    "observed": [0.12, 0.18, np.inf],
+                }
+            ),
+            label="loss",
+        ),
+        "loss_by_messages": lambda: plotting.loss_by_messages(
+            {"cycle lazy ATC 0.9": (np.arange(4) * 8, curve[:4])},
+            {"cycle lazy ATC 0.9": (np.arange(4) * 8, curve[:4] * 1.1)},
+            target=0.3,
         ),
         "validity_maps": lambda: plotting.validity_maps(
             {("cycle", "dgd"): np.array([[0.1, 0.01], [0.02, 0.001]])},

@@ -6,11 +6,13 @@ Examples::
     companion run dgd -p width 2048 -p steps 500 -o my_dgd.ipynb
     companion run 8 --quick
     companion book            # what `make book` calls
+    companion tune --topologies cycle star --fractions 0.5 0.9 --widths 512 --agents 16
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import tempfile
@@ -67,6 +69,79 @@ def _writable(output: Path) -> Path:
     return output
 
 
+def _tune(args: argparse.Namespace) -> int:
+    from companion import tune  # the science, imported only for this command
+
+    given = {name: getattr(args, flag) for name, flag in GRID_FLAGS.items()}
+    choices = tune.Choices(**{name: v for name, v in given.items() if v is not None})
+    output = Path(args.output)
+    if output.suffix != ".csv" or output.is_dir():
+        raise ValueError(f"-o {output}: the table's file name must end in .csv")
+    yes = args.yes
+    if choices.size > tune.GRID_LIMIT and not yes and sys.stdin.isatty():
+        answer = input(f"score {choices.size} configurations (> {tune.GRID_LIMIT})? [y/N] ")
+        yes = answer.strip().lower() in ("y", "yes")
+    family = tune.digits_family(args.samples, args.test, depth=args.depth, seed=args.seed)
+    options = dict(target=args.target, budget=args.budget, save_every=args.save_every)
+    table = tune.predict(
+        family, choices, criterion=args.criterion, kernel=args.kernel, yes=yes, **options
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(output, index=False)
+    columns = [f.name for f in dataclasses.fields(tune.Configuration)]
+    shown = [*columns, "threshold", "status", args.criterion]
+    print(table[list(dict.fromkeys(shown))].head(args.top).to_string())
+    print(f"{len(table)} configurations, best first by {args.criterion}: {output}")
+    return 0
+
+
+#: companion.tune.Choices fields and the flags that set them.
+GRID_FLAGS = {
+    "topologies": "topologies",
+    "rules": "rules",
+    "algorithms": "algorithms",
+    "lr_fractions": "fractions",
+    "widths": "widths",
+    "num_agents": "agents",
+}
+
+
+def _tune_parser(sub) -> None:
+    tune = sub.add_parser(
+        "tune",
+        help="score a grid of design choices by the closed form alone, best first",
+        description="Score every combination of the choices below by its closed form "
+        "(no training) on digits, and write the table, best first. The book's chapter "
+        "'Tuning without training' measures how far to trust the ranking.",
+    )
+    for flag, kind, text in [
+        ("topologies", str, "graphs (default cycle star complete)"),
+        ("rules", str, "mixing rules: metropolis, lazy, ... (default metropolis)"),
+        ("algorithms", str, "dgd, atc, cta (default all three)"),
+        ("fractions", float, "step sizes, fractions of the exact threshold (default 0.25 0.5 0.9)"),
+        ("widths", int, "hidden widths (default 512)"),
+        ("agents", int, "numbers of agents (default 16)"),
+    ]:  # fmt: skip
+        tune.add_argument(f"--{flag}", nargs="+", type=kind, help=text)
+    for flag, kind, default, text in [
+        ("--samples", int, 64, "training digits, split across the agents"),
+        ("--test", int, 100, "held-out digits"),
+        ("--depth", int, 2, "hidden layers of the ReLU MLP"),
+        ("--target", float, 0.05, "the global loss L(theta_bar) to reach"),
+        ("--budget", int, 200, "steps per run"),
+        ("--save-every", int, 10, "steps between recorded losses"),
+        ("--seed", int, 0, "seeds the data, the partitions and theta_0"),
+        ("--top", int, 10, "rows to print"),
+        ("--criterion", str, "messages_to_target", "sort by: messages_to_target, "
+         "steps_to_target, final_loss, test_loss, test_accuracy"),
+        ("--kernel", str, "empirical", "the network's NTK at theta_0, or 'infinite'"),
+    ]:  # fmt: skip
+        tune.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
+    tune.add_argument("--yes", action="store_true", help="score a grid above the size limit")
+    tune.add_argument("-o", "--output", default="_build/tune.csv", help="the table (.csv)")
+    tune.set_defaults(func=_tune)
+
+
 def _book(args: argparse.Namespace) -> int:
     chapters.build_book(quick=args.quick)
     return 0
@@ -94,6 +169,7 @@ def parser() -> argparse.ArgumentParser:
     book = sub.add_parser("book", help="execute every chapter and build the HTML")
     book.add_argument("--quick", action="store_true", help="small sizes, as in CI")
     book.set_defaults(func=_book)
+    _tune_parser(sub)
     return top
 
 

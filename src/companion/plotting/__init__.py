@@ -32,6 +32,7 @@ from companion.plotting.graphs import draw_graph, draw_graphs, mixing_heatmaps, 
 from companion.plotting.heterogeneity import error_by_partition, label_mix
 from companion.plotting.schedules import disagreement_by_messages, expected_band
 from companion.plotting.stability import stability_radius, stability_runs, stability_thresholds
+from companion.plotting.tuning import loss_by_messages, predicted_vs_observed
 from companion.plotting.widths import (
     error_by_width,
     error_heatmap,
@@ -67,11 +68,13 @@ __all__ = [
     "flow_vs_steps",
     "label_mix",
     "limit_gaps",
+    "loss_by_messages",
     "loss_grid",
     "mixing_heatmaps",
     "ntk_linearization",
     "ntk_width_scaling",
     "power_laws",
+    "predicted_vs_observed",
     "ppermute_rounds",
     "rate_curves",
     "spectra",
