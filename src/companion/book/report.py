@@ -71,6 +71,11 @@ REQUIRED = (
     "random_links.second_moment_within_3se_fraction",
     "noniid.limit_partition_independent_max_rel_err",
     "noniid.network_err_by_alpha",
+    "tuning.reduced_threshold_first_crossing_err",
+    "tuning.rank_correlation",
+    "tuning.best_in_observed_top10pct",
+    "tuning.regret_rel",
+    "tuning.predict_vs_train_cost_ratio",
 )
 
 

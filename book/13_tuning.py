@@ -1,0 +1,557 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Tuning without training
+#
+# The paper's stated purpose is practical: a characterization of the training dynamics
+# should let whoever deploys peer-to-peer learning choose the architecture, the step size
+# and who talks to whom without running the training {cite}`chaudhari2025p2p`. The
+# chapters so far check the closed forms; this one uses them to decide. We score a grid
+# of design choices (topology, mixing rule, algorithm, step size, width, number of
+# agents) by the closed form alone, then train every network of a seeded random subset
+# of the grid and measure how well the prediction ranked them: the rank correlation, whether its
+# pick is among the best observed, the loss its pick gives up (the regret), and what
+# predicting cost against training. Two rankings that use no closed form are the
+# controls: a random one, and a naive heuristic (the largest spectral gap first, then
+# the largest stable step size).
+
+# %% tags=["parameters"]
+# fmt: off
+quick = False  # small sizes for CI
+num_agents = 16  # agents Q [quick: 4] [min: 2]
+num_samples = 64  # training digits, split across the agents [quick: 32] [min: 2]
+n_test = 100  # held-out digits for the test loss and accuracy [quick: 50] [min: 1]
+depth = 2  # hidden layers of the ReLU MLP (NTK parameterization) [min: 1]
+width = 512  # hidden width of the grid [quick: 128] [min: 1]
+topologies = ["cycle", "star", "complete", "torus"]  # graphs of the grid [quick: ["cycle", "star", "complete"]]
+rules = ["metropolis", "lazy"]  # mixing rules of the grid [quick: ["lazy"]]
+algorithms = ["dgd", "atc", "cta"]  # algorithms of the grid [quick: ["dgd", "atc"]]
+lr_fractions = [0.25, 0.5, 0.9, 1.1]  # step sizes, as fractions of each exact threshold [quick: [0.5, 0.9, 1.1]] [min: 0.0]
+target = 0.05  # the global loss L(theta_bar) to reach [min: 0.0]
+budget = 200  # gradient steps per run [quick: 60] [min: 1]
+save_every = 10  # steps between recorded losses, in predictions and training alike [quick: 5] [min: 1]
+sample = 30  # configurations trained (a seeded random subset when the grid has more) [min: 30]
+seeds = 3  # initializations theta_0 (seeded 0, 1, ...), each with its own prediction [min: 3]
+small_widths = [16, 64]  # narrower networks of the section on where predictions mislead [quick: [16]] [min: 1]
+long_budget = 1000  # the long horizon of that section, in steps [quick: 150] [min: 1]
+grid_widths = [128, 256, 512, 1024]  # widths of the width-and-agents grid (predicted only) [quick: [64, 128]] [min: 1]
+grid_agents = [4, 8, 16]  # numbers of agents of that grid [quick: [4, 8]] [min: 3]
+seed = 0  # seeds the data split, the partitions and the random subset [min: 0]
+# fmt: on
+
+# %% [markdown]
+# We import the helper package (which switches JAX to float64) and the plot theme.
+
+# %%
+import dataclasses
+import itertools
+import time
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown
+from myst_nb import glue
+
+from companion import dynamics, graphs, plotting, stability, tune
+from companion import problem as problem_lib
+from companion.book import report
+
+plotting.theme()
+
+# %% [markdown]
+# (tuning-threshold)=
+# ## The exact threshold in one $m \times m$ eigenvalue
+#
+# Every step size of the grid is a fraction of its own configuration's exact stability
+# threshold, so the tuner computes many thresholds. {doc}`06_stability` finds them from
+# the $Qm \times Qm$ iteration matrix; for the configurations below one symmetric
+# $m \times m$ eigenvalue suffices, $m = nC$, whatever the number of agents.
+#
+# Hypotheses: $W$ symmetric and doubly stochastic, $K$ symmetric positive semidefinite.
+# With $D_q$ the diagonal of weights $1/n_q$ on agent $q$'s outputs and
+# $H = \mathrm{blockdiag}_q(K^{1/2} D_q K^{1/2})$, the iteration matrix of the stacked
+# predictions is similar to $W \otimes I - \eta H$ (DGD) and to
+# $(W \otimes I)(I - \eta H)$ (ATC; CTA is the reverse product, with the same
+# eigenvalues).
+#
+# - DGD: the matrix is symmetric with eigenvalues at most 1, and they decrease with
+#   $\eta$. It becomes unstable exactly when an eigenvalue reaches $-1$.
+# - ATC and CTA with $W \succeq 0$: the eigenvalues are those of the symmetric
+#   $(W^{1/2} \otimes I)(I - \eta H)(W^{1/2} \otimes I)$, so the same holds.
+#
+# In both cases $-1$ is an eigenvalue when $(I + W \otimes I) - \eta\, X H X$ is
+# singular, with $X = I$ (DGD) or $W^{1/2} \otimes I$. Since $H = BB^\top$ has rank
+# $m$, that happens first at $\eta^\star = 1/\lambda_{\max}(N)$, where $N$ is the
+# $m \times m$ matrix
+# $N_{ij} = f(W)_{a(i)a(j)}\, \hat K_{ij}$. Here $a(i)$ is the agent that owns output
+# $i$, $\hat K = D^{1/2} K D^{1/2}$, and $f(W) = (I+W)^{-1}$ for DGD or
+# $W(I+W)^{-1}$ for ATC and CTA. This is the exact threshold, not a bound. With an
+# indefinite $W$, ATC and CTA can lose stability through a complex pair of eigenvalues
+# before $-1$ is reached. For those configurations `stability.max_stable_lr` bisects the
+# dense spectral radius, and refuses when $Qm$ is too large to do so.
+#
+# We check the formula on a small digits problem. For every topology, rule and
+# algorithm it covers, the metric is the larger of $|\rho(\eta^\star) - 1|$ and the
+# largest excess of $\rho$ over 1 on 20 step sizes below $\eta^\star$. The control is
+# the same metric at the sufficient bound of {doc}`06_stability`.
+
+# %%
+small = tune.digits_family(8, 4, depth=depth, seed=seed).problem(64, 4)
+
+
+def crossing_error(algorithm, mixing, lr):
+    """|rho(lr) - 1|, or rho's largest excess over 1 on 20 step sizes below lr."""
+    radius = [stability.spectral_radius(small, algorithm, mixing, f * lr)
+              for f in np.linspace(0.05, 1, 20)]  # fmt: skip
+    return max(abs(radius[-1] - 1), max(radius[:-1]) - 1)
+
+
+errors, controls = {}, {}
+for topo, rule, alg in itertools.product(
+    topologies[:3], ["metropolis", "lazy"], algorithms
+):
+    w = graphs.mixing_matrix(graphs.topology(topo, 4), rule)
+    if alg != "dgd" and np.linalg.eigvalsh(w)[0] < -1e-12:
+        continue  # not covered: indefinite W with ATC or CTA
+    errors[topo, rule, alg] = crossing_error(
+        alg, w, stability.max_stable_lr(small, alg, w)
+    )
+    bound = stability.sufficient_lr_bound(small, w, algorithm=alg)
+    controls[topo, rule, alg] = crossing_error(alg, w, bound)
+print(f"{len(errors)} configurations: worst error {max(errors.values()):.1e}, "
+      f"smallest control {min(controls.values()):.2e}")  # fmt: skip
+
+# %% [markdown]
+# Where the hypothesis fails, so can the formula. Two agents with one sample each,
+# $K = I$ and the indefinite $W = \begin{pmatrix} 0.1 & 0.9 \\ 0.9 & 0.1
+# \end{pmatrix}$ (eigenvalues 1 and $-0.8$): for ATC, $-1$ is never an eigenvalue, yet
+# the spectral radius passes 1 at a finite step size.
+
+# %%
+pair = problem_lib.Problem(
+    targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
+    kernel=np.eye(2), f0=np.zeros((2, 1)),
+)  # fmt: skip
+swap = np.array([[0.1, 0.9], [0.9, 0.1]])
+exact = stability.max_stable_lr(pair, "atc", swap, tol=1e-10)
+eigenvalues = np.linalg.eigvals(
+    stability.iteration_matrix(pair, "atc", swap, 1.01 * exact)
+)
+print(f"-1 crossing: {stability.minus_one_crossing(pair, 'atc', swap)}, "
+      f"exact threshold: {exact:.4f}; just above it the largest eigenvalues are "
+      f"{np.round(eigenvalues[np.argsort(-abs(eigenvalues))[:2]], 3)}")  # fmt: skip
+
+# %% [markdown]
+# (tuning-grid)=
+# ## The grid, scored by the closed form
+#
+# The family is what a practitioner holds before training: `num_samples` digits split
+# i.i.d. across the agents, a ReLU MLP of `depth` hidden layers in the NTK
+# parameterization, and one seeded $\theta_0$. Each step size is a fraction of the
+# exact stability threshold of its own configuration ({doc}`06_stability`), which
+# `tune.predict` computes; a fraction of at least 1 is reported as unstable, with the
+# threshold, and kept in the table. The mixing rule `lazy` is
+# $(I + W_{\mathrm{MH}})/2$, which is positive semidefinite on every graph.
+
+# %%
+family = tune.digits_family(num_samples, n_test, depth=depth, seed=seed)
+choices = tune.Choices(
+    topologies=topologies,
+    rules=rules,
+    algorithms=algorithms,
+    lr_fractions=lr_fractions,
+    widths=[width],
+    num_agents=[num_agents],
+)
+scoring = dict(target=target, budget=budget, save_every=save_every)
+table = tune.predict(family, choices, criterion="final_loss", progress=False, **scoring)
+columns = ["topology", "rule", "algorithm", "lr_fraction", "threshold", "final_loss",
+           "steps_to_target", "messages_to_target", "test_accuracy", "status"]  # fmt: skip
+print(f"{choices.size} configurations scored in {table['seconds'].sum():.1f} s")
+table[columns].head(8)
+
+# %% [markdown]
+# The table is sorted by the chosen criterion, here the global loss at the network
+# average, $L(\bar\theta)$, after `budget` steps. Rows the closed form cannot score come
+# last, each with its reason:
+
+# %%
+table.loc[table["status"] != "stable", ["topology", "rule", "algorithm", "lr_fraction",
+                                        "threshold", "status"]]  # fmt: skip
+
+# %% [markdown]
+# A row goes unscored for one of two reasons. A step size at or above its threshold
+# diverges (the spectral radius of the iteration matrix is at least 1). ATC and CTA with
+# an indefinite mixing matrix (the Metropolis weights of the cycle and the torus have
+# negative eigenvalues) have no reduced threshold ({ref}`tuning-threshold`), and the
+# dense $Qm \times Qm$ eigenvalue problem is refused above its size limit. The lazy
+# rule removes that obstacle.
+#
+# (tuning-confirm)=
+# ## Confirmation by training
+#
+# We draw `sample` of the scored configurations with a seeded generator (all of them
+# when there are fewer) and, for each of `seeds` initializations $\theta_0$, predict them
+# again from that $\theta_0$'s own kernel and threshold and train the real networks at
+# the same step sizes. Predictions and runs read the loss every `save_every` steps.
+
+# %%
+configs = tune.configurations(table, sample, seed=seed)
+confirmation = tune.confirm(
+    family, configs, seeds=range(seeds), progress=False, **scoring
+)
+print(f"{len(configs)} configurations x {seeds} initializations trained")
+
+# %% [markdown]
+# {numref}`fig-tuning-scatter` puts every observed final loss against its prediction;
+# on the diagonal the two agree.
+
+# %% mystnb={"figure": {"caption": "Global loss at the network average after the step budget: training (vertical) against the closed form (horizontal), for every trained configuration and initialization; colour is the topology, the marker the algorithm, the grey line equality.", "name": "fig-tuning-scatter"}}
+fig = plotting.predicted_vs_observed(
+    confirmation.scores("final_loss"), label=r"$L(\bar\theta)$ after the budget"
+)
+
+# %% [markdown]
+# What the rankings are worth: for each ranking, the median over initializations of
+# Spearman's rank correlation with the observed losses (with a 95% bootstrap interval
+# over configurations), the fraction of initializations whose pick is among the best
+# tenth observed, and the median relative regret, the observed loss of the pick over
+# the best observed loss, minus one.
+
+# %%
+ranks = confirmation.table("final_loss")
+ranks
+
+# %% [markdown]
+# The same comparison for the other scores the table offers: the test loss, the test
+# accuracy and the messages to the target (configurations that do not reach it within
+# the budget tie, last).
+
+# %%
+others = {
+    c: confirmation.table(c)["rank correlation"]
+    for c in ("test_loss", "test_accuracy", "messages_to_target")
+}
+pd.DataFrame(others).round(3)
+
+# %%
+by_seed = confirmation.rank_correlation("final_loss")
+heuristic_rank = ranks.loc["heuristic", "rank correlation"]
+glue("tuning_rho", float(ranks.loc["closed form", "rank correlation"]), display=False)
+glue("tuning_rho_min", float(by_seed.min()), display=False)
+glue("tuning_rho_heuristic", float(heuristic_rank), display=False)
+beats = ranks.loc["closed form", "rank correlation"] > heuristic_rank
+glue(
+    "tuning_verdict",
+    Markdown("beats both controls" if beats else "does not beat the heuristic here"),
+    display=False,
+)
+
+# %% [markdown]
+# The closed form's ranking has a median rank correlation of
+# {glue:text}`tuning_rho:.3f` (lowest seed {glue:text}`tuning_rho_min:.3f`) against
+# {glue:text}`tuning_rho_heuristic:.3f` for the heuristic: it
+# {glue:md}`tuning_verdict`. The heuristic knows that a denser graph mixes faster and
+# that a larger step descends faster, but not by how much one trades against the other,
+# nor anything about the algorithm or the data.
+#
+# The infinite-width kernel ({doc}`10_infinite_width`) predicts the mean over
+# initializations; the same grid ranked by it needs no network at all:
+
+# %%
+infinite = tune.predict(family, configs, kernel="infinite", progress=False, **scoring)
+infinite_rho = confirmation.correlation_with(infinite, "final_loss")
+print(f"rank correlation, infinite-width kernel: median {np.median(infinite_rho):.3f}"
+      f" (seeds {infinite_rho.min():.3f} to {infinite_rho.max():.3f})")  # fmt: skip
+
+# %% [markdown]
+# (tuning-cost)=
+# ## What predicting costs
+#
+# Both costs are measured in the same run, per initialization: predicting the trained
+# configurations (the kernel at $\theta_0$, each exact threshold and closed form), and
+# training them. As a control we time a prediction that simulates the linearized network
+# step by step instead of using the closed form, for three configurations.
+
+# %%
+cost_ratio = float(np.median(confirmation.cost_ratio))
+timed = tune.align(table, configs[:3])
+seconds = {}
+tune.train(family, configs[0], timed["lr"][0], budget=1, linearize=True)  # compile it
+for linearize in (False, True):
+    start = time.perf_counter()
+    for config, lr in zip(configs[:3], timed["lr"], strict=True):
+        tune.train(family, config, lr, budget=budget, save_every=save_every,
+                   linearize=linearize)  # fmt: skip
+    seconds[linearize] = time.perf_counter() - start
+linearized_ratio = seconds[False] / seconds[True]
+print(f"training / closed form: {cost_ratio:.0f} (median over initializations); "
+      f"training / linearized simulation: {linearized_ratio:.2f}")  # fmt: skip
+
+# %% [markdown]
+# Training the networks cost {glue:text}`tuning_cost_ratio:.0f` times as much as
+# predicting them from the closed form, kernels included. Simulating the linearized
+# network instead costs about as much as training (ratio
+# {glue:text}`tuning_linearized_ratio:.2f`): the saving comes from the closed form's
+# per-step cost in function space, $O(m^2 + Q^2 m)$ with $m = nC$, against a forward
+# and backward pass of every agent's network.
+
+# %%
+glue("tuning_cost_ratio", cost_ratio, display=False)
+glue("tuning_linearized_ratio", linearized_ratio, display=False)
+
+# %% [markdown]
+# (tuning-example)=
+# ## A worked example: the fewest messages to a target loss
+#
+# Which topology, rule, algorithm and step size reach $L(\bar\theta) \le$ `target` with
+# the fewest parameter vectors sent, for `num_agents` agents at width `width`? The grid
+# above answers it once re-sorted by that criterion; a configuration that does not reach
+# the target within `budget` steps has an infinite count.
+
+# %%
+by_messages = tune.sort(table, "messages_to_target")
+by_messages[["topology", "rule", "algorithm", "lr_fraction", "messages_per_step",
+             "steps_to_target", "messages_to_target"]].head(5)  # fmt: skip
+
+# %% [markdown]
+# The answer took the seconds of the grid's prediction above. We confirm the three
+# predicted best by training them from every initialization:
+
+# %%
+best = tune.configurations(by_messages)[:3]
+example = tune.confirm(family, best, seeds=range(seeds), progress=False, **scoring)
+labels = [
+    f"{c.topology} {c.rule} {c.algorithm.upper()} {c.lr_fraction:g}" for c in best
+]
+pd.DataFrame(
+    {
+        "predicted messages": [
+            p["messages_to_target"].to_numpy() for p in example.predicted
+        ][0],
+        "observed, median": np.median(
+            [o["messages_to_target"] for o in example.observed], 0
+        ),
+        "observed, max": np.max([o["messages_to_target"] for o in example.observed], 0),
+    },
+    index=labels,
+)
+
+# %% [markdown]
+# {numref}`fig-tuning-messages` follows the loss of the three against the messages sent,
+# for the first initialization.
+
+# %% mystnb={"figure": {"caption": "Global loss at the network average against parameter vectors sent by all agents, for the three configurations predicted to reach the target with the fewest messages: closed form (lines) and training (hollow markers), first initialization; the dashed line is the target.", "name": "fig-tuning-messages"}}
+predicted_curves, observed_curves = {}, {}
+rows = tune.align(table, best)
+for label, config, lr, per_step in zip(
+    labels, best, rows["lr"], rows["messages_per_step"], strict=True
+):
+    problem = family.problem(config.width, config.num_agents)
+    form = dynamics.closed_form(problem, config.algorithm, config.mixing(), lr=lr)
+    closed = form.steps(budget)
+    run = tune.train(family, config, lr, budget=budget, save_every=save_every)
+    predicted_curves[label] = (per_step * closed.saved_steps, closed.average_loss)
+    observed_curves[label] = (per_step * run.saved_steps, run.average_loss)
+fig = plotting.loss_by_messages(predicted_curves, observed_curves, target=target)
+
+# %% [markdown]
+# (tuning-width-agents)=
+# ## How wide, and how many agents
+#
+# Width and the number of agents are choices too. Each width's kernel is computed once
+# and shared by every number of agents (the same digits, split more finely), so this
+# grid costs a few kernels and one closed form per cell. Here ATC with the lazy rule at
+# 0.9 of each threshold, on the cycle and the complete graph:
+
+# %%
+sizes = tune.Choices(
+    topologies=["cycle", "complete"],
+    rules=["lazy"],
+    algorithms=["atc"],
+    lr_fractions=[0.9],
+    widths=grid_widths,
+    num_agents=grid_agents,
+)
+fresh = family.reseeded(seed)
+by_size = tune.predict(fresh, sizes, progress=False, **scoring)
+kernels = sum(fresh.kernel_seconds.values())
+print(f"{sizes.size} configurations in {by_size['seconds'].sum() + kernels:.1f} s, "
+      f"{len(fresh.kernel_seconds)} kernels")  # fmt: skip
+by_size.pivot_table(
+    index=["topology", "num_agents"], columns="width", values="final_loss"
+).round(4)
+
+# %% [markdown]
+# The table shows the predicted global loss after `budget` steps: along a row the width
+# changes the kernel, and with it the threshold and the speed; down a column the same
+# digits are split across more agents. These cells have the footing of the grid above
+# only where the network is wide enough for its closed form, which the next section
+# measures.
+
+# %% [markdown]
+# (tuning-mislead)=
+# ## Where the predictions mislead
+#
+# The closed form describes the network linearized at $\theta_0$. It drifts from the
+# network as the width shrinks and as training goes on ({ref}`infinite-validity` maps
+# where it stays within 5% of training), so a ranking by it should degrade there too. We
+# repeat the confirmation with the same configurations at narrower widths, and at the
+# narrowest width over a horizon of `long_budget` steps.
+
+# %%
+narrow = {w: [dataclasses.replace(c, width=w) for c in configs] for w in small_widths}
+settings = {(w, budget): (narrow[w], scoring) for w in small_widths}
+longer = dict(scoring, budget=long_budget)
+settings[min(small_widths), long_budget] = (narrow[min(small_widths)], longer)
+mislead = {
+    key: tune.confirm(family, cs, seeds=range(seeds), progress=False, **kw)
+    for key, (cs, kw) in settings.items()
+}
+mislead[width, budget] = confirmation
+misleading = pd.DataFrame(
+    {
+        key: c.table("final_loss").loc["closed form"].drop("best in top 10%").to_dict()
+        | {"loss error": float(np.median(c.relative_error("final_loss")))}
+        for key, c in mislead.items()
+    }
+).T.sort_index()
+misleading.index.names = ["width", "steps"]
+misleading
+
+# %% [markdown]
+# The last column is how far the predicted losses themselves are off: the median over
+# configurations of the relative error of the final loss, median over
+# initializations.
+
+
+# %%
+def said(key):
+    row = misleading.loc[key]
+    return (f"width {key[0]} after {key[1]} steps: rank correlation "
+            f"{row['rank correlation']:.3f}, loss error {row['loss error']:.2f}")  # fmt: skip
+
+
+order = [(width, budget), *((w, budget) for w in sorted(small_widths, reverse=True)),
+         (min(small_widths), long_budget)]  # fmt: skip
+glue("tuning_mislead", Markdown("; ".join(said(k) for k in order) + "."), display=False)
+
+# %% [markdown]
+# In this run: {glue:md}`tuning_mislead` A ranking needs less than the losses do: it
+# stays useful for as long as the drift moves every configuration's loss the same way,
+# which is why the rank correlation falls more slowly than the loss error grows. Read
+# the ranking of narrow networks or long horizons with the loss error beside it.
+#
+# (tuning-claims)=
+# ## Recorded numbers
+#
+# The claims of this chapter are about the default width `width`. Each sits beside its
+# control: the same metric for the random ranking (rank correlation, top tenth,
+# regret), or for predicting by simulating the linearized network (cost).
+
+# %%
+RANK, TOP, REGRET, COST = 0.8, 0.5, 0.1, 50  # the claims' bounds
+setting = (
+    f"{len(configs)} configurations at width {width}, {num_agents} agents, global loss "
+    f"L(theta_bar) after {budget} steps, {seeds} initializations"
+)
+rho = {r: float(np.median(confirmation.rank_correlation("final_loss", r)))
+       for r in ("closed form", "random")}  # fmt: skip
+top = {r: float(np.mean(confirmation.best_in_top("final_loss", r)))
+       for r in ("closed form", "random")}  # fmt: skip
+regret = {r: float(np.median(confirmation.regret("final_loss", r)))
+          for r in ("closed form", "random")}  # fmt: skip
+
+# %% tags=["nbval-check-output"]
+threshold_claim = report.record(
+    "tuning.reduced_threshold_first_crossing_err",
+    max(errors.values()),
+    kind="theorem",
+    bound=1e-10,
+    control_value=min(controls.values()),
+    control="the same metric at the sufficient stability bound",
+    statement="DGD on symmetric W, ATC and CTA on positive semidefinite W: the m x m "
+    "formula is the first step size where the spectral radius reaches 1; worst "
+    f"|rho - 1| there, or excess of rho over 1 below it, over {len(errors)} "
+    "configurations of a small digits problem",
+    section="tuning-threshold",
+)
+print(threshold_claim["passed"])
+
+# %% tags=["nbval-check-output"]
+rank_claim = report.record(
+    "tuning.rank_correlation",
+    rho["closed form"],
+    kind="empirical",
+    passed=rho["closed form"] >= RANK,
+    control_value=rho["random"],
+    control_passed=rho["random"] >= RANK,
+    control="a random ranking",
+    statement="Spearman correlation between the closed form's ranking and training, "
+    f"median over initializations; passes at >= {RANK} ({setting})",
+    section="tuning-claims",
+)
+top_claim = report.record(
+    "tuning.best_in_observed_top10pct",
+    top["closed form"],
+    kind="empirical",
+    passed=top["closed form"] >= TOP,
+    control_value=top["random"],
+    control_passed=top["random"] >= TOP,
+    control="a random ranking's pick",
+    statement="fraction of initializations whose predicted best configuration is among "
+    f"the best tenth observed; passes at >= {TOP} ({setting})",
+    section="tuning-claims",
+)
+print(rank_claim["passed"], top_claim["passed"])
+
+# %% tags=["nbval-check-output"]
+regret_claim = report.record(
+    "tuning.regret_rel",
+    regret["closed form"],
+    kind="empirical",
+    bound=REGRET,
+    control_value=regret["random"],
+    control="a random ranking's pick",
+    statement="observed loss of the predicted best over the best observed loss, minus "
+    f"one, median over initializations ({setting})",
+    section="tuning-claims",
+)
+cost_claim = report.record(
+    "tuning.predict_vs_train_cost_ratio",
+    cost_ratio,
+    kind="empirical",
+    passed=cost_ratio >= COST,
+    control_value=linearized_ratio,
+    control_passed=linearized_ratio >= COST,
+    control="predicting by simulating the linearized network (three configurations)",
+    statement="time to train the configurations over the time to predict them (kernels, "
+    f"thresholds, closed forms), median over initializations; passes at >= {COST} "
+    f"({setting})",
+    section="tuning-cost",
+)
+print(regret_claim["passed"], cost_claim["passed"])
+
+# %% [markdown]
+# ## In this chapter we
+#
+# - scored a grid of topologies, mixing rules, algorithms and step sizes (fractions of
+#   each exact stability threshold) by the closed form alone, keeping the unstable and
+#   the unscorable configurations in the table with their reasons;
+# - trained the networks of a seeded subset of the grid from several initializations
+#   and measured the ranking by its rank correlation, its pick and its regret, against a
+#   random ranking and the spectral-gap heuristic;
+# - measured what predicting costs against training, in the same run;
+# - answered "which configuration reaches the target with the fewest messages" in
+#   seconds, and trained the answer;
+# - showed how the ranking holds up at narrower widths and longer horizons.
