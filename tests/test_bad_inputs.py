@@ -286,7 +286,7 @@ ENTRY_POINTS = [
     ),
     pytest.param(
         lambda: graphs.mixing_matrix(graphs.topology("cycle", 4), "foo"),
-        r"unknown mixing rule 'foo'; choose one of metropolis, max_degree, laplacian, uniform, lazy",
+        r"unknown mixing rule 'foo'; choose one of metropolis, max_degree, laplacian, uniform",
         id="unknown mixing rule",
     ),
     pytest.param(
