@@ -50,7 +50,8 @@ seed = 0  # seeds the data split, the partitions and the random subset [min: 0]
 # fmt: on
 
 # %% [markdown]
-# We import the helper package (which switches JAX to float64) and the plot theme.
+# We import the helper package (which switches JAX to float64) and the plot theme, and
+# fix two of the claims' bounds, which the prose uses too.
 
 # %%
 import dataclasses
@@ -67,10 +68,12 @@ from companion import problem as problem_lib
 from companion.book import report
 
 plotting.theme()
+RANK_BOUND = 0.8  # the rank correlation a useful ranking reaches
+COST_BOUND = 50  # how many times cheaper than training predicting must be
 
 # %% [markdown]
 # (tuning-threshold)=
-# ## The exact threshold in one $m \times m$ eigenvalue
+# ## An exact threshold for every configuration
 #
 # Every step size of the grid is a fraction of its own configuration's exact stability
 # threshold, so the tuner computes many thresholds. {doc}`06_stability` finds them from
@@ -147,9 +150,10 @@ exact = stability.max_stable_lr(pair, "atc", swap, tol=1e-10)
 eigenvalues = np.linalg.eigvals(
     stability.iteration_matrix(pair, "atc", swap, 1.01 * exact)
 )
-print(f"-1 crossing: {stability.minus_one_crossing(pair, 'atc', swap)}, "
-      f"exact threshold: {exact:.4f}; just above it the largest eigenvalues are "
-      f"{np.round(eigenvalues[np.argsort(-abs(eigenvalues))[:2]], 3)}")  # fmt: skip
+top = eigenvalues[np.argsort(-abs(eigenvalues))[:2]]
+print(f"-1 crossing: {stability.minus_one_crossing(pair, 'atc', swap)}")
+print(f"exact threshold: {exact:.4f}")
+print(f"largest eigenvalues at 1.01 x the threshold: {np.round(top, 3)}")
 
 # %% [markdown]
 # (tuning-grid)=
@@ -295,20 +299,33 @@ for linearize in (False, True):
                    linearize=linearize)  # fmt: skip
     seconds[linearize] = time.perf_counter() - start
 linearized_ratio = seconds[False] / seconds[True]
-print(f"training / closed form: {cost_ratio:.0f} (median over initializations); "
-      f"training / linearized simulation: {linearized_ratio:.2f}")  # fmt: skip
+print(f"training / closed form: {cost_ratio:.0f} (median over initializations)")
+print(f"training / linearized simulation: {linearized_ratio:.2f}")
 
 # %% [markdown]
 # Training the networks cost {glue:text}`tuning_cost_ratio:.0f` times as much as
 # predicting them from the closed form, kernels included. Simulating the linearized
-# network instead costs about as much as training (ratio
-# {glue:text}`tuning_linearized_ratio:.2f`): the saving comes from the closed form's
-# per-step cost in function space, $O(m^2 + Q^2 m)$ with $m = nC$, against a forward
-# and backward pass of every agent's network.
+# network step by step is no shortcut: training took
+# {glue:text}`tuning_linearized_ratio:.2f` times as long as that simulation. The saving
+# comes from the closed form's per-step cost in function space, $O(m^2 + Q^2 m)$ with
+# $m = nC$, against a forward and backward pass of every agent's network.
+# {glue:md}`tuning_cost_verdict`
 
 # %%
 glue("tuning_cost_ratio", cost_ratio, display=False)
 glue("tuning_linearized_ratio", linearized_ratio, display=False)
+size = f"width {width} with {num_agents} agents and {budget} steps"
+glue(
+    "tuning_cost_verdict",
+    Markdown(
+        f"At {size} the ratio clears the claim's {COST_BOUND}."
+        if cost_ratio >= COST_BOUND
+        else f"At {size} a network trains in milliseconds and the ratio stays below the "
+        f"claim's {COST_BOUND}, so the claim fails in this run: the saving grows with "
+        "the network, and the claim is about the chapter's default sizes."
+    ),
+    display=False,
+)
 
 # %% [markdown]
 # (tuning-example)=
@@ -334,18 +351,13 @@ example = tune.confirm(family, best, seeds=range(seeds), progress=False, **scori
 labels = [
     f"{c.topology} {c.rule} {c.algorithm.upper()} {c.lr_fraction:g}" for c in best
 ]
-pd.DataFrame(
-    {
-        "predicted messages": [
-            p["messages_to_target"].to_numpy() for p in example.predicted
-        ][0],
-        "observed, median": np.median(
-            [o["messages_to_target"] for o in example.observed], 0
-        ),
-        "observed, max": np.max([o["messages_to_target"] for o in example.observed], 0),
-    },
-    index=labels,
-)
+sent = {
+    "predicted, median": [p["messages_to_target"] for p in example.predicted],
+    "observed, median": [o["messages_to_target"] for o in example.observed],
+}
+messages = pd.DataFrame({k: np.median(v, 0) for k, v in sent.items()}, index=labels)
+messages["observed, max"] = np.max(sent["observed, median"], 0)
+messages
 
 # %% [markdown]
 # {numref}`fig-tuning-messages` follows the loss of the three against the messages sent,
@@ -446,11 +458,27 @@ order = [(width, budget), *((w, budget) for w in sorted(small_widths, reverse=Tr
          (min(small_widths), long_budget)]  # fmt: skip
 glue("tuning_mislead", Markdown("; ".join(said(k) for k in order) + "."), display=False)
 
+# %%
+worst = misleading["rank correlation"].idxmin()
+held = misleading.loc[worst, "rank correlation"] >= RANK_BOUND
+error = misleading.loc[worst, "loss error"]
+glue(
+    "tuning_mislead_verdict",
+    Markdown(
+        f"Even at its worst (width {worst[0]}, {worst[1]} steps) the ranking keeps a rank "
+        f"correlation of at least {RANK_BOUND} while the predicted losses are off by "
+        f"{error:.0%}: the drift moved the configurations' losses largely together."
+        if held
+        else f"At width {worst[0]} after {worst[1]} steps the rank correlation falls "
+        f"below {RANK_BOUND}: there the ranking misleads as well as the losses."
+    ),
+    display=False,
+)
+
 # %% [markdown]
-# In this run: {glue:md}`tuning_mislead` A ranking needs less than the losses do: it
-# stays useful for as long as the drift moves every configuration's loss the same way,
-# which is why the rank correlation falls more slowly than the loss error grows. Read
-# the ranking of narrow networks or long horizons with the loss error beside it.
+# In this run: {glue:md}`tuning_mislead` {glue:md}`tuning_mislead_verdict` Read the
+# ranking of narrow networks or long horizons with the loss error beside it, and
+# confirm the pick by training when it matters.
 #
 # (tuning-claims)=
 # ## Recorded numbers
@@ -460,7 +488,7 @@ glue("tuning_mislead", Markdown("; ".join(said(k) for k in order) + "."), displa
 # regret), or for predicting by simulating the linearized network (cost).
 
 # %%
-RANK, TOP, REGRET, COST = 0.8, 0.5, 0.1, 50  # the claims' bounds
+TOP, REGRET = 0.5, 0.1  # the other claims' bounds
 setting = (
     f"{len(configs)} configurations at width {width}, {num_agents} agents, global loss "
     f"L(theta_bar) after {budget} steps, {seeds} initializations"
@@ -493,12 +521,12 @@ rank_claim = report.record(
     "tuning.rank_correlation",
     rho["closed form"],
     kind="empirical",
-    passed=rho["closed form"] >= RANK,
+    passed=rho["closed form"] >= RANK_BOUND,
     control_value=rho["random"],
-    control_passed=rho["random"] >= RANK,
+    control_passed=rho["random"] >= RANK_BOUND,
     control="a random ranking",
     statement="Spearman correlation between the closed form's ranking and training, "
-    f"median over initializations; passes at >= {RANK} ({setting})",
+    f"median over initializations; passes at >= {RANK_BOUND} ({setting})",
     section="tuning-claims",
 )
 top_claim = report.record(
@@ -531,12 +559,12 @@ cost_claim = report.record(
     "tuning.predict_vs_train_cost_ratio",
     cost_ratio,
     kind="empirical",
-    passed=cost_ratio >= COST,
+    passed=cost_ratio >= COST_BOUND,
     control_value=linearized_ratio,
-    control_passed=linearized_ratio >= COST,
+    control_passed=linearized_ratio >= COST_BOUND,
     control="predicting by simulating the linearized network (three configurations)",
     statement="time to train the configurations over the time to predict them (kernels, "
-    f"thresholds, closed forms), median over initializations; passes at >= {COST} "
+    f"thresholds, closed forms), median over initializations; passes at >= {COST_BOUND} "
     f"({setting})",
     section="tuning-cost",
 )
@@ -545,6 +573,9 @@ print(regret_claim["passed"], cost_claim["passed"])
 # %% [markdown]
 # ## In this chapter we
 #
+# - computed every configuration's exact stability threshold from one $m \times m$
+#   eigenvalue where it is the $-1$ crossing, checked it against the dense spectral
+#   radius, and showed an indefinite mixing matrix where it is not;
 # - scored a grid of topologies, mixing rules, algorithms and step sizes (fractions of
 #   each exact stability threshold) by the closed form alone, keeping the unstable and
 #   the unscorable configurations in the table with their reasons;
@@ -554,4 +585,5 @@ print(regret_claim["passed"], cost_claim["passed"])
 # - measured what predicting costs against training, in the same run;
 # - answered "which configuration reaches the target with the fewest messages" in
 #   seconds, and trained the answer;
+# - predicted the effect of the width and the number of agents, one kernel per width;
 # - showed how the ranking holds up at narrower widths and longer horizons.

@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 
 from companion.plotting._style import (
     ALGORITHM_STYLE,
@@ -52,6 +53,8 @@ def predicted_vs_observed(
     if log:
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # labelled minor ticks collide within a decade
+            axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(f"predicted {label} (closed form)")
     ax.set_ylabel(f"observed {label} (training)")
     handles = [
