@@ -167,3 +167,16 @@ def test_the_minus_one_crossing_needs_a_symmetric_w(mlp_problem):
                   [0, 0, 0, 0.5, 0.5], [0.5, 0, 0, 0, 0.5]])  # fmt: skip
     with pytest.raises(ValueError, match="needs a symmetric mixing matrix; use max_stable_lr"):
         stability.minus_one_crossing(mlp_problem, "dgd", w)
+
+
+def test_divergence_beyond_the_dense_limit_still_says_why(mlp_problem, monkeypatch, mixing_for):
+    """Training that diverges where no exact threshold can be computed raises the
+    divergence, naming why the threshold is unknown, not the threshold's refusal."""
+    cycle = mixing_for("cycle")
+    lr = 3 * stability.max_stable_lr(mlp_problem, "atc", cycle)
+    monkeypatch.setattr(stability, "DENSE_LIMIT", 0)
+    with pytest.raises(simulate.DivergenceError, match=r"atc diverged.*not known here.*'lazy'"):
+        simulate.train(
+            mlp_problem, "atc", cycle, lr=lr, steps=3000, chunk=500, linearize=True,
+            check=False, progress=False,
+        )  # fmt: skip

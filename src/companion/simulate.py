@@ -154,7 +154,10 @@ def _divergence(problem, algorithm, mixing, lr, step) -> DivergenceError:
             start + f"the {kind} rate of the linearized dynamics on the schedule "
             f"'{mixing.name}' is {rate:.6g} (companion.stability.schedule_rate)"
         )
-    limit = stability.max_stable_lr(problem, algorithm, mixing)
+    try:
+        limit = stability.max_stable_lr(problem, algorithm, mixing)
+    except ValueError as refusal:  # no exact threshold at this size: say why
+        return DivergenceError(start + f"the stable step size is not known here: {refusal}")
     return DivergenceError(
         start + f"the largest stable step size of the linearized dynamics on this problem is "
         f"{limit:.6g} (companion.stability.max_stable_lr)"
