@@ -8,6 +8,7 @@ three seeded schemes: ``"iid"``, label-sorted ``"shards"``, or ``"dirichlet"`` l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -271,3 +272,28 @@ def principal_components(dataset: Dataset, dims: int) -> Dataset:
         dataset.y_test,
         dataset.labels_test,
     )
+
+
+def partitioner(
+    dataset: Dataset, *, scheme: str = "iid", alpha: float = 0.5, seed: int = 0
+) -> Callable[[int], list[np.ndarray]]:
+    """The split of ``dataset``'s training rows for any number of agents:
+    :func:`partition_indices` with this scheme, skew and seed.
+
+    Example:
+        >>> split = partitioner(load_digits_dataset(12, 0, seed=0))
+        >>> [len(rows) for rows in split(3)]
+        [4, 4, 4]
+    """
+
+    def partition(num_agents: int) -> list[np.ndarray]:
+        return partition_indices(
+            dataset.labels_train,
+            num_agents,
+            scheme=scheme,
+            alpha=alpha,
+            seed=seed,
+            num_classes=dataset.num_classes,
+        )
+
+    return partition

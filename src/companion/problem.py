@@ -23,7 +23,7 @@ from jax.flatten_util import ravel_pytree
 
 from companion import ntk
 from companion._checks import check_kernel, check_matrix, check_partition, check_targets
-from companion.data import Dataset, load_digits_dataset, partition_indices
+from companion.data import Dataset, load_digits_dataset, partitioner
 from companion.models import Model
 
 __all__ = ["Problem", "digits", "from_dataset"]
@@ -392,12 +392,5 @@ def digits(
     dataset = load_digits_dataset(
         num_agents * samples_per_agent, n_test, seed=seed, center_targets=center_targets
     )
-    partition = partition_indices(
-        dataset.labels_train,
-        num_agents,
-        scheme=scheme,
-        alpha=alpha,
-        seed=seed,
-        num_classes=dataset.num_classes,
-    )
+    partition = partitioner(dataset, scheme=scheme, alpha=alpha, seed=seed)(num_agents)
     return from_dataset(model, dataset, partition, seed=seed if init_seed is None else init_seed)

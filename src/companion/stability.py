@@ -46,6 +46,7 @@ from companion.schedules import PeriodicSchedule, RandomSchedule, Schedule
 __all__ = [
     "check_lr",
     "check_schedule",
+    "crossing_error",
     "iteration_matrix",
     "max_stable_lr",
     "minus_one_crossing",
@@ -171,6 +172,35 @@ def minus_one_crossing(
     with blas_threads(size):
         top = scipy.linalg.eigh(reduced, eigvals_only=True, subset_by_index=[size - 1, size - 1])
     return float(1.0 / top[0]) if top[0] > 0 else np.inf
+
+
+def crossing_error(
+    problem: Problem,
+    algorithm: str | algorithms.Algorithm,
+    mixing: np.ndarray,
+    lr: float,
+    *,
+    points: int = 20,
+) -> float:
+    """How far ``lr`` is from being the exact threshold: the larger of ``|rho(lr) - 1|``
+    and the largest excess of the spectral radius over 1 at ``points`` step sizes evenly
+    spaced below ``lr`` (dense; small problems). Zero up to rounding exactly when the
+    radius first reaches 1 at ``lr``.
+
+    Example:
+        >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
+        ...             kernel=np.eye(2), f0=np.zeros((2, 1)))
+        >>> w = np.full((2, 2), 0.5)
+        >>> crossing_error(p, "dgd", w, 4 / 3) < 1e-12  # the threshold
+        True
+        >>> round(crossing_error(p, "dgd", w, 1.0), 6)  # radius 1/sqrt(2) there
+        0.292893
+    """
+    radius = [
+        spectral_radius(problem, algorithm, mixing, f * lr)
+        for f in np.linspace(1 / points, 1, points)
+    ]
+    return max(abs(radius[-1] - 1), max(radius[:-1], default=0.0) - 1)
 
 
 def _reduced_threshold(

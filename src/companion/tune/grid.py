@@ -34,7 +34,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from companion import algorithms, dynamics, graphs, infinite, models, stability
-from companion.data import Dataset, load_digits_dataset, partition_indices
+from companion.data import Dataset, load_digits_dataset, partitioner
 from companion.problem import Problem, from_dataset
 from companion.trajectory import SaveAt, Trajectory
 
@@ -46,6 +46,7 @@ __all__ = [
     "Configuration",
     "Family",
     "digits_family",
+    "messages_per_step",
     "predict",
     "score",
     "sort",
@@ -240,17 +241,19 @@ def digits_family(
             networks[width] = models.mlp(width, depth, dataset.num_classes)
         return networks[width]
 
-    def partition_for(num_agents: int) -> list[np.ndarray]:
-        return partition_indices(
-            dataset.labels_train,
-            num_agents,
-            scheme=scheme,
-            alpha=alpha,
-            seed=seed,
-            num_classes=dataset.num_classes,
-        )
-
+    partition_for = partitioner(dataset, scheme=scheme, alpha=alpha, seed=seed)
     return Family(dataset, model_for, partition_for, init_seed=init_seed)
+
+
+def messages_per_step(mixing: np.ndarray) -> int:
+    """Parameter vectors sent per step: each agent to each neighbour, the off-diagonal
+    nonzeros of W (2 |E|).
+
+    Example:
+        >>> messages_per_step(graphs.mixing_matrix(graphs.topology("star", 4)))
+        6
+    """
+    return int(np.count_nonzero(mixing - np.diag(np.diag(mixing))))
 
 
 def score(
@@ -263,7 +266,7 @@ def score(
     rows = np.isin(run.saved_steps, SaveAt(every=save_every).resolve(int(run.steps[-1])))
     reached = np.flatnonzero(run.average_loss[rows] <= target)
     steps = float(run.saved_steps[rows][reached[0]]) if reached.size else math.inf
-    per_step = int(np.count_nonzero(mixing - np.diag(np.diag(mixing))))
+    per_step = messages_per_step(mixing)
     return {
         "steps_to_target": steps,
         "messages_to_target": per_step * steps if reached.size else math.inf,
@@ -293,7 +296,7 @@ def _row(family, config, thresholds, *, target, budget, kernel, save_every) -> d
             "threshold": threshold,
             "lr": config.lr_fraction * threshold,
             "spectral_gap": 1.0 - graphs.second_largest_modulus(mixing),
-            "messages_per_step": int(np.count_nonzero(mixing - np.diag(np.diag(mixing)))),
+            "messages_per_step": messages_per_step(mixing),
             "status": "stable",
         }
         | dict.fromkeys(SCORES, math.nan)
