@@ -228,11 +228,16 @@ def test_record_writes_and_gathers(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("own", "control", "passed"),
-    [(0.05, 0.5, True), (0.05, 0.08, False), (0.5, 0.9, False), (0.5, 0.05, False)],
+    ("own", "low", "control", "passed"),
+    [
+        (0.05, 0.1, 0.5, True),
+        (0.05, 0.1, 0.08, False),  # the deliberately wrong control passes too
+        (0.5, 0.1, 0.9, False),  # misses its own bound
+        (0.05, -0.01, 0.5, False),  # the margin's interval reaches zero
+    ],
 )
-def test_an_empirical_claim_passes_only_when_its_control_fails(
-    tmp_path, monkeypatch, own, control, passed
+def test_an_empirical_claim_passes_only_beyond_its_rival_and_control(
+    tmp_path, monkeypatch, own, low, control, passed
 ):
     monkeypatch.setenv("COMPANION_RESULTS_DIR", str(tmp_path))
     entry = report.record(
@@ -241,12 +246,16 @@ def test_an_empirical_claim_passes_only_when_its_control_fails(
         kind="empirical",
         bound=0.1,
         statement="s",
+        rival="the graph does not matter",
+        rival_value=0.3,
+        margin=0.2,
+        margin_interval=[low, 0.3],
         control_value=control,
         control="a wrong prediction",
     )
     assert entry["passed"] is passed
     assert entry["control_passed"] is (control <= 0.1)
-    assert entry["control_value"] == control
+    assert entry["rival_value"] == 0.3 and entry["margin_interval"] == [low, 0.3]
 
 
 @pytest.mark.bad_input
@@ -258,8 +267,15 @@ def test_record_refuses_what_it_cannot_judge(tmp_path, monkeypatch):
         report.record("x", float("nan"), kind="exact", bound=1.0, statement="s")
     with pytest.raises(ValueError, match="unknown kind 'emprical'"):
         report.record("x", 1.0, kind="emprical", bound=1.0, statement="s")
-    with pytest.raises(ValueError, match="needs control_value"):
+    with pytest.raises(ValueError, match="needs rival=, rival_value=, margin="):
         report.record("x", 1.0, kind="empirical", bound=1.0, statement="s")
+    with pytest.raises(ValueError, match="finite \\[low, high\\] pair"):
+        report.record(
+            "x", 1.0, kind="empirical", bound=1.0, statement="s", rival="r",
+            rival_value=2.0, margin=1.0, margin_interval=[1.0],
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="only empirical claims are judged against one"):
+        report.record("x", 1.0, kind="theorem", bound=1.0, statement="s", rival="r")
 
 
 def _toy_project(tmp_path: Path, body: str) -> Path:

@@ -23,7 +23,9 @@ from companion.book.paths import build_dir
 #: The report chapter's file of every claim, beside the chapters' own files.
 REPORT_FILE = "report.json"
 FIELDS = ("id", "kind", "chapter", "section", "statement", "paper", "value", "bound", "passed")
-KINDS = ("exact", "theorem", "empirical")
+KINDS = ("exact", "theorem", "empirical", "observation")
+#: What an empirical claim must carry: its rival and the paired margin over it.
+RIVAL_FIELDS = ("rival", "rival_value", "margin", "margin_interval")
 #: What each kind of claim is, as the report page introduces it.
 KIND_MEANINGS = {
     "exact": "implementation checks: two computations that must agree to rounding (a closed "
@@ -33,8 +35,15 @@ KIND_MEANINGS = {
     "limit, the stability bound, the order of the flow's error). They fail only if the "
     "code or the hypotheses are wrong.",
     "empirical": "measurements that could have come out otherwise: the closed form "
-    "against the real network. Each sits beside a deliberately wrong prediction scored by "
-    "the same metric, and counts only if that control fails.",
+    "against the real network. Each is judged against its rival, the strongest cheap "
+    "explanation that does not use what the claim credits, scored by the same metric on "
+    "the same seeds or configurations; it passes only if it meets its bound and the 95% "
+    "bootstrap interval of its margin over the rival lies above zero (and any deliberately "
+    "wrong control beside it fails).",
+    "observation": "measurements recorded for what they show, whose only comparison is a "
+    "prediction that is wrong by construction. A wrong-by-construction control cannot "
+    "lose, so these are not evidence for the closed form; they are kept so the reader can "
+    "see them.",
 }
 
 #: The claims the book promises; the report page fails loudly if any is missing.
@@ -125,6 +134,10 @@ def record(
     control_value: Any = None,
     control: str = "",
     control_passed: bool | None = None,
+    rival: str = "",
+    rival_value: Any = None,
+    margin: float | None = None,
+    margin_interval: Any = None,
     paper: str = "",
     section: str = "",
 ) -> dict:
@@ -140,11 +153,17 @@ def record(
       bound: upper bound the value must not exceed (numeric claims).
       passed: explicit verdict for values a bound cannot judge (dicts).
       control_value: what the same metric gives on a deliberately wrong prediction
-        (another graph's closed form, a step size off by 20%, another seed's kernel);
-        required for empirical claims.
+        (another graph's closed form, a step size off by 20%); optional, an extra check
+        beside the rival. A claim with a control passes only if the control fails.
       control: what the wrong prediction is, in a few words.
-      control_passed: the control's verdict when a bound cannot judge it; an empirical
-        claim passes only if its control fails.
+      control_passed: the control's verdict when a bound cannot judge it.
+      rival: the strongest cheap explanation that does not use what the claim credits,
+        in words; required for empirical claims, with the next three.
+      rival_value: what the same metric gives for the rival (a number or a dict).
+      margin: the median paired improvement over the rival (positive: we do better),
+        e.g. from :func:`companion.rivals.margin` (``**m.fields()``).
+      margin_interval: its 95% bootstrap interval ``[low, high]``; an empirical claim
+        passes only if ``low > 0``.
       paper: what the paper states about it (only what the paper states).
       section: the label of the chapter section that establishes the claim, so the
         report can link to it.
@@ -155,9 +174,10 @@ def record(
       >>> record("demo.err", 3e-14, kind="exact", bound=1e-10, statement="demo")["passed"]
       True
       >>> entry = record("demo.fit", 0.05, kind="empirical", bound=0.1, statement="demo",
-      ...                control_value=0.04, control="a wrong prediction")
-      >>> entry["passed"], entry["control_passed"]  # a control that passes sinks the claim
-      (False, True)
+      ...                rival="the graph does not matter", rival_value=0.2, margin=0.15,
+      ...                margin_interval=[-0.01, 0.3])
+      >>> entry["passed"]  # the margin's interval reaches zero: not shown to beat the rival
+      False
       >>> del os.environ["COMPANION_RESULTS_DIR"]
     """
     if kind not in KINDS:
@@ -175,16 +195,19 @@ def record(
         "bound": bound,
         "passed": own,
     }
-    if kind == "empirical" and control_value is None:
+    if kind == "empirical":
+        entry |= _rival(claim_id, rival, rival_value, margin, margin_interval)
+        entry["passed"] = own and entry["margin_interval"][0] > 0
+    elif rival or rival_value is not None or margin is not None or margin_interval is not None:
         raise ValueError(
-            f"empirical claim {claim_id!r} needs control_value=: what its metric gives on a "
-            "deliberately wrong prediction"
+            f"claim {claim_id!r} of kind {kind!r} was given a rival: only empirical claims "
+            "are judged against one; record it with kind='empirical'"
         )
     if control_value is not None:
         control_value = _plain(control_value)
         control_ok = _check(control_value, bound, control_passed)
         entry |= {"control": control, "control_value": control_value, "control_passed": control_ok}
-        entry["passed"] = own and not control_ok
+        entry["passed"] = entry["passed"] and not control_ok
     folder = str(results_dir())
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"{entry['chapter']}.json")
@@ -196,6 +219,34 @@ def record(
     with open(path, "w") as f:
         json.dump(list(claims.values()), f, indent=2)
     return entry
+
+
+def _rival(claim_id: str, rival: str, value: Any, margin: Any, interval: Any) -> dict:
+    """The rival fields of an empirical claim, checked: all four present, the interval a
+    finite ``[low, high]`` pair around the margin."""
+    given = {"rival": rival or None, "rival_value": value, "margin": margin}
+    absent = [name for name, v in given.items() if v is None] + (
+        ["margin_interval"] if interval is None else []
+    )
+    if absent:
+        raise ValueError(
+            f"empirical claim {claim_id!r} needs {', '.join(n + '=' for n in absent)}: name "
+            "its rival (the strongest cheap explanation that does not use what the claim "
+            "credits) and pass companion.rivals.margin(ours, rival).fields(); a claim whose "
+            "only comparison is wrong by construction is kind='observation'"
+        )
+    pair = [float(x) for x in np.asarray(interval, dtype=float).ravel()]
+    if len(pair) != 2 or not all(map(math.isfinite, pair)) or pair[0] > pair[1]:
+        raise ValueError(
+            f"empirical claim {claim_id!r}: margin_interval must be a finite [low, high] "
+            f"pair with low <= high, got {interval!r}"
+        )
+    return {
+        "rival": rival,
+        "rival_value": _plain(value),
+        "margin": float(margin),
+        "margin_interval": pair,
+    }
 
 
 def write_report(claims: list[dict]) -> Path:
@@ -258,33 +309,51 @@ def _link(claim: dict) -> str:
     return f"`{claim['id']}`"
 
 
+def _control(claim: dict) -> str:
+    if "control_value" not in claim:
+        return ""
+    outcome = "**PASSES: the metric cannot tell**" if claim["control_passed"] else "fails"
+    return f"{_escape(show(claim['control_value']))}: {outcome}"
+
+
+def _margin(claim: dict) -> str:
+    low, high = claim["margin_interval"]
+    return _escape(f"{claim['margin']:.3g} [{low:.3g}, {high:.3g}]")
+
+
 def claims_table(claims: Iterable[dict]) -> str:
-    """A MyST Markdown table of the claims: verdict, linked id, value, bound, and what the
-    same metric gives on the deliberately wrong prediction (the control) with its verdict.
+    """A MyST Markdown table of the claims: verdict, linked id, value, bound; for empirical
+    claims the rival's value and the margin over it with its 95% interval; and what the same
+    metric gives on a deliberately wrong prediction (the control) where there is one.
 
     Example:
       >>> print(claims_table([{"id": "a.b", "section": "s", "value": 0.05, "bound": 0.1,
-      ...                      "passed": True, "control_value": 0.4, "control_passed": False}]))
-      | verdict | claim | ours | bound | control |
-      | --- | --- | --- | --- | --- |
-      | pass | {ref}`a.b <s>` | 0\\.05 | <= 0.1 | 0\\.4: fails |
+      ...     "passed": True, "kind": "empirical", "rival_value": 0.3, "margin": 0.25,
+      ...     "margin_interval": [0.2, 0.3]}]))
+      | verdict | claim | ours | bound | rival | margin [95% interval] | control |
+      | --- | --- | --- | --- | --- | --- | --- |
+      | pass | {ref}`a.b <s>` | 0\\.05 | <= 0.1 | 0\\.3 | 0\\.25 \\[0\\.2, 0\\.3\\] |  |
     """
-    rows = ["| verdict | claim | ours | bound | control |", "| --- | --- | --- | --- | --- |"]
+    claims = list(claims)
+    rivals = any(c.get("kind") == "empirical" for c in claims)
+    head = ["verdict", "claim", "ours", "bound"] + (["rival", "margin [95% interval]"] * rivals)
+    rows = ["| " + " | ".join([*head, "control"]) + " |", "| --- " * (len(head) + 1) + "|"]
     for c in claims:
-        bound = "" if c.get("bound") is None else f"<= {c['bound']:.3g}"
-        verdict = "pass" if c["passed"] else "**FAIL**"
-        value = _escape(show(c["value"]))
-        control = ""
-        if "control_value" in c:
-            outcome = "**PASSES: the metric cannot tell**" if c["control_passed"] else "fails"
-            control = f"{_escape(show(c['control_value']))}: {outcome}"
-        rows.append(f"| {verdict} | {_link(c)} | {value} | {bound} | {control} |")
+        cells = [
+            "pass" if c["passed"] else "**FAIL**",
+            _link(c),
+            _escape(show(c["value"])),
+            "" if c.get("bound") is None else f"<= {c['bound']:.3g}",
+        ]
+        if rivals:
+            cells += [_escape(show(c["rival_value"])), _margin(c)]
+        rows.append("| " + " | ".join([*cells, _control(c)]) + " |")
     return "\n".join(rows)
 
 
 def claims_glossary(claims: Iterable[dict]) -> str:
-    """A Markdown list: each claim's kind and statement, its control, and what the paper
-    states.
+    """A Markdown list: each claim's kind and statement, its rival and control, and what
+    the paper states.
 
     Example:
       >>> print(claims_glossary([{"id": "a", "chapter": "01_x", "kind": "empirical",
@@ -295,6 +364,7 @@ def claims_glossary(claims: Iterable[dict]) -> str:
         f"- **{_escape(c['id'])}** ({_escape(c['chapter'])}, {c['kind']}): "
         + _escape(c["statement"].rstrip("."))
         + "."
+        + (f" *Rival:* {_escape(c['rival'])}." if c.get("rival") else "")
         + (f" *Control:* {_escape(c['control'])}." if c.get("control") else "")
         + (f" *Paper:* {_escape(c['paper'])}." if c.get("paper") else "")
         for c in claims
