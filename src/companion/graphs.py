@@ -224,7 +224,13 @@ def validate_mixing(
       ...
       ValueError: column 0 of mixing sums to 0.9, not 1 (tolerance 1e-10): W must be ...
     """
-    w = np.asarray(mixing, dtype=float)
+    try:
+        w = np.asarray(mixing, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{name} must be a Q x Q matrix of numbers, got {type(mixing).__name__}: pass one "
+            "mixing matrix W (companion.graphs.mixing_matrix)"
+        ) from error
     if w.ndim != 2 or w.shape[0] != w.shape[1]:
         raise ValueError(f"{name} must be a square Q x Q matrix, got shape {w.shape}")
     q = w.shape[0]

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from companion import algorithms, dynamics, ntk
+from companion import algorithms, dynamics, ntk, schedules
 from companion._checks import check_steps
 from companion.models import MLPSpec
 from companion.problem import Problem
@@ -211,6 +211,13 @@ def closed_form(
         >>> m.variance.shape, bool(np.all(m.expected.local_loss >= m.mean.local_loss))
         ((4, 2, 2), True)
     """
+    schedules.require_matrix(
+        mixing,
+        where="companion.infinite.closed_form",
+        fix="the covariance over initializations is derived for one W; run a schedule's mean "
+        "with companion.dynamics.closed_form on the analytic problem "
+        "(companion.infinite.analytic_problem), or pass one mixing matrix W",
+    )
     mean_problem = analytic_problem(problem)
     form = dynamics.closed_form(mean_problem, algorithm, mixing, lr=lr, strict=strict)
     c = problem.num_outputs  # the scalar kernels are every C-th entry of K (x) I_C

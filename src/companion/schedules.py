@@ -55,6 +55,21 @@ def metropolis(adjacency: np.ndarray) -> np.ndarray:
     return weights + np.diag(1.0 - weights.sum(axis=1))
 
 
+def require_matrix(mixing: object, *, where: str, fix: str) -> None:
+    """Refuses a schedule where only one fixed mixing matrix is supported.
+
+    Example:
+      >>> require_matrix(one_peer_exponential(4), where="f", fix="pass one matrix")
+      Traceback (most recent call last):
+      ...
+      ValueError: f takes one fixed mixing matrix, got the schedule 'one-peer exponential': ...
+    """
+    if isinstance(mixing, Schedule):
+        raise ValueError(
+            f"{where} takes one fixed mixing matrix, got the schedule {mixing.name!r}: {fix}"
+        )
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Schedule(abc.ABC):
     """W(k) for every step k; :meth:`matrices` validates every matrix it returns.

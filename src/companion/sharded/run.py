@@ -13,12 +13,18 @@ from typing import Any
 
 import numpy as np
 
-from companion import algorithms, dynamics, simulate
+from companion import algorithms, dynamics, schedules, simulate
 from companion._checks import check_float64
 from companion.graphs import validate_mixing
 from companion.problem import Problem
 from companion.sharded.mesh import agent_mesh
 from companion.trajectory import Trajectory
+
+# The mesh exchanges states along one fixed graph's matchings, planned once.
+_ONE_DEVICE = (
+    "a schedule's graph changes every step, which the mesh does not re-plan; run it on one "
+    "device with companion.simulate.train or companion.dynamics.closed_form"
+)
 
 __all__ = ["closed_form", "train"]
 
@@ -63,6 +69,7 @@ def train(
         ([0.5, 0.125, 0.0312], 'simulation')
     """
     check_float64("sharded training")
+    schedules.require_matrix(mixing, where="companion.sharded.train", fix=_ONE_DEVICE)
     mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
     return simulate.train(
         problem,
@@ -104,6 +111,7 @@ def closed_form(
         'dual-recursion'
     """
     check_float64("the sharded closed form")
+    schedules.require_matrix(mixing, where="companion.sharded.closed_form", fix=_ONE_DEVICE)
     mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
     layout = agent_mesh(mixing, devices=devices, exchange=exchange)
     return dynamics.closed_form(problem, algorithm, mixing, lr=lr, strict=strict, layout=layout)
