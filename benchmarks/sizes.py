@@ -6,8 +6,8 @@ Repeats are counted with names normalized: every identifier becomes ``N``, every
 a copied block. Two chapters share the lines of every run of at least :data:`MIN_RUN`
 consecutive normalized code lines that both contain (longest matching blocks); the limit
 applies to the three algorithm chapters, which one driver should serve, and the worst other
-pair is shown beside it. Run ``python -m benchmarks.sizes`` (``--json`` for machine-readable output);
-it exits non-zero if a limit is missed.
+pair is shown beside it. Run ``python -m benchmarks.sizes`` (``--json`` for machine-readable
+output); it exits non-zero if a limit is missed.
 """
 
 from __future__ import annotations
@@ -100,8 +100,7 @@ def measure(root: Path = ROOT) -> dict:
                 chapter_code += lines
         shapes[chapter.stem] = normalized(chapter_code)
     pairs = {
-        f"{a}/{b}": shared_lines(shapes[a], shapes[b])
-        for a, b in itertools.combinations(shapes, 2)
+        f"{a}/{b}": shared_lines(shapes[a], shapes[b]) for a, b in itertools.combinations(shapes, 2)
     }
     algorithm_pairs = {
         f"{a}/{b}": pairs[f"{a}/{b}"]
