@@ -52,13 +52,50 @@ def test_the_order_is_the_algorithm():
     assert trace == ["mix", "gradient", "step"]
 
 
-def test_no_other_module_compares_algorithm_names():
-    pattern = re.compile(r"""[=!]=\s*["'](dgd|atc|cta)["']|["'](dgd|atc|cta)["']\s*[=!]=""")
-    offenders = [
-        f"{path.relative_to(SOURCE)}:{number}"
-        for path in SOURCE.rglob("*.py")
-        if path.name != "algorithms.py"
+# Asking which algorithm one has, outside the table: a name compared with ==/!=, an entry
+# compared by identity or equality, or its order inspected.
+ASKS = re.compile(
+    r"""[=!]=\s*["'](dgd|atc|cta)["']|["'](dgd|atc|cta)["']\s*[=!]="""
+    r"""|(\bis(\s+not)?|[=!]=)\s*algorithms\.(DGD|ATC|CTA)\b|[=!]=\s*(DGD|ATC|CTA)\b"""
+    r"""|\bif\b.*\bis(\s+not)?\s+(DGD|ATC|CTA)\b"""
+    r"""|\.order\s*(\[|==|!=)"""
+)
+
+
+def _askers(files) -> list[str]:
+    return [
+        f"{path.name}:{number}"
+        for path in files
         for number, line in enumerate(path.read_text().splitlines(), 1)
-        if pattern.search(line)
+        if ASKS.search(line)
     ]
-    assert not offenders, offenders
+
+
+def test_no_other_module_or_chapter_asks_which_algorithm_it_has():
+    chapters = sorted((SOURCE.parents[1] / "book").glob("[0-9][0-9]_*.py"))
+    package = [p for p in SOURCE.rglob("*.py") if p.name != "algorithms.py"]
+    assert not _askers([*package, *chapters])
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'if alg != "dgd":',
+        "if algorithm is algorithms.DGD:",
+        "low = 2 if algorithm is not DGD else 1",
+        "if algorithm == algorithms.CTA:",
+        'if algorithm.order[0] != "gradient":',
+    ],
+)
+def test_the_guard_catches_every_way_of_asking(tmp_path, line):
+    source = tmp_path / "module.py"
+    source.write_text(f"{line}\n")
+    assert _askers([source]) == ["module.py:1"]
+
+
+def test_each_entry_states_its_stability_theory_and_the_order_implies_it():
+    for algorithm in algorithms.ALGORITHMS.values():
+        gradient, mix, step = (algorithm.order.index(op) for op in ("gradient", "mix", "step"))
+        # the gradient term escapes W only when the mix sits between gradient and step
+        assert algorithm.theory.mixed_gradient is not (gradient < mix < step)
+        assert algorithm.theory.bound_needs_symmetric is not algorithm.theory.mixed_gradient

@@ -108,7 +108,7 @@ def _steps(model, algorithm, layout, tables, theta, theta0, lr, rows, weights, x
         mix = functools.partial(layout.mix, tables=tables, weight=weight)
         step = stepper(jnp.where(active, lr, 0.0))
         new = algorithm.update(theta, mix=mix, gradient=gradient, step=step)
-        if algorithm.order[0] != "gradient":  # the gradient was not taken at theta
+        if not algorithm.gradient_at_start:  # the local losses of theta are not at hand
             outputs[0] = jax.vmap(lambda p, own: model(p, x[own]))(theta, rows)
         saved = jax.lax.cond(save, record, skip, theta)
         return new, (local_loss(outputs[0]), *saved)

@@ -76,6 +76,11 @@ def _symmetric(mixing: np.ndarray) -> bool:
     return bool(np.allclose(mixing, mixing.T, rtol=0, atol=1e-12))
 
 
+def _lambda_min(mixing: np.ndarray) -> float | None:
+    """The smallest eigenvalue of a symmetric W, None for a W that is not symmetric."""
+    return float(np.linalg.eigvalsh(mixing)[0]) if _symmetric(mixing) else None
+
+
 def iteration_matrix(
     problem: Problem,
     algorithm: str | algorithms.Algorithm,
@@ -130,13 +135,13 @@ def sufficient_lr_bound(
     """
     algorithm = algorithms.get(algorithm)
     mixing = _mixing(problem, mixing)
-    if algorithm is not algorithms.DGD:
-        return 2.0 / problem.curvature
-    if not _symmetric(mixing):
+    bound = algorithm.theory.sufficient_bound(problem.curvature, _lambda_min(mixing))
+    if bound is None:
         raise ValueError(
-            "the sufficient DGD bound needs a symmetric mixing matrix; use max_stable_lr"
+            f"the sufficient {algorithm.title} bound needs a symmetric mixing matrix; use "
+            "max_stable_lr"
         )
-    return float((1 + np.linalg.eigvalsh(mixing)[0]) / problem.curvature)
+    return float(bound)
 
 
 def minus_one_crossing(
@@ -163,7 +168,7 @@ def minus_one_crossing(
     evals, evecs = np.linalg.eigh(mixing)
     if evals[0] <= -1 + 1e-12:  # W has eigenvalue -1: some disagreement mode never contracts
         return 0.0
-    factor = 1.0 / (1.0 + evals) if algorithm is algorithms.DGD else evals / (1.0 + evals)
+    factor = algorithm.theory.crossing_factor(evals)
     coupling = (evecs * factor) @ evecs.T
     weights = problem.output_weights
     owner, scale = weights.argmax(0), np.sqrt(weights.sum(0))
@@ -208,9 +213,8 @@ def _reduced_threshold(
 ) -> float | None:
     """The exact threshold where it is the -1 crossing (:func:`minus_one_crossing`), or
     None (W not symmetric; ATC/CTA with W indefinite)."""
-    if not _symmetric(mixing):
-        return None
-    if algorithm is not algorithms.DGD and np.linalg.eigvalsh(mixing)[0] < -1e-12:
+    lambda_min = _lambda_min(mixing)
+    if lambda_min is None or not algorithm.theory.crossing_is_threshold(True, lambda_min):
         return None
     return minus_one_crossing(problem, algorithm, mixing)
 
@@ -263,7 +267,7 @@ def _bisect_threshold(
         matrix = linear.iteration_map(problem, algorithm, mixing, lr, space="predictions")[0]
         return np.abs(np.linalg.eigvals(matrix)).max() <= 1 + RADIUS_TOL
 
-    low = (2.0 if algorithm is not algorithms.DGD else 2.0**-10) / problem.curvature
+    low = algorithm.theory.bisection_start(problem.curvature)
     high = low * 1.25
     for _ in range(200):
         if not stable(high):
@@ -301,10 +305,9 @@ def check_lr(
     algorithm = algorithms.get(algorithm)
     lr = check_lr_value(lr)
     mixing = _mixing(problem, mixing)
-    symmetric = _symmetric(mixing)
-    if algorithm is not algorithms.DGD or symmetric:
-        if lr <= sufficient_lr_bound(problem, mixing, algorithm=algorithm):
-            return
+    bound = algorithm.theory.sufficient_bound(problem.curvature, _lambda_min(mixing))
+    if bound is not None and lr <= bound:
+        return
     size = problem.output_weights.size
     reduced = _reduced_threshold(problem, algorithm, mixing)
     if reduced is None and size > DENSE_LIMIT:
@@ -385,17 +388,19 @@ def _schedule_rate(problem, algorithm, schedule, lr, size) -> tuple[float, str]:
 def _uniform_bound(problem: Problem, algorithm, schedule: Schedule) -> float:
     """The smallest :func:`sufficient_lr_bound` over the matrices a schedule can draw, or 0
     when they cannot all be listed (or a DGD one is not symmetric)."""
-    if algorithms.get(algorithm) is not algorithms.DGD:
-        return 2.0 / problem.curvature  # any doubly stochastic W
+    theory = algorithms.get(algorithm).theory
+    if not theory.bound_needs_symmetric:
+        return float(theory.sufficient_bound(problem.curvature, None))  # type: ignore[arg-type]
     if isinstance(schedule, PeriodicSchedule):
         matrices = list(schedule.cycle)
     elif isinstance(schedule, RandomSchedule) and schedule.support_size <= SUPPORT_TERMS:
         matrices = [w for _, w in schedule.support()]
     else:
         return 0.0
-    if not all(map(_symmetric, matrices)):
+    lowest = [_lambda_min(w) for w in matrices]
+    if any(value is None for value in lowest):
         return 0.0
-    return min(sufficient_lr_bound(problem, w) for w in matrices)
+    return min(theory.sufficient_bound(problem.curvature, v) for v in lowest)  # type: ignore[type-var]
 
 
 def check_schedule(

@@ -36,14 +36,14 @@ import networkx as nx
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from companion import cost, dynamics, graphs, models, simulate, stability
+from companion import algorithms, cost, dynamics, graphs, models, simulate, stability
 from companion import problem as problem_lib
 from companion.agents import STACKED, Stacked
 from companion.sharded import distributed, matchings, mesh, run
 from companion.trajectory import Trajectory
 
 GRAPHS = ("cycle", "star", "torus", "random_geometric")
-ALGORITHMS = ("dgd", "atc", "cta")
+ALGORITHMS = tuple(algorithms.ALGORITHMS)
 KINDS = ("training", "linearized", "closed_form")
 QUICK = {("cycle", "training"), ("torus", "closed_form")}  # the cases of --quick
 STEPS = 6  # steps of every equality case
