@@ -1,5 +1,7 @@
 # ---
 # jupyter:
+#   companion:
+#     inputs: [_build/bench.json]
 #   jupytext:
 #     text_representation:
 #       extension: .py

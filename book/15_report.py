@@ -1,5 +1,7 @@
 # ---
 # jupyter:
+#   companion:
+#     after_others: [claims]
 #   jupytext:
 #     text_representation:
 #       extension: .py

@@ -97,6 +97,7 @@ def _previous_book(root: Path) -> dict[Path, bytes]:
         build / "html" / "index.html": b"the previous HTML",
         build / "results" / "02_slow.json": json.dumps([{"id": "old"}]).encode(),
         root / "book" / "02_slow.ipynb": b"the previous executed notebook",
+        build / "cache" / "02_slow.quick.json": b"the previous cache entry",
     }
     for path, content in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)

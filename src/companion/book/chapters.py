@@ -13,19 +13,23 @@ user did not set, and papermill injects the result, so the executed notebook sho
 values actually used and an explicit ``-p NAME VALUE`` always wins.
 
 Execution is one way only: the ``.py`` source is converted to a notebook in memory and
-papermill writes the executed ``.ipynb``; the source is never rewritten.
+papermill writes the executed ``.ipynb``; the source is never rewritten. ``companion book``
+executes only the chapters whose key changed (see :mod:`companion.book.cache`). A chapter
+may declare in its jupytext header what else it reads::
+
+    # jupyter:
+    #   companion:
+    #     inputs: [_build/bench.json]   # files, relative to the project root
+    #     after_others: [claims]        # a summary page: runs after the other chapters
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import json
 import os
 import platform
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,99 +41,23 @@ from typing import Any
 import jupytext
 import yaml
 
-from companion.book import report
+from companion.book import cache, interrupts, report
+from companion.book.parameters import NO_QUICK, Parameter, parse_parameters
 from companion.book.paths import build_dir, project_root
 
-# the value may hold one level of brackets: [quick: [32, 64]]
-ANNOTATION = re.compile(
-    r"\s*\[(?P<key>quick|min|max):\s*(?P<value>(?:\[[^\[\]]*\]|[^\[\]])+?)\]\s*$"
-)
 SCRATCH = "run-"  # prefix of a chapter run's scratch folder in _build/
-NO_QUICK = object()  # the parameter keeps its default in quick mode
-PAPERMILL_TYPES = (bool, int, float, str, list, dict)  # what papermill injects faithfully
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """One line of a chapter's parameters cell."""
-
-    name: str
-    default: Any
-    comment: str
-    quick: Any = NO_QUICK
-    low: float | None = None
-    high: float | None = None
-
-    def check(self, value: Any) -> Any:
-        """Returns ``value`` if it (or every number in it, for a list) lies within the
-        parameter's declared ``[min: ...]`` and ``[max: ...]``.
-
-        Example:
-          >>> Parameter("steps", 300, "", low=1).check(-3)
-          Traceback (most recent call last):
-          ...
-          ValueError: parameter 'steps' must be at least 1, got -3
-        """
-        numbers = value if isinstance(value, list) else [value]
-        for number in numbers:
-            if isinstance(number, bool) or not isinstance(number, int | float):
-                continue
-            for bound, fails, words in (
-                (self.low, lambda b, x=number: x < b, "at least"),
-                (self.high, lambda b, x=number: x > b, "at most"),
-            ):
-                if bound is not None and fails(bound):
-                    shown = f"{number!r} in {value!r}" if isinstance(value, list) else repr(value)
-                    raise ValueError(
-                        f"parameter {self.name!r} must be {words} {bound!r}, got {shown}"
-                    )
-        return value
-
-    def coerce(self, text: str) -> Any:
-        """Converts a command-line string to the type of the default.
-
-        Example:
-          >>> Parameter("steps", 300, "").coerce("50")
-          50
-          >>> Parameter("quick", False, "").coerce("yes")
-          True
-          >>> Parameter("steps", 300, "").coerce("fifty")
-          Traceback (most recent call last):
-          ...
-          ValueError: parameter 'steps' expects int (default 300), got 'fifty'
-        """
-        kind = type(self.default)
-        try:
-            if kind is bool:
-                lowered = text.strip().lower()
-                if lowered in ("1", "true", "yes", "on"):
-                    return True
-                if lowered in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError
-            if kind is str:
-                return text
-            if kind in (int, float):
-                return kind(text) if kind is float else int(text)
-            value = ast.literal_eval(text)
-            if not isinstance(value, kind):
-                raise ValueError
-            return value
-        except (ValueError, SyntaxError):
-            raise ValueError(
-                f"parameter {self.name!r} expects {kind.__name__} "
-                f"(default {self.default!r}), got {text!r}"
-            ) from None
 
 
 @dataclass(frozen=True)
 class Chapter:
-    """A chapter source and what its parameters cell declares."""
+    """A chapter source, what its parameters cell declares and what else it reads."""
 
     slug: str
     path: Path
     title: str
     parameters: tuple[Parameter, ...]
+    inputs: tuple[str, ...] = ()  # files its key holds, relative to the project root
+    after_others: tuple[str, ...] = ()  # of cache.AFTER_OTHERS: what it reads of the others
 
     def resolve(self, overrides: dict[str, str], quick: bool = False) -> dict[str, Any]:
         """Typed parameter values for papermill from command-line strings; with ``quick``,
@@ -164,54 +92,6 @@ def _parameters_cell(notebook) -> str | None:
     return None
 
 
-def _parse_parameters(source: str, where: Path) -> tuple[Parameter, ...]:
-    lines = source.splitlines()
-    params = []
-    for node in ast.parse(source).body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
-            raise ValueError(f"{where}: parameters cell may only hold 'name = value  # comment'")
-        target = node.targets[0]
-        if not isinstance(target, ast.Name):
-            raise ValueError(f"{where}: parameters cell assigns to a non-name")
-        line = lines[node.lineno - 1]
-        comment = line.split("#", 1)[1].strip() if "#" in line else ""
-        default = ast.literal_eval(node.value)
-        if not isinstance(default, PAPERMILL_TYPES):
-            raise ValueError(
-                f"{where}: parameter {target.id!r} has a {type(default).__name__} default; "
-                "papermill passes only bool, int, float, str, list and dict (use a list)"
-            )
-        comment, notes = _annotations(comment, target.id, where)
-        quick = notes.get("quick", NO_QUICK)
-        if quick is not NO_QUICK and type(quick) is not type(default):
-            raise ValueError(
-                f"{where}: the quick value {quick!r} of {target.id!r} is not a "
-                f"{type(default).__name__} like its default {default!r}"
-            )
-        param = Parameter(target.id, default, comment, quick, notes.get("min"), notes.get("max"))
-        param.check(default)
-        if quick is not NO_QUICK:
-            param.check(quick)
-        params.append(param)
-    return tuple(params)
-
-
-def _annotations(comment: str, name: str, where: Path) -> tuple[str, dict[str, Any]]:
-    """Splits ``[quick: ...]``, ``[min: ...]`` and ``[max: ...]`` off the end of a
-    parameter's comment; returns the plain comment and the annotations' values."""
-    notes: dict[str, Any] = {}
-    while found := ANNOTATION.search(comment):
-        comment = comment[: found.start()]
-        try:
-            notes[found["key"]] = ast.literal_eval(found["value"])
-        except (ValueError, SyntaxError):
-            raise ValueError(
-                f"{where}: parameter {name!r} has a {found['key']} value that is not a "
-                f"Python literal: {found['value']!r}"
-            ) from None
-    return comment, notes
-
-
 def load_chapter(path: Path) -> Chapter:
     """Reads a chapter's title and parameters from its ``.py`` source."""
     notebook = jupytext.read(path)
@@ -226,8 +106,21 @@ def load_chapter(path: Path) -> Chapter:
         path.stem,
     )
     source = _parameters_cell(notebook)
-    params = _parse_parameters(source, path) if source else ()
-    return Chapter(path.stem, path, title, params)
+    params = parse_parameters(source, path) if source else ()
+    declared = notebook.metadata.get("companion", {})
+    unknown = set(declared) - {"inputs", "after_others"}
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown key(s) {', '.join(sorted(unknown))} under 'companion' in the "
+            "header; valid keys: inputs, after_others"
+        )
+    after = tuple(declared.get("after_others", ()))
+    if set(after) - set(cache.AFTER_OTHERS):
+        raise ValueError(
+            f"{path}: after_others lists {list(after)}; each must be one of "
+            f"{', '.join(cache.AFTER_OTHERS)}"
+        )
+    return Chapter(path.stem, path, title, params, tuple(declared.get("inputs", ())), after)
 
 
 def chapters(root: Path | None = None) -> list[Chapter]:
@@ -290,38 +183,6 @@ def _environment(**values: str):
                 os.environ[name] = value
 
 
-@contextlib.contextmanager
-def _signals_held():
-    """Holds SIGINT and SIGTERM back while a few renames replace one build with the next,
-    so an interruption lands before or after them, never between."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
-
-
-@contextlib.contextmanager
-def _claims_replaced_on_success(slug: str, scratch: Path):
-    """The chapter records into ``<results>/<slug>.json`` as it runs; its previous claims
-    wait in ``scratch`` and come back if the run does not finish (failure, Ctrl-C,
-    SIGTERM), so no half-recorded set is ever left behind."""
-    current = report.results_dir() / f"{slug}.json"
-    previous = scratch / "previous-claims.json"
-    if current.is_file():
-        os.replace(current, previous)
-    try:
-        yield
-    except BaseException:
-        with _signals_held():
-            if previous.is_file():
-                os.replace(previous, current)
-            else:
-                current.unlink(missing_ok=True)
-        raise
-
-
 def run(
     chapter: Chapter, parameters: dict[str, Any], output: Path, *, root: Path | None = None
 ) -> float:
@@ -354,7 +215,7 @@ def run(
         jupytext.write(notebook, source)
         try:
             with (
-                _claims_replaced_on_success(chapter.slug, Path(tmp)),
+                interrupts.claims_replaced_on_success(chapter.slug, Path(tmp)),
                 _environment(COMPANION_CHAPTER=chapter.slug),
                 _stderr_to(logs / f"{chapter.slug}.log"),
             ):
@@ -375,7 +236,7 @@ def run(
                 f"(notebook cell {err.cell_index}): {err.ename}: {err.evalue}\n"
                 f"--- cell source ---\n{err.source}\n--- executed notebook: {output}"
             ) from None
-        with _signals_held():
+        with interrupts.signals_held():
             shutil.move(executed, output)
     return time.perf_counter() - start
 
@@ -412,7 +273,7 @@ def build_html(root: Path | None = None) -> Path:
         done = subprocess.run(cmd, cwd=root)
         if done.returncode != 0:
             raise ChapterFailed(f"jupyter-book build failed (exit {done.returncode}); see above")
-        with _signals_held():
+        with interrupts.signals_held():
             shutil.rmtree(old, ignore_errors=True)
             if html.exists():
                 html.rename(old)
@@ -433,6 +294,7 @@ def _clear_leftovers(root: Path, slugs: set[str]) -> None:
     for stale in results.glob("*.json"):
         if stale.stem not in slugs and stale.name != report.REPORT_FILE:
             stale.unlink()
+    cache.forget(root, slugs)
 
 
 def machine() -> dict[str, str]:
@@ -450,8 +312,50 @@ def machine() -> dict[str, str]:
     }
 
 
-def build_book(quick: bool = False, root: Path | None = None, log=print) -> Path:
-    """Executes every chapter in ``_toc.yml`` order, then builds the HTML.
+def _others(chapter: Chapter, found: list[Chapter], done: dict[str, cache.Entry]) -> dict:
+    """What a summary page's key holds of the other chapters: their claims files' hashes
+    and/or this build's execution records of them."""
+    others = [c.slug for c in found if c.slug != chapter.slug]
+    read: dict[str, Any] = {}
+    if "claims" in chapter.after_others:
+        results = report.results_dir()
+        read["claims"] = {slug: cache.sha256(results / f"{slug}.json") for slug in others}
+    if "executions" in chapter.after_others:
+        entries = {slug: done.get(slug) for slug in others}
+        read["executions"] = {s: e and (e.key, e.executed_at) for s, e in entries.items()}
+    return read
+
+
+def _execute_or_reuse(
+    chapter: Chapter, params: dict[str, Any], key: str, root: Path, force: bool
+) -> tuple[cache.Entry, bool]:
+    """The chapter's cache entry, and whether it was reused rather than executed now."""
+    notebook = chapter.path.with_suffix(".ipynb")
+    claims = report.results_dir() / f"{chapter.slug}.json"
+    config = cache.configuration(params, bool(chapter.parameters))
+    found = None if force else cache.lookup(root, chapter.slug, config, key, claims)
+    if found is not None:
+        return found, True
+    seconds = run(chapter, params, notebook, root=root)
+    entry = cache.Entry(
+        slug=chapter.slug,
+        key=key,
+        configuration=config,
+        parameters=params,
+        notebook=notebook.relative_to(root).as_posix(),
+        notebook_sha256=cache.sha256(notebook) or "",
+        claims_sha256=cache.sha256(claims),
+        executed_at=cache.now(),
+        seconds=round(seconds, 1),
+    )
+    return cache.store(root, entry, claims), False
+
+
+def build_book(
+    quick: bool = False, root: Path | None = None, log=print, force: bool = False
+) -> Path:
+    """Executes every chapter whose cache key changed (all with ``force``), in ``_toc.yml``
+    order with the summary pages last, then builds the HTML unless it is current.
 
     Writes ``_build/timings.json`` after each chapter (the status chapter reads it) and
     stops at the first failing chapter, leaving the previous HTML intact.
@@ -459,19 +363,31 @@ def build_book(quick: bool = False, root: Path | None = None, log=print) -> Path
     root = root or project_root()
     found = chapters(root)
     _clear_leftovers(root, {c.slug for c in found})
+    env = cache.environment(root)
     timings_path = build_dir(root) / "timings.json"
     timings_path.parent.mkdir(parents=True, exist_ok=True)
     timings: dict[str, Any] = {"quick": quick, "chapters": {}}
     timings_path.write_text(json.dumps(timings, indent=2))  # never leave a stale file
-    for i, chapter in enumerate(found, 1):
+    order = sorted(found, key=lambda c: bool(c.after_others))  # stable: toc order kept
+    done: dict[str, cache.Entry] = {}
+    for i, chapter in enumerate(order, 1):
         log(f"[{i}/{len(found)}] {chapter.slug} ...", end=" ", flush=True)
         params = chapter.resolve({}, quick=quick and bool(chapter.parameters))
-        seconds = run(chapter, params, chapter.path.with_suffix(".ipynb"), root=root)
-        log(f"{seconds:.1f} s")
-        timings["chapters"][chapter.slug] = round(seconds, 1)
+        key = cache.key(chapter, params, env, root, _others(chapter, found, done))
+        entry, cached = _execute_or_reuse(chapter, params, key, root, force)
+        done[chapter.slug] = entry
+        how = f"executed {entry.executed_at} in {entry.seconds:.1f} s, {entry.configuration}"
+        log(f"from the cache ({how})" if cached else f"{entry.seconds:.1f} s")
+        timings["chapters"][chapter.slug] = entry.record() | {"cached": cached}
         timings_path.write_text(json.dumps(timings, indent=2))
+    notebooks = [c.path.with_suffix(".ipynb") for c in found]
+    html_key = cache.html_key(root, notebooks, env)
+    if not force and cache.html_current(root, html_key):
+        log(f"HTML unchanged: {build_dir(root) / 'html' / 'index.html'}")
+        return build_dir(root) / "html"
     log("building HTML ...", flush=True)
     start = time.perf_counter()
     html = build_html(root)
+    cache.store_html(root, html_key)
     log(f"HTML built in {time.perf_counter() - start:.1f} s: {html / 'index.html'}")
     return html

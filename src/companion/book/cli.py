@@ -5,7 +5,8 @@ Examples::
     companion list
     companion run dgd -p width 2048 -p steps 500 -o my_dgd.ipynb
     companion run 8 --quick
-    companion book            # what `make book` calls
+    companion book            # what `make book` calls: executes only what changed
+    companion book --force    # executes every chapter again
     companion tune --topologies cycle star --fractions 0.5 0.9 --widths 512 --agents 16
 """
 
@@ -18,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from companion.book import chapters
+from companion.book import cache, chapters, paths
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -44,8 +45,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.quick and values.get("quick") is not True:
         raise ValueError("--quick conflicts with -p quick False: give one or the other")
     output = _writable(Path(args.output or f"_build/runs/{chapter.slug}.ipynb").resolve())
+    root = paths.project_root()
+    config = cache.configuration(values, bool(chapter.parameters))
+    # Only a run with the configuration's own values says how long the next one will take.
+    plain = values == chapter.resolve({}, quick=args.quick)
+    expected = cache.expected(root, chapter.slug, config)
+    print(expected if plain else f"{expected}; this run overrides its parameters")
     print(f"running {chapter.slug} with {values or 'its defaults'} ...", flush=True)
     seconds = chapters.run(chapter, values, output)
+    if plain:
+        cache.record_time(root, chapter.slug, config, seconds, cache.now())
     print(f"done in {seconds:.1f} s: {output}")
     return 0
 
@@ -143,7 +152,7 @@ def _tune_parser(sub) -> None:
 
 
 def _book(args: argparse.Namespace) -> int:
-    chapters.build_book(quick=args.quick)
+    chapters.build_book(quick=args.quick, force=args.force)
     return 0
 
 
@@ -166,8 +175,15 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="small sizes, as in CI")
     run.add_argument("-o", "--output", help="executed notebook (default _build/runs/SLUG.ipynb)")
     run.set_defaults(func=_run)
-    book = sub.add_parser("book", help="execute every chapter and build the HTML")
+    book = sub.add_parser(
+        "book",
+        help="execute the chapters that changed and build the HTML",
+        description="Execute every chapter whose source, parameters, package source, lock "
+        "or Python version changed since its last execution (the others come from the "
+        "cache in _build/cache), then build the HTML unless it is current.",
+    )
     book.add_argument("--quick", action="store_true", help="small sizes, as in CI")
+    book.add_argument("--force", action="store_true", help="execute every chapter again")
     book.set_defaults(func=_book)
     _tune_parser(sub)
     return top
