@@ -42,12 +42,12 @@ def runs():
             for t in NAMES
         }
 
-    return observed, predict
+    return observed, predict, problems
 
 
 @pytest.mark.parametrize("measure", ["final_loss", "steps"])
 def test_exact_closed_form_predicts_the_effect_and_beats_the_rival(runs, measure):
-    observed, predict = runs
+    observed, predict, _ = runs
     effect = graph_effect.effects(predict(), observed, measure)
     assert effect.predicted.shape == (3, SEEDS)
     assert effect.rel_err() < 1e-8 and effect.rival_rel_err() == pytest.approx(1.0)
@@ -58,7 +58,7 @@ def test_exact_closed_form_predicts_the_effect_and_beats_the_rival(runs, measure
 
 
 def test_the_wrong_graph_loses_to_the_rival(runs):
-    observed, predict = runs
+    observed, predict, _ = runs
     swapped = {"cycle": "star", "star": "cycle", "complete": "complete"}
     effect = graph_effect.effects(predict(graph=swapped.__getitem__), observed)
     margin = effect.margin()
@@ -66,14 +66,14 @@ def test_the_wrong_graph_loses_to_the_rival(runs):
 
 
 def test_a_kernel_without_its_off_diagonal_loses_to_the_rival(runs):
-    observed, predict = runs
+    observed, predict, _ = runs
     effect = graph_effect.effects(predict(kernel=lambda k: np.diag(np.diag(k))), observed)
     margin = effect.margin()
     assert effect.rel_err() > 1 and not margin.beats and margin.margin < 0
 
 
 def test_steps_to_interpolates_in_log_loss(runs):
-    observed, _ = runs
+    observed, _, _ = runs
     run = observed["cycle"][0]
     loss = run.mean_global_loss
     # a target halfway (in log) between two saved steps lies halfway between them
@@ -85,7 +85,7 @@ def test_steps_to_interpolates_in_log_loss(runs):
 
 @pytest.mark.bad_input
 def test_effects_refuse_unpaired_runs_and_unknown_measures(runs):
-    observed, predict = runs
+    observed, predict, _ = runs
     with pytest.raises(ValueError, match="use one of final_loss, steps"):
         graph_effect.effects(predict(), observed, "speed")
     with pytest.raises(ValueError, match="same seeds"):
@@ -96,8 +96,45 @@ def test_effects_refuse_unpaired_runs_and_unknown_measures(runs):
 
 @pytest.mark.bad_input
 def test_target_loss_refuses_runs_that_do_not_fall(runs):
-    observed, _ = runs
+    observed, _, _ = runs
     run = observed["cycle"][0]
     rising = run.__class__(**{**run.__dict__, "global_loss": run.global_loss[::-1]})
     with pytest.raises(ValueError, match="not below its start"):
         graph_effect.target_loss([run, rising])
+
+
+def _seed_runs(runs, graph, seeds=range(SEEDS)):
+    observed, predict, problems = runs
+    forms = predict()[graph]
+    pick = list(seeds)
+    return experiments.SeedRuns(
+        tuple(pick),
+        tuple(problems[i] for i in pick),
+        tuple(forms[i] for i in pick),
+        tuple(observed[graph][i] for i in pick),
+        tuple(forms[i] for i in pick),
+        1.0,
+    )
+
+
+def test_rival_agreements_score_the_complete_graphs_closed_form_on_every_run(runs):
+    by_graph = {t: _seed_runs(runs, t) for t in NAMES}
+    rival = experiments.rival_agreements(by_graph, "complete")
+    complete = experiments.mixings(4)["complete"]
+    for t in NAMES:
+        direct = by_graph[t].agreements_against(complete)
+        got = [a.final_loss_rel_err for a in rival[t]]
+        assert got == pytest.approx([a.final_loss_rel_err for a in direct], rel=1e-9)
+    # the rival is the closed form itself on the complete graph, and wrong elsewhere
+    assert max(a.final_loss_rel_err for a in rival["complete"]) < 1e-8
+    assert min(a.final_loss_rel_err for a in rival["star"]) > 1e-3
+
+
+@pytest.mark.bad_input
+def test_rival_agreements_refuse_other_seeds_or_an_absent_rival(runs):
+    by_graph = {t: _seed_runs(runs, t) for t in NAMES}
+    with pytest.raises(ValueError, match="not among the runs' graphs"):
+        experiments.rival_agreements(by_graph, "torus")
+    by_graph["cycle"] = _seed_runs(runs, "cycle", seeds=range(1, SEEDS))
+    with pytest.raises(ValueError, match="other seeds or step sizes"):
+        experiments.rival_agreements(by_graph, "complete")

@@ -116,7 +116,9 @@ class GraphEffect:
     def margin(self, seed: int = 0) -> rivals.Margin:
         """The paired margin of our absolute errors over the rival's, pairs x seeds as
         units (:func:`companion.rivals.margin`)."""
-        return rivals.margin(self.errors.ravel(), self.rival_errors.ravel(), seed=seed)
+        return rivals.margin(
+            self.errors.ravel().tolist(), self.rival_errors.ravel().tolist(), seed=seed
+        )
 
     def medians(self) -> dict[str, tuple[float, float]]:
         """``"a/b" -> (predicted, observed)``, medians over seeds."""
