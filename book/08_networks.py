@@ -420,7 +420,7 @@ for ax, (metric, label) in zip(axes, metric_labels.items(), strict=True):
     ax.axhline(claims.AGREEMENT, color="0.5", lw=0.8, ls=":")
 
 # %% [markdown]
-# The curves of the first initialization on the cycle show the gap closing
+# The curves of the first initialization on the cycle, width by width
 # ({numref}`fig-width-curves`).
 
 # %% mystnb={"figure": {"caption": "DGD on the cycle, first initialization: the global loss averaged over agents, training (markers) and closed form (lines), for each width.", "name": "fig-width-curves"}}
@@ -481,8 +481,9 @@ fig = plotting.error_heatmap(early, widths, horizons, label="log-loss gap up to 
 
 # %% [markdown]
 # Read along a row, the gap grows with the horizon: the linearization's error compounds
-# as the parameters travel. Read down a column, it shrinks with width. The early phase is
-# where the closed form is most trustworthy, and where width pays off most.
+# as the parameters travel. Read down a column for what width does to it at each horizon
+# (the final-loss claim below says whether it is enough at the largest width). The early
+# phase is where the closed form is most trustworthy.
 #
 # Finally, the graph at the largest width: for the first initialization, the graph
 # distance of every closed form to every trained network ({numref}`fig-confusion`).
