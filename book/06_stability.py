@@ -390,29 +390,25 @@ pd.DataFrame(
 # %%
 def crossing(init_seed):
     """The kernel's drift and end threshold after 0.95x and 1.05x runs from one theta_0."""
-    start = problem_lib.digits(
-        problem.network, num_agents=num_agents, seed=seed, init_seed=init_seed,
-        samples_per_agent=samples_per_agent,
-    )  # fmt: skip
+    split = dict(num_agents=num_agents, samples_per_agent=samples_per_agent, seed=seed)
+    start = problem_lib.digits(problem.network, init_seed=init_seed, **split)
     limit = stability.max_stable_lr(start, "dgd", cycle)
-    return {
-        factor: moved(
-            simulate.train(
-                start,
-                "dgd",
-                cycle,
-                lr=factor * limit,
-                steps=steps,
-                check=False,
-                progress=False,
-            ),
+
+    def run(factor):
+        return simulate.train(
             start,
-            limit,
-        )  # fmt: skip
-        for factor in (0.95, 1.05)
-    }
+            "dgd",
+            cycle,
+            lr=factor * limit,
+            steps=steps,
+            check=False,
+            progress=False,
+        )
+
+    return {factor: moved(run(factor), start, limit) for factor in (0.95, 1.05)}
 
 
+# %%
 crossings = {s: crossing(s) for s in range(seed, seed + seeds)}
 pd.DataFrame(
     {(s, f"{f:g}x"): row for s, c in crossings.items() for f, row in c.items()}

@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from companion import rivals
+from companion import experiments, rivals
 from companion.trajectory import Trajectory
 
-__all__ = ["GraphEffect", "effects", "final_loss", "steps_to", "target_loss"]
+__all__ = ["GraphEffect", "agreement_margin", "effects", "final_loss", "steps_to", "target_loss"]
 
 
 def final_loss(trajectory: Trajectory) -> float:
@@ -195,3 +195,17 @@ def _steps(runs: Sequence[Trajectory]) -> Measure:
 
 
 _MEASURES = {"final_loss": _final, "steps": _steps}
+
+
+def agreement_margin(
+    runs: Mapping[str, experiments.SeedRuns], metric: str, rival: str = "complete"
+) -> rivals.Margin:
+    """One agreement metric (an :class:`companion.metrics.Agreement` field) of each graph's
+    closed form against the rival graph's closed form on the same seeds ("the graph does
+    not matter", :func:`companion.experiments.rival_agreements`), paired over the runs on
+    every graph but the rival's own, where the two predictions coincide."""
+    against = experiments.rival_agreements(runs, rival)
+    others = [name for name in runs if name != rival]
+    ours = [getattr(a, metric) for name in others for a in runs[name].agreements()]
+    theirs = [getattr(a, metric) for name in others for a in against[name]]
+    return rivals.margin(ours, theirs)
