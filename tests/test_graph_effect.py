@@ -138,3 +138,17 @@ def test_rival_agreements_refuse_other_seeds_or_an_absent_rival(runs):
     by_graph["cycle"] = _seed_runs(runs, "cycle", seeds=range(1, SEEDS))
     with pytest.raises(ValueError, match="other seeds or step sizes"):
         experiments.rival_agreements(by_graph, "complete")
+
+
+def test_agreement_margin_pairs_the_graphs_other_than_the_rivals(runs):
+    by_graph = {t: _seed_runs(runs, t) for t in NAMES}
+    margin = graph_effect.agreement_margin(by_graph, "final_loss_rel_err")
+    assert margin.units == 2 * SEEDS and margin.ours < 1e-8 and margin.beats
+    # the cycle's runs predicted by the star's closed form: the rival, the complete
+    # graph's, is closer to them, and the margin no longer excludes zero
+    star = by_graph["star"].predicted
+    cycle = by_graph["cycle"]
+    by_graph["cycle"] = experiments.SeedRuns(
+        cycle.seeds, cycle.problems, star, cycle.observed, cycle.control, 1.0
+    )
+    assert not graph_effect.agreement_margin(by_graph, "final_loss_rel_err").beats
