@@ -28,9 +28,11 @@
 # W \mathbf{1} = \mathbf{1}, \qquad \mathbf{1}^\top W = \mathbf{1}^\top .
 # $$
 #
-# Rows summing to one keep a consensus vector fixed; columns summing to one preserve the
-# average. Together (doubly stochastic) they make the network average the only fixed point
-# of plain mixing.
+# Rows summing to one keep every consensus vector fixed; columns summing to one preserve
+# the average. Plain mixing $x \leftarrow W x$ thus has every consensus vector as a fixed
+# point; on a connected graph with $\rho(W - \mathbf{1}\mathbf{1}^\top/Q) < 1$ it
+# converges to one of them, and double stochasticity makes that one the consensus on the
+# initial average.
 
 # %% tags=["parameters"]
 # fmt: off

@@ -237,7 +237,8 @@ fig = plotting.flow_gaps(flow_gaps, title=f"{topology}, width {width}")
 # %% [markdown]
 # ## Recorded numbers
 #
-# The claims of every algorithm chapter, with the bounds and controls of the DGD chapter:
+# The claims of every algorithm chapter, with the bounds, rival and controls of the DGD
+# chapter ({ref}`dgd-network`):
 
 # %% tags=["nbval-check-output"]
 cta_claims = claims.algorithm_chapter(
@@ -255,6 +256,11 @@ cta_claims = claims.algorithm_chapter(
 )
 
 # %% [markdown]
+# Against the rival that the graph does not matter, the final-loss error is
+# {claim}`cta.network.final_loss_rel_err` and the log-loss gap
+# {claim}`cta.network.log_loss_gap`. The worst agent's final local loss, at this one
+# width: {claim}`cta.network.worst_agent_loss_rel_err_by_width`.
+#
 # The identity between CTA and ATC (bound $10^{-10}$), and the flows: the gap of each
 # algorithm falls like $\eta^s$ with $s$ in $[0.75, 1.25]$ (first order), while the wrong
 # pairing's slope must fall outside.
@@ -297,8 +303,10 @@ print(f"CTA mixed equals ATC (< 1e-10): {cta_is_atc < claims.EXACT}")
 # ## In this chapter we
 #
 # - evaluated CTA's closed form, $F' = (W\otimes I)F$, $F \leftarrow F' - \eta g(F')$,
-#   matched it to training of the linearized network to machine precision and to the real
-#   network within the bound its control fails, and followed it to the centralized limit;
+#   matched it to training of the linearized network to machine precision, compared it
+#   with the real network against the rival that the graph does not matter (the
+#   final-loss claim {claim}`cta.network.final_loss_rel_err:verdict`), and followed it to
+#   the centralized limit;
 # - saw that ATC and CTA iterate the same two matrices in opposite orders, and that from a
 #   common start CTA's combined points are exactly ATC's iterates;
 # - compared DGD, ATC and CTA on one graph: the same limit, different transients;

@@ -34,6 +34,7 @@ __all__ = [
     "identified",
     "mixings",
     "over_seeds",
+    "rival_agreements",
     "table",
 ]
 
@@ -146,18 +147,27 @@ class SeedRuns:
         runs = self.control_agreements() if control else self.agreements()
         return metrics.spread([getattr(a, metric) for a in runs])[0]
 
+    def agreements_against(
+        self, mixing: np.ndarray, wrong: Callable[[Problem], Problem] | None = None
+    ) -> list[metrics.Agreement]:
+        """The agreement with each seed's run of another prediction: the closed form of
+        ``wrong(problem)`` (the problem itself if ``wrong`` is None) with the run's
+        algorithm and step size on ``mixing``. The rival "the graph does not matter" is
+        the complete graph's ``mixing``; a wrong partition is a ``wrong`` problem."""
+        values = []
+        for problem, run in zip(self.problems, self.observed, strict=True):
+            other = problem if wrong is None else wrong(problem)
+            form = dynamics.closed_form(other, run.algorithm, mixing, lr=run.lr)
+            values.append(metrics.agreement(form.steps(int(run.steps[-1])), run))
+        return values
+
     def median_against(
         self, wrong: Callable[[Problem], Problem], mixing: np.ndarray, metric: str
     ) -> float:
         """The median over seeds of one agreement metric for another deliberately wrong
-        prediction: the closed form of ``wrong(problem)`` (the same data on another
-        partition, say) with each run's algorithm, ``mixing`` and step size."""
-        values = []
-        for problem, run in zip(self.problems, self.observed, strict=True):
-            form = dynamics.closed_form(wrong(problem), run.algorithm, mixing, lr=run.lr)
-            predicted = form.steps(int(run.steps[-1]))
-            values.append(getattr(metrics.agreement(predicted, run), metric))
-        return metrics.spread(values)[0]
+        prediction (:meth:`agreements_against`)."""
+        runs = self.agreements_against(mixing, wrong)
+        return metrics.spread([getattr(a, metric) for a in runs])[0]
 
     def summary(self) -> pd.DataFrame:
         """Median, minimum and maximum over seeds of every agreement metric, for the closed
@@ -278,6 +288,29 @@ def confusions(
         )
         for i in range(counts.pop())
     ]
+
+
+def rival_agreements(
+    runs: Mapping[str, SeedRuns], rival: str
+) -> dict[str, list[metrics.Agreement]]:
+    """For each graph's runs, the agreement with each trained network of the closed form of
+    the graph ``rival`` (one of ``runs``) on the same seed: "the graph does not matter",
+    with the rival's closed forms already computed. Every graph's runs must share the
+    seeds' problems and step sizes."""
+    if rival not in runs:
+        raise ValueError(f"rival graph {rival!r} is not among the runs' graphs {list(runs)}")
+    forms = runs[rival].predicted
+    out = {}
+    for name, r in runs.items():
+        if r.seeds != runs[rival].seeds or any(
+            not np.isclose(f.lr, o.lr, rtol=1e-12) for f, o in zip(forms, r.observed, strict=True)
+        ):
+            raise ValueError(
+                f"graph {name!r} was run on other seeds or step sizes than the rival "
+                f"{rival!r}: run every graph over the same seeds and lr_scale"
+            )
+        out[name] = [metrics.agreement(f, o) for f, o in zip(forms, r.observed, strict=True)]
+    return out
 
 
 def identified(

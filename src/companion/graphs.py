@@ -147,7 +147,7 @@ def mixing_matrix(
     * ``metropolis``: ``W[q, r] = 1 / (1 + max(deg q, deg r))`` on edges.
     * ``max_degree``: ``W[q, r] = 1 / (1 + max_degree)`` on edges.
     * ``laplacian``: ``W = I - eps * L`` with ``0 < eps < 1 / max_degree``
-      (default ``eps = 1 / (1 + max_degree)``, which equals ``max_degree``).
+      (default ``eps = 1 / (1 + max_degree)``, which reproduces the ``max_degree`` rule).
     * ``uniform``: ``W = 11^T / Q``; only for the complete graph.
     * ``lazy``: ``(I + W_metropolis) / 2``, positive semidefinite on every graph (half of
       each step's weight stays home).
