@@ -60,7 +60,8 @@ def _pins(lock: Path) -> dict[str, str]:
 
 def _no_deps() -> dict[str, str]:
     lines = (ROOT / "requirements" / "no-deps.in").read_text().splitlines()
-    return dict(_normal(line).split("==") for line in lines if line and not line.startswith("#"))
+    pins = [line.split("==") for line in lines if line and not line.startswith("#")]
+    return {_normal(name): version for name, version in pins}
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
