@@ -1,9 +1,8 @@
-"""The book pipeline: pins, chapter parameters, the command line and recorded claims."""
+"""The book pipeline: chapter parameters, the command line and recorded claims."""
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,59 +13,6 @@ import yaml
 from companion.book import chapters, cli, report
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _requirements() -> list[tuple[str, list[str]]]:
-    """Each requirement line of the lock with the hash lines that follow it."""
-    entries: list[tuple[str, list[str]]] = []
-    for line in (ROOT / "requirements.lock").read_text().splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        if line.startswith(" "):
-            entries[-1][1].append(line.strip().rstrip(" \\"))
-        else:
-            entries.append((line.rstrip(" \\"), []))
-    return entries
-
-
-def _lock() -> dict[str, str]:
-    pins = {}
-    for requirement, _ in _requirements():
-        name, version = requirement.split("==")
-        pins[name.lower().replace("_", "-")] = version
-    return pins
-
-
-def test_lock_pins_every_package_exactly_with_its_hashes():
-    entries = _requirements()
-    assert len(entries) > 100
-    for requirement, hashes in entries:
-        assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.+\-]+", requirement), requirement
-        assert hashes, f"{requirement} has no hash"
-        for line in hashes:
-            assert re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", line), (requirement, line)
-
-
-def test_the_environment_is_installed_with_hashes_required():
-    makefile = (ROOT / "Makefile").read_text()
-    assert "--require-hashes -r requirements.lock" in makefile
-
-
-def test_lock_holds_the_stack_that_works():
-    pins = _lock()
-    assert pins["jax"] == pins["jaxlib"] == "0.4.35"
-    assert pins["neural-tangents"] == "0.6.5"
-    assert pins["tf2jax"] == "0.3.6"
-    assert int(pins["jupyter-book"].split(".")[0]) < 2
-
-
-def test_environment_yml_agrees_with_the_lock():
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    assert "python=3.11" in env["dependencies"]
-    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    conda_pins = dict(p.split("==") for p in pip)
-    conda_pins = {k.lower().replace("_", "-"): v for k, v in conda_pins.items()}
-    assert conda_pins == _lock()
 
 
 def test_every_chapter_declares_quick_and_comments_every_parameter():

@@ -8,7 +8,10 @@ It also defers neural-tangents' TensorFlow port. ``import neural_tangents`` exec
 absl start-up lines ("oneDNN custom operations are on", "Could not find cuda drivers") in
 every process, which no environment variable silences, for a module the companion never
 uses. A placeholder stands in for it and imports the real module, TensorFlow included, the
-first time one of its names is used.
+first time one of its names is used. The book's environment has no TensorFlow at all
+(neural-tangents is installed without its declared dependencies), so there ``import
+neural_tangents`` works only after ``import companion``, and a name of the port raises an
+AttributeError that says what to install.
 """
 
 import importlib
@@ -28,7 +31,15 @@ class _DeferredPort(types.ModuleType):
         if attr.startswith("__"):
             raise AttributeError(attr)
         del sys.modules[_PORT]
-        real = importlib.import_module(_PORT)
+        try:
+            real = importlib.import_module(_PORT)
+        except ImportError as error:
+            sys.modules[_PORT] = self  # still deferred: the next use says the same
+            raise AttributeError(
+                f"{_PORT}.{attr} needs TensorFlow and tf2jax ({error}), which the book's "
+                "environment leaves out; to use neural-tangents' TensorFlow port, install "
+                "them: pip install tensorflow tf2jax"
+            ) from error
         vars(sys.modules["neural_tangents"])["experimental"] = real
         return getattr(real, attr)
 
