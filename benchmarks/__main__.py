@@ -28,6 +28,7 @@ TARGETS = {  # key: (comparison, target)
     "predict.speedup_vs_training": (">=", 10.0),
     "simulate.speedup_vs_python_loop": (">=", 5.0),
     "ntk.speedup_vs_nt_impl2": (">=", 20.0),
+    "ntk.speedup_vs_nt_best": (">=", 1.0),
     "ntk.fraction_of_matmul_peak": (">=", 0.5),
     "sharded.max_abs_diff": ("<=", 1e-12),
     "sharded.bytes_per_step_vs_allgather": ("<", 1.0),
@@ -54,6 +55,7 @@ def run(sizes: suite.Sizes, say) -> dict:
         suite.ntk_speedup,
         suite.ntk_memory,
         suite.predict_vs_training,
+        suite.chapter_costs,
         suite.simulate_vs_loop,
         suite.scaling,
         scale.ntk_baselines,
@@ -76,6 +78,21 @@ def table(results: dict, sizes: suite.Sizes) -> str:
     for width, speedup in results["ntk.speedup_by_width"].items():
         n = results["ntk.samples_by_width"][width]
         lines.append(f"  ntk.speedup_by_width[{width}] {speedup:10.3g}  (n = {n} samples)")
+    lines.append("NTK against neural-tangents, each size (seconds; speedup against 1, fastest):")
+    for row in results["ntk.timings"]:
+        nt_s = "  ".join(f"{i}: {row[f'nt_impl{i}_s']:.3g}" for i in (1, 2, 3))
+        lines.append(
+            f"  width {row['width']:5d} n {row['n']:4d}  ours {row['companion_s']:.3g}  {nt_s}"
+            f"  x{row['speedup']:.3g}  x{row['speedup_vs_nt_best']:.3g}"
+            f" (fastest: {row['nt_best_implementation']})"
+        )
+    lines.append("prediction over training time at a chapter's sizes (warm, this run):")
+    for row in results["predict.chapter_timings"]:
+        lines.append(
+            f"  {row['name']:16s} Q={row['num_agents']:<3d} width {row['width']:<5d} "
+            f"{row['steps']} steps: {row['predict_s']:.3g} s / {row['train_s']:.3g} s"
+            f" = {row['cost_ratio']:.3g}"
+        )
     lines.append(f"{'scaling':24s} {'fitted slope':>12s} {'theory':>8s}")
     for name, run_ in results["scaling"].items():
         lines.append(f"  {name:22s} {run_['slope']:12.2f} {run_['theory_slope']:8.2f}")

@@ -21,6 +21,9 @@ KEYS = (
     "simulate.speedup_vs_python_loop",
     "scaling",
     "ntk.speedup_vs_nt_impl2",
+    "ntk.speedup_vs_nt_best",
+    "ntk.speedup_vs_nt_best_by_size",
+    "predict.cost_ratio_by_chapter",
     "ntk.fraction_of_matmul_peak",
     "closed_form.large_m_seconds_per_step",
     "sharded.max_abs_diff",
@@ -43,6 +46,15 @@ def test_quick_bench_writes_every_key(tmp_path, start_up_noise):
         assert {"values", "seconds", "slope", "theory_slope"} <= set(run)
     # the structured NTK and the Python-loop baseline compute the same things exactly
     assert results["ntk.max_rel_diff"] <= 1e-12
+    # every size times all three of neural-tangents' implementations, the fastest named
+    for row in results["ntk.timings"]:
+        assert {"nt_impl1_s", "nt_impl2_s", "nt_impl3_s"} <= set(row)
+        assert (
+            row["speedup_vs_nt_best"]
+            == min(row[f"nt_impl{i}_s"] for i in (1, 2, 3)) / row["companion_s"]
+        )
+        assert max(row["rel_diff_by_implementation"].values()) <= 1e-12
+    assert set(results["predict.cost_ratio_by_chapter"]) == {"tiny", "tiny_sparse"}
     assert results["simulate.loop_max_abs_diff"] <= 1e-10
     assert results["ntk.impl2_max_rel_diff"] <= 1e-12
     assert results["sharded.max_abs_diff"] <= 1e-12

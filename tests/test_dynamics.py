@@ -182,3 +182,51 @@ def test_powers_equal_repeated_steps():
             states.append(x)
         x = matrix @ x + offset
     np.testing.assert_allclose(linear.powers(matrix, offset, at), states, rtol=1e-12, atol=1e-14)
+
+
+def test_one_eigendecomposition_answers_every_query(mlp_problem, mixing_for, monkeypatch):
+    """Steps and times of one handle share its eigendecomposition: eig runs once."""
+    form = dynamics.closed_form(mlp_problem, "atc", mixing_for("cycle"), lr=0.2)
+    calls = []
+    eig = np.linalg.eig
+    monkeypatch.setattr(np.linalg, "eig", lambda a: calls.append(a.shape) or eig(a))
+    first = form.at(AT)
+    form.flow([0.0, 0.5, 2.0])
+    again = form.at(AT)
+    form.flow([1.0])
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first.predictions, again.predictions)
+
+
+def test_chosen_steps_are_the_only_steps_recorded(mlp_problem, mixing_for):
+    """The kept steps are an argument of one compiled program, whatever the run's length,
+    so it cannot record every step: two lengths that keep three steps compile once, and
+    the rows they keep are those of the run that records every step."""
+    from companion import recursion
+    from companion.trajectory import SaveAt
+
+    form = dynamics.closed_form(mlp_problem, "cta", mixing_for("star"), lr=0.2)
+    full = form.steps(400)
+    runner = recursion._runner(form.layout, form.algorithm, True)
+    for length, kept in ((50, (0, 25, 50)), (400, (3, 7, 400))):
+        sparse = form.steps(length, save_at=SaveAt(steps=kept))
+        np.testing.assert_array_equal(sparse.saved_steps, kept)
+        for field in ("predictions", "param_distance", "consensus_distance", "local_loss"):
+            np.testing.assert_allclose(
+                getattr(sparse, field), getattr(full, field)[list(kept)], rtol=1e-13, atol=0
+            )
+        if length == 50:
+            compiled = runner._cache_size()
+    assert runner._cache_size() == compiled
+
+
+def test_far_and_repeated_steps_through_the_recursion(mlp_problem, mixing_for, monkeypatch):
+    """Without an eigenbasis, .at runs the recursion once over its distinct steps, in any
+    order, with repeats."""
+    form = dynamics.closed_form(mlp_problem, "dgd", mixing_for("cycle"), lr=0.2)
+    spectral = form.at([30, 2, 30, 0])
+    monkeypatch.setattr(dynamics, "SPECTRAL_LIMIT", 0)
+    stepped = form.at([30, 2, 30, 0])
+    assert stepped.method == "dual-recursion"
+    np.testing.assert_array_equal(stepped.steps, [30, 2, 30, 0])
+    assert_same(stepped, spectral, 1e-9)

@@ -6,10 +6,14 @@ predictions are ``F_q = f_0 + K alpha_q`` (the dual form derived on the book's p
 and a step size once and returns a :class:`ClosedForm`, which answers many queries:
 
 - :meth:`ClosedForm.steps`: the recursion for steps 0..k (dual, or primal on
-  ``theta - theta_0`` with the Jacobian in place of K);
+  ``theta - theta_0`` with the Jacobian in place of K), recording only the steps asked
+  for (:mod:`companion.recursion`);
 - :meth:`ClosedForm.at`: any steps, from one eigendecomposition of the iteration matrix;
-- :meth:`ClosedForm.flow`: the gradient flow at any times;
+- :meth:`ClosedForm.flow`: the gradient flow at any times, from the same one;
 - :meth:`ClosedForm.transition`: the state-transition matrix ``Phi(t, t0)``.
+
+The handle computes its iteration matrix and its eigendecomposition on first use and keeps
+them, so repeated queries never factorize again.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-from companion import algorithms, linear, stability
+from companion import algorithms, linear, recursion, stability
 from companion._checks import check_float64, check_lr_value, check_steps
 from companion.agents import STACKED, Stacked, schedule_tables
 from companion.graphs import validate_mixing
@@ -40,98 +44,6 @@ CONDITION_LIMIT = 1e7  # eigenvector condition number above which spectral resul
 # Beyond this many steps the fallback jumps by matrix powers (O(size^3 log k), constant
 # memory) instead of storing every step of the recursion.
 POWER_STEPS = 10_000
-
-
-def _summaries(x, u, test_readout, dual: bool, layout: Stacked = STACKED):
-    """Parameter distances and test outputs of state x with train output change u = x B;
-    agents along axis -2."""
-    sq = (lambda a, b: jnp.sum(a * b, -1)) if dual else (lambda a, b: jnp.sum(a * a, -1))
-    distance = jnp.sqrt(jnp.clip(sq(x, u), 0))
-    # relative to agent 0 first, so identical agents give exactly zero spread
-    dx, du = x - layout.first(x, -2), u - layout.first(u, -2)
-    centred = [d - layout.mean(d, -2, keepdims=True) for d in (dx, du)]
-    consensus = jnp.sqrt(jnp.clip(layout.mean(sq(*centred), -1), 0))
-    test = None if test_readout is None else x @ test_readout
-    return distance, consensus, test
-
-
-def _recursion_steps(
-    layout,
-    tables,
-    readout,
-    readout_own,
-    test_readout,
-    test_own,
-    own,
-    own_weights,
-    lr,
-    offset,
-    step_weights,
-    *,
-    algorithm,
-    length,
-    dual,
-):
-    """The recursion for the agents ``layout`` holds; the state x is alpha (dual) or
-    theta - theta_0 (primal).
-
-    `readout` maps the state to the change of the training outputs (J^T for the primal
-    form); the dual form reads only each agent's own rows of K, `readout_own` (and of the
-    test kernel, `test_own`). `offset = f_0 - y`, flattened. The output changes u = x K
-    (and the test outputs t) are carried along by the same linear updates rather than
-    recomputed: agent q's gradient touches only its own n_q C outputs, so one dual step
-    costs O(m^2 + Q^2 m) instead of O(Q m^2).
-
-    `step_weights` is None (the tables' weights at every step) or (length, Q, D): the
-    weights of W(k) at step k, in the tables' neighbour slots (a schedule).
-    """
-    agents = jnp.arange(own.shape[0])[:, None]
-
-    def mixer(weight):
-        return lambda state: layout.mix(state, tables, weight)
-
-    def gradient(state):
-        x, u, t = state
-        residual = own_weights * (jnp.take_along_axis(u, own, 1) + offset[own])
-        if dual:
-            dx = jnp.zeros_like(x).at[agents, own].add(residual)
-            du = jnp.einsum("ql,qlm->qm", residual, readout_own)
-            dt = None if t is None else jnp.einsum("ql,qlm->qm", residual, test_own)
-        else:
-            dx = jnp.zeros_like(u).at[agents, own].add(residual) @ readout.T
-            du = dx @ readout
-            dt = None if t is None else dx @ test_readout
-        return dx, du, dt
-
-    def step(state, grad):
-        return tuple(None if a is None else a - lr * g for a, g in zip(state, grad, strict=True))
-
-    def body(state, weight):
-        x, u, t = state
-        observed = (u, *_summaries(x, u, None, dual, layout)[:2], t)
-        mix = mixer(tables[1] if weight is None else weight)
-        return algorithm.update(state, mix=mix, gradient=gradient, step=step), observed
-
-    q, m = own.shape[0], offset.shape[0]
-    tests = test_own if dual else test_readout
-    start = (
-        jnp.zeros((q, m if dual else readout.shape[0])),
-        jnp.zeros((q, m)),
-        None if tests is None else jnp.zeros((q, tests.shape[-1])),
-    )
-    return jax.lax.scan(body, start, step_weights, length=length)[1]
-
-
-@functools.lru_cache(maxsize=32)
-def _recursion_runner(layout: Stacked, algorithm, length: int, dual: bool):
-    """The compiled recursion of ``length`` steps, once per layout, algorithm and form."""
-
-    def run(*args):
-        return _recursion_steps(layout, *args, algorithm=algorithm, length=length, dual=dual)
-
-    # agent axis of each argument (None: shared by all agents) and of each output
-    in_axes = (0, None, 0, None, 0, 0, 0, None, None, None)
-    return layout.compile(run, in_axes, (1, 1, None, 1))
 
 
 def _log1p(d: np.ndarray) -> np.ndarray:
@@ -255,31 +167,11 @@ class ClosedForm:
             test_predictions=test,
         )
 
-    def _recursion(
-        self, length: int, *, dual: bool = True, keep: np.ndarray | None = None
-    ) -> tuple:
-        """(u, distance, consensus, test) of steps 0..length-1 (only the steps ``keep``,
-        when given), as NumPy arrays."""
-        p, put = self.problem, self.layout.put
-        own, own_weights = p.own_outputs
-        if dual:  # each agent's own rows of K (and of the test kernel), never all of K
-            test_own = None if p.kernel_test is None else p.kernel_test.T[own]
-            readouts = (None, put(p.kernel[own], 0), None, put(test_own, 0))
-        else:
-            test = None if p.jacobian_test is None else p.jacobian_test.T
-            readouts = (put(p.jacobian.T), None, put(test), None)
-        offset = (p.f0 - p.targets).ravel()
-        run = _recursion_runner(self.layout, self.algorithm, length, dual)
-        if isinstance(self.mixing, Schedule):  # the last W acts after the last observation
-            index, step_weights = schedule_tables(self.layout, self.mixing.matrices(length))
-            tables, step_weights = put((index, step_weights[0]), 0), put(step_weights)
-        else:
-            tables, step_weights = put(self.layout.tables(self.mixing), 0), None
-        args = (*put((own, own_weights), 0), *put((self.lr, offset)), step_weights)
-        out = run(tables, *readouts, *args)
-        if keep is not None:  # before the transfer: only the saved steps leave the device
-            out = jax.tree_util.tree_map(lambda a: a[keep], out)
-        return self.layout.fetch(out)
+    def _recursion(self, kept: np.ndarray, *, dual: bool = True) -> tuple:
+        """(u, distance, consensus, test) after each of the sorted, distinct ``kept`` steps."""
+        return recursion.run(
+            self.problem, self.algorithm, self.mixing, self.lr, kept, dual=dual, layout=self.layout
+        )
 
     def steps(self, steps: int, *, form: str = "dual", save_at: SaveAt | None = None) -> Trajectory:
         """The trajectory for steps 0..``steps`` by the recursion.
@@ -290,15 +182,14 @@ class ClosedForm:
                 (``theta - theta_0``, with the Jacobian of the problem's model; for small
                 models, where P < m).
             save_at: the steps to return (default: every step); the recursion still takes
-                every step, but only these are copied off the device and scored.
+                every step, but records only these (:mod:`companion.recursion`).
         """
         steps = check_steps(steps)
         if form not in ("dual", "primal"):
             raise ValueError(f"unknown form {form!r}: use 'dual' or 'primal'")
-        saved = None if save_at is None else save_at.resolve(steps)
-        u, distance, consensus, test = self._recursion(steps + 1, dual=form == "dual", keep=saved)
+        at = np.arange(steps + 1) if save_at is None else save_at.resolve(steps)
+        u, distance, consensus, test = self._recursion(at, dual=form == "dual")
         method = "dual-recursion" if form == "dual" else "primal"
-        at = np.arange(steps + 1) if saved is None else saved
         return self._trajectory(at, u, distance, consensus, test, method)
 
     def at(self, steps: Sequence[int]) -> Trajectory:
@@ -394,17 +285,9 @@ class ClosedForm:
         `g_k = sum_{j<k} lambda^j` (= k at lambda = 1). The flow uses
         `g_t = expm1(t (lambda - 1)/lr) / (lambda - 1)` (= t/lr at lambda = 1).
         """
-        matrix, offset = self.matrix, self.offset
-        size = matrix.shape[0]
-        well_posed = False
-        if size <= SPECTRAL_LIMIT:
-            with stability.blas_threads(size):
-                evals, evecs = np.linalg.eig(matrix)
-                evals = evals.astype(complex)  # powers of negative real eigenvalues stay defined
-                well_posed = np.linalg.cond(evecs) < CONDITION_LIMIT
-        if not well_posed:
+        if self.matrix.shape[0] > SPECTRAL_LIMIT or not self._eigen[3] < CONDITION_LIMIT:
             return self._fallback(at, flow)
-        coeffs = np.linalg.solve(evecs, offset)
+        evals, evecs, coeffs, _ = self._eigen
         d = np.asarray(evals - 1)  # exact in floating point near 1, keeps g accurate there
         s = np.asarray(at, dtype=float)[:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -414,8 +297,19 @@ class ClosedForm:
                 g = np.where(d == 0, s, g)
             else:
                 g = np.where(d == 0, s / self.lr, _expm1(s * d / self.lr) / d)
-        alpha = ((g * coeffs) @ evecs.T).real
+        alpha = np.real((g * coeffs) @ evecs.T)
         return self._from_alpha(at, alpha, "flow-spectral" if flow else "dual-spectral", flow)
+
+    @functools.cached_property
+    def _eigen(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """(eigenvalues, eigenvectors, offset in the eigenbasis, eigenvector condition
+        number) of M: one eigendecomposition per closed form, whatever the queries."""
+        matrix = self.matrix
+        with stability.blas_threads(matrix.shape[0]):
+            evals, evecs = np.linalg.eig(matrix)
+            condition = float(np.linalg.cond(evecs))
+        # complex, so that powers of negative real eigenvalues stay defined
+        return evals.astype(complex), evecs, np.linalg.solve(evecs, self.offset), condition
 
     def _from_alpha(self, at, alpha, method: str, flow: bool) -> Trajectory:
         p = self.problem
@@ -423,7 +317,7 @@ class ClosedForm:
         u = alpha @ p.kernel
         test_readout = None if p.kernel_test is None else p.kernel_test.T
         steps = np.asarray(at, dtype=float) / self.lr if flow else at
-        distance, consensus, test = _summaries(alpha, u, test_readout, True)
+        distance, consensus, test = recursion.summaries(alpha, u, test_readout, True)
         return self._trajectory(steps, u, distance, consensus, test, method)
 
     def _fallback(self, at: np.ndarray, flow: bool) -> Trajectory:
@@ -433,10 +327,10 @@ class ClosedForm:
         size = matrix.shape[0]
         if not flow and int(np.max(at)) > POWER_STEPS and size <= SPECTRAL_LIMIT:
             return self._from_alpha(at, linear.powers(matrix, offset, at), "dual-powers", flow)
-        if not flow:
+        if not flow:  # the distinct steps only, each recorded once
+            kept, order = np.unique(at, return_inverse=True)
             u, distance, consensus, test = (
-                None if o is None else np.asarray(o)[at]
-                for o in self._recursion(int(np.max(at)) + 1)
+                None if o is None else o[order] for o in self._recursion(kept)
             )
             return self._trajectory(at, u, distance, consensus, test, "dual-recursion")
         generator = np.zeros((size + 1, size + 1))  # [[A, b], [0, 0]] carries the offset
