@@ -60,20 +60,16 @@ import numpy as np
 import pandas as pd
 from jax.flatten_util import ravel_pytree
 
-from companion import (
-    cost,
-    data,
-    dynamics,
-    metrics,
-    models,
-    ntk,
-    plotting,
-    rates,
-    simulate,
-)
+from companion import cost, data, dynamics, metrics, models, ntk, plotting, simulate
 from companion import problem as problem_lib
 from companion.book import report
 from companion.experiments import Comparison
+from companion.rates import (
+    compare_slopes,
+    median_interval,
+    per_seed_slopes,
+    rate_margin,
+)
 from companion.trajectory import relative_error
 
 plotting.theme()
@@ -258,7 +254,7 @@ fig = plotting.ntk_width_scaling(
 median_distance, median_control = np.median(distances, 0), np.median(control, 0)
 width_slope = cost.loglog_slope(ntk_widths, median_distance)
 control_slope = cost.loglog_slope(ntk_widths, median_control)
-seed_slopes = rates.per_seed_slopes(ntk_widths, distances)  # one slope per seed
+seed_slopes = per_seed_slopes(ntk_widths, distances)  # one slope per seed
 pd.DataFrame(
     {"width": ntk_widths, "own limit": median_distance, "deeper limit": median_control}
 ).round(4)
@@ -319,7 +315,7 @@ by_width = {  # (seeds, widths) of each measurement
     c: lazy.pivot(index="seed", columns="width", values=c).to_numpy()
     for c in ("kernel drift", "to another seed's kernel")
 }
-drift = rates.compare_slopes(sweep_widths, *by_width.values())
+drift = compare_slopes(sweep_widths, *by_width.values())
 lazy_median.round(4)
 
 # %% [markdown]
@@ -368,7 +364,7 @@ fig = plotting.ntk_width_scaling(
 slope_table = pd.DataFrame(
     {
         name: {"median slope": np.median(v)}
-        | dict(zip(("low", "high"), rates.median_interval(v)[1], strict=True))
+        | dict(zip(("low", "high"), median_interval(v)[1], strict=True))
         for name, v in (
             ("distance to the limit", seed_slopes),
             ("kernel drift", drift.ours),
@@ -405,7 +401,7 @@ report.record(
     passed=in_range,
     rival="the 1/width rate of the finite-width correction to the mean kernel: per "
     "seed, the misfit (RMS log residual) of c/width against that of c/sqrt(width)",
-    **rates.rate_margin(ntk_widths, distances, -0.5, -1.0).fields(),
+    **rate_margin(ntk_widths, distances, -0.5, -1.0).fields(),
     section="ntk-width",
     statement="median over seeds of the per-seed log-log slope of the NTK distance "
     f"against width ({ntk_seeds} seeds); passes when every seed's slope lies in "

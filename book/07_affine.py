@@ -202,6 +202,10 @@ grid_limits = {
     "least_bias": min(worst_bias.values()),
     "dgd_cycle_contraction": limits.contraction(grid_forms["cycle"]),
 }
+# %% [markdown]
+# How long the slowest mode takes:
+
+# %%
 grid_limits["steps_to_limit"] = int(  # to shrink the distance to the limit by 1e-12
     np.ceil(np.log(1e-12) / np.log(grid_limits["dgd_cycle_contraction"]))
 )
@@ -418,6 +422,11 @@ bias_sweep = pd.DataFrame({s: at_scale(s) for s in bias_scales}).T.rename_axis(
     "eta L_max"
 )
 bias_slopes = {k: loglog_slope(bias_scales, bias_sweep[k]) for k in bias_sweep}
+
+# %% [markdown]
+# The local slopes, between each step size and the next:
+
+# %%
 local = pd.DataFrame(  # slope between each step size and the next
     {k: rates.local_slopes(bias_scales, bias_sweep[k]) for k in bias_sweep},
     index=[

@@ -274,9 +274,9 @@ mean = moments.mean(small, "dgd", mc_schedule, lr=small_lr, steps=mc_steps).pred
 second = moments.second_moment(small, "dgd", mc_schedule, lr=small_lr, steps=mc_steps)
 
 # %% [markdown]
-# The controls are the two wrong predictions a reader might make: for the mean, the
-# closed form with $pW + (1-p)I$; for the second moment, the square of the mean, which
-# ignores the randomness of the links.
+# The rivals are the two cheap predictions a reader might make without the exact law of
+# the random links: for the mean, the closed form with $pW + (1-p)I$; for the second
+# moment, the square of the mean, which ignores the randomness of the links.
 
 # %%
 naive_w = link_probability * graphs.mixing_matrix(mc_graph) + (
@@ -300,7 +300,7 @@ pd.DataFrame({name: z.summary() for name, z in z_scores.items()}).T.round(3)
 # %% [markdown]
 # The correct predictions sit at a median z mean near 0 and variance near 1 with nearly
 # every entry within 3 standard errors; the spread columns show how far one block alone
-# can stray. The controls fail by far more.
+# can stray. The rivals miss by far more.
 #
 # {numref}`fig-changing-band` shows one output of every agent in the first block: the
 # Monte Carlo mean

@@ -214,6 +214,11 @@ bias_by_partition = {
     name: relative_error(point, np.broadcast_to(central, point.shape))
     for name, (point, central) in biased_limits.items()
 }
+
+# %% [markdown]
+# Each partition's centralized fit, against the i.i.d. split's:
+
+# %%
 central_shift = {  # each partition's centralized fit against the i.i.d. split's
     name: relative_error(central, biased_limits["iid"][1])
     for name, (_, central) in biased_limits.items()
@@ -361,6 +366,8 @@ report.record(
     "weights agents equally, so unequal agent sizes move it (passes if every one moves)",
     section="noniid-limit",
 )
+
+# %% tags=["nbval-check-output"]
 network_claims = {
     claim_id: report.record(
         claim_id,

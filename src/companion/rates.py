@@ -154,7 +154,8 @@ def rate_margin(
         >>> rate_margin(w, w**-1.0 * noise, -0.5, -1.0).beats
         False
     """
-    return rivals.margin(misfit(widths, values, rate), misfit(widths, values, rival_rate))
+    ours, theirs = misfit(widths, values, rate), misfit(widths, values, rival_rate)
+    return rivals.margin(ours.tolist(), theirs.tolist())
 
 
 def local_slopes(x: Sequence[float], y: Sequence[float]) -> np.ndarray:
