@@ -42,7 +42,7 @@ seed = 0  # seed of data, partitions and the first theta_0 [min: 0]
 # %%
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 from myst_nb import glue
 
 from companion import (
@@ -50,6 +50,7 @@ from companion import (
     dynamics,
     experiments,
     graphs,
+    heterogeneity,
     limits,
     metrics,
     models,
@@ -169,7 +170,9 @@ consensus.round(5)
 # converges to the centralized minimum-norm interpolant ({ref}`limit-theorem`), whose
 # training predictions are the targets: the limit cannot depend on who holds which rows.
 # We solve each partition's fixed point exactly (`limits.fixed_point`) and compare it
-# with the targets.
+# with the targets. This holds by construction: any fixed point of a positive definite
+# problem interpolates, whoever holds the rows, so the check guards the solver and the
+# kernel's definiteness, not a property of heterogeneous data.
 
 # %%
 fixed = {name: limits.fixed_point(form) for name, form in forms.items()}
@@ -198,7 +201,7 @@ many = data.principal_components(
     dims,
 )
 affine = models.affine(10)
-biased_limits = {}
+biased_limits, sizes = {}, {}
 for name, kw in schemes.items():
     parts = data.partition_indices(
         many.labels_train, num_agents, seed=seed, num_classes=10, **kw
@@ -206,19 +209,32 @@ for name, kw in schemes.items():
     p = problem_lib.from_dataset(affine, many, parts, seed=seed)
     form = dynamics.closed_form(p, "dgd", cycle, lr=0.25 / p.curvature)
     biased_limits[name] = (limits.fixed_point(form), limits.centralized(p))
+    sizes[name] = [len(r) for r in parts]
 bias_by_partition = {
     name: relative_error(point, np.broadcast_to(central, point.shape))
     for name, (point, central) in biased_limits.items()
 }
-print({k: f"{v:.2e}" for k, v in bias_by_partition.items()})
 
 # %% [markdown]
-# Each partition has its own bias away from the centralized solution (here the
-# centralized least-squares fit is the same for every partition, since the global loss
-# weights every agent equally and the iid split has equal sizes; with unequal sizes even
-# the centralized target moves). The spread of these numbers across partitions is the
-# control of the interpolating claim: the same metric, where its hypothesis fails, does
-# not vanish.
+# Each partition's centralized fit, against the i.i.d. split's:
+
+# %%
+central_shift = {  # each partition's centralized fit against the i.i.d. split's
+    name: relative_error(central, biased_limits["iid"][1])
+    for name, (_, central) in biased_limits.items()
+    if name != "iid"
+}
+print({k: f"{v:.2e}" for k, v in bias_by_partition.items()}, sizes)
+
+# %% [markdown]
+# Each partition has its own bias away from its centralized solution. The centralized
+# least-squares fit itself is *not* the same for every partition: the global loss weights
+# every agent equally, so a sample's weight is one over its agent's size, and the
+# Dirichlet draws give the agents unequal sizes (printed above). Against the i.i.d.
+# split's fit (equal sizes) the Dirichlet partitions' fits move by
+# {claim}`noniid.centralized_fit_shift:value` (relative distance). The spread of the bias
+# across partitions is the control of the interpolating claim: the same metric, where its
+# hypothesis fails, does not vanish.
 #
 # (noniid-network)=
 # ## Real networks
@@ -230,10 +246,7 @@ print({k: f"{v:.2e}" for k, v in bias_by_partition.items()})
 # the tail than about the dynamics. For every partition and width we train the network
 # from `seeds` initializations and compare with the closed form: the median over seeds
 # of the worst agent's relative error of its final local loss (a metric of
-# {ref}`dgd-network`; under skew the agents' losses are what differ). The
-# control is the closed form of *another partition* of the same data at the same step
-# size: the i.i.d. split for the partitions with $\alpha < 1$, the most skewed partition
-# for the others.
+# {ref}`dgd-network`; under skew the agents' losses are what differ).
 
 
 # %%
@@ -266,29 +279,34 @@ def runs_for(name: str, w: int) -> experiments.SeedRuns:
 network = {(name, w): runs_for(name, w) for name in schemes for w in widths}
 
 # %% [markdown]
-# The control closed forms, for the same initializations:
+# The closed form credits the partition: it predicts each agent from the rows that agent
+# holds. Its rivals are the strongest cheap predictions that do without that credit, scored
+# by the same metric on the same networks: the closed form at 1.2 times the step size (a
+# metric that cannot tell a 20% error in the step size does not resolve the dynamics), and
+# the closed form of the i.i.d. split of the same data, with the same step size and
+# initialization, scored on each agent's own rows (what heterogeneity is credited with).
+# The units are (partition, initialization) pairs; the i.i.d. split is judged by the step
+# rival alone, since its i.i.d. rival is the closed form itself. The table gives the
+# medians over initializations; a negative margin means the rival is closer to training.
 
 
 # %%
-def other_partition(name: str):
-    """The control's partition: i.i.d. for alpha < 1, the most skewed for the others."""
-    other = "iid" if schemes[name].get("alpha", np.inf) < 1 else next(iter(schemes))
-    return lambda problem: problem.replace(partition=net_partitions[other])
-
-
+judged = {
+    w: heterogeneity.judge({n: network[n, w] for n in schemes}, "iid", cycle)
+    for w in widths
+}
 table = pd.DataFrame(
     {
-        (name, w): {
-            "closed form": network[name, w].median("worst_agent_loss_rel_err"),
-            "another partition": network[name, w].median_against(
-                other_partition(name), cycle, "worst_agent_loss_rel_err"
-            ),
-        }
+        (name, w): {"closed form": judged[w].medians()[name]}
+        | {key: judged[w].medians(key).get(name, np.nan) for key in judged[w].rivals}
         for name in schemes
         for w in widths
     }
 ).T.rename_axis(["partition", "width"])
-table.round(3)
+margins = pd.DataFrame(
+    {(w, key): vars(judged[w].margin(key)) for w in widths for key in judged[w].rivals}
+).T.rename_axis(["width", "rival"])
+display(table.round(3), margins[["ours", "rival", "margin", "interval"]].round(3))
 
 # %% [markdown]
 # {numref}`fig-noniid-width` plots the closed form's error against width for each
@@ -309,36 +327,6 @@ fig = plotting.error_by_partition(
 )
 
 # %% [markdown]
-# Jian and Liu (ICML 2025, arXiv:2508.12576) report that the effect of heterogeneity on
-# decentralized training shrinks as networks widen. In our measurement the question is
-# whether the gap between the most skewed partition and the i.i.d. one shrinks with width:
-
-# %%
-most_skewed = next(iter(schemes))
-gap_by_width = {
-    w: table.loc[(most_skewed, w), "closed form"] - table.loc[("iid", w), "closed form"]
-    for w in widths
-}
-print({w: f"{g:+.3f}" for w, g in gap_by_width.items()})
-shrinks = abs(gap_by_width[max(widths)]) < abs(gap_by_width[min(widths)])
-glue(
-    "noniid_width_verdict",
-    Markdown(
-        f"In this run the gap {'shrinks' if shrinks else 'does not shrink'} from width "
-        f"{min(widths)} to width {max(widths)}"
-        + (
-            ", in line with their finding."
-            if shrinks
-            else ", so we do not reproduce it here."
-        )
-    ),
-    display=False,
-)
-
-# %% [markdown]
-# {glue:md}`noniid_width_verdict` With `seeds` initializations and a few widths this is
-# an observation, not a test of their result.
-#
 # ## Recorded numbers
 
 # %% tags=["nbval-check-output"]
@@ -363,33 +351,48 @@ report.record(
 print(max(exact_err.values()) < claims.EXACT, partition_free_err < claims.LIMIT)
 
 # %% [markdown]
-# The real networks, at the largest width: each partition's closed form within the
-# book's agreement bound, and the control failing it for every partition.
+# The outside-interpolation shift of the centralized fit, and the real networks at the
+# smallest and the largest width: each partition's closed form within the book's agreement
+# bound, and its margin over the stronger rival above zero.
 
 # %% tags=["nbval-check-output"]
-largest = max(widths)
-network_claim = report.record(
-    "noniid.network_err_by_alpha",
-    {name: table.loc[(name, largest), "closed form"] for name in schemes},
-    kind="empirical",
-    passed=all(
-        table.loc[(n, largest), "closed form"] <= claims.AGREEMENT for n in schemes
-    ),
-    control_value={
-        name: table.loc[(name, largest), "another partition"] for name in schemes
-    },
-    control_passed=any(  # the control must fail for every partition
-        table.loc[(n, largest), "another partition"] <= claims.AGREEMENT
-        for n in schemes
-    ),
-    control="the closed form of another partition of the same data",
-    statement=f"real networks of width {largest}, DGD on the cycle: relative error of the "
-    f"worst agent's final local loss, closed form vs training, median over {seeds} "
-    "initializations, by "
-    f"partition (bound {claims.AGREEMENT:g} each)",
-    section="noniid-network",
+report.record(
+    "noniid.centralized_fit_shift",
+    central_shift,
+    kind="observation",
+    passed=min(central_shift.values()) > claims.LIMIT,
+    statement="affine model outside interpolation: relative distance of each Dirichlet "
+    "partition's centralized least-squares fit from the i.i.d. split's; the global loss "
+    "weights agents equally, so unequal agent sizes move it (passes if every one moves)",
+    section="noniid-limit",
 )
-print(f"network claim passes, its control fails: {network_claim['passed']}")
+
+# %% tags=["nbval-check-output"]
+network_claims = {
+    claim_id: report.record(
+        claim_id,
+        judged[w].medians(),
+        kind="empirical",
+        passed=all(v <= claims.AGREEMENT for v in judged[w].medians().values()),
+        **judged[w].fields(),
+        statement=f"real networks of width {w}, DGD on the cycle: relative error of the "
+        f"worst agent's final local loss, closed form vs training, median over {seeds} "
+        f"initializations, by partition (bound {claims.AGREEMENT:g} each)",
+        section="noniid-network",
+    )
+    for claim_id, w in (
+        ("noniid.network_err_smallest_width", min(widths)),
+        ("noniid.network_err_by_alpha", max(widths)),
+    )
+}
+print({k: c["passed"] for k, c in network_claims.items()})
+
+# %% [markdown]
+# At the largest width the claim {claim}`noniid.network_err_by_alpha:verdict`: by
+# partition {claim}`noniid.network_err_by_alpha`. At the smallest width it
+# {claim}`noniid.network_err_smallest_width:verdict`: by partition
+# {claim}`noniid.network_err_smallest_width`; where that margin is negative, the rival
+# is closer to the trained networks than the closed form.
 
 # %% [markdown]
 # ## In this chapter we
@@ -401,6 +404,6 @@ print(f"network claim passes, its control fails: {network_claim['passed']}")
 #   and the consensus distance at a common step size;
 # - showed that with a positive definite kernel every partition ends at the same
 #   centralized interpolant, while outside interpolation the biased fixed point depends
-#   on the partition;
+#   on the partition, and that the centralized fit itself moves with the agents' sizes;
 # - measured how well the closed form describes real networks under skew, by width,
-#   against the closed form of another partition.
+#   against the closed form at a wrong step size and the closed form of the i.i.d. split.
