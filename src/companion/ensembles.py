@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from companion import rivals
 from companion.infinite import Moments
@@ -125,7 +126,7 @@ def errors(
     )
 
 
-def slope(widths: Sequence[float], values: Sequence[float]) -> float:
+def slope(widths: Sequence[float], values: Sequence[float] | np.ndarray) -> float:
     """Least-squares slope of ``log(values)`` against ``log(widths)``: the exponent ``s``
     of a power law ``c w^s``.
 
@@ -133,13 +134,13 @@ def slope(widths: Sequence[float], values: Sequence[float]) -> float:
         >>> round(slope([16, 64, 256], [0.4, 0.2, 0.1]), 3)
         -0.5
     """
-    values = np.asarray(values, dtype=float)
-    if np.any(values <= 0) or len(values) != len(widths) or len(values) < 2:
+    array = np.asarray(values, dtype=float)
+    if np.any(array <= 0) or len(array) != len(widths) or len(array) < 2:
         raise ValueError(
             f"a power-law slope needs at least 2 positive values, one per width: got "
-            f"{values.tolist()} for widths {list(widths)}"
+            f"{array.tolist()} for widths {list(widths)}"
         )
-    return float(np.polyfit(np.log(widths), np.log(values), 1)[0])
+    return float(np.polyfit(np.log(widths), np.log(array), 1)[0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +167,18 @@ class Sweep:
         """The median over settings of one array, by width."""
         return dict(zip(self.widths, np.median(getattr(self, name), 0).tolist(), strict=True))
 
+    def frame(self) -> pd.DataFrame:
+        """By width (rows), the median over settings of the error, its noise floor, the
+        excess beyond it, and the rival's excess."""
+        columns = {
+            "error": "error",
+            "floor": "noise floor",
+            "excess": "beyond noise",
+            "rival_excess": "rival, beyond noise",
+        }
+        frame = pd.DataFrame({label: self.by_width(name) for name, label in columns.items()})
+        return frame.rename_axis("width")
+
     def halves(self) -> bool:
         """Whether the median excess over settings at the largest width is at most half
         of that at the smallest."""
@@ -174,7 +187,7 @@ class Sweep:
 
     def margin(self) -> rivals.Margin:
         """Our excess against the rival's at the largest width, paired over settings."""
-        return rivals.margin(self.excess[:, -1], self.rival_excess[:, -1])
+        return rivals.margin(self.excess[:, -1].tolist(), self.rival_excess[:, -1].tolist())
 
     def slopes(self) -> tuple[float, float]:
         """The fitted slope of the median raw error over settings, ours and the rival's."""

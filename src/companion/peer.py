@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Sequence
 
+import jax.numpy as jnp
 import neural_tangents as nt
 import numpy as np
 
@@ -72,19 +73,26 @@ def max_rel_err(form: InfiniteWidth, steps: Sequence[int]) -> float:
         True
     """
     p = form.problem
-    if p.inputs_test is None or p.targets_test is None:
+    if p.inputs is None or p.inputs_test is None or p.targets_test is None:
         raise ValueError(
             "the peer check compares test predictions too: give the problem a test side"
         )
-    n = p.num_samples
-    predict = nt.predict.gradient_descent_mse_ensemble(_kernel_fn(form), p.inputs, p.targets)
-    t = np.asarray(steps, dtype=float)
-    theirs = [predict(t, x, "ntk", compute_cov=True) for x in (None, p.inputs_test)]
+    n, x_test = p.num_samples, jnp.asarray(p.inputs_test)
+    predict = nt.predict.gradient_descent_mse_ensemble(
+        _kernel_fn(form),  # type: ignore[arg-type]  # serves kernels, not a stax layer
+        jnp.asarray(p.inputs),
+        jnp.asarray(p.targets),
+    )
+    t = jnp.asarray(steps, dtype=float)
+    theirs = [predict(t, x, "ntk", compute_cov=True) for x in (None, x_test)]
     ours, cov = form.steps(int(max(steps))), form.covariance(steps)
-    means = (ours.mean.predictions, ours.mean.test_predictions)
+    means = (ours.mean.predictions, np.asarray(ours.mean.test_predictions))
     blocks = (cov[..., :n, :n], cov[..., n:, n:])
     return max(
-        max(relative_error(m[list(steps), q], mean), relative_error(c[:, q], var))
+        max(
+            relative_error(m[list(steps), q], np.asarray(mean)),
+            relative_error(c[:, q], np.asarray(var)),
+        )
         for m, c, (mean, var) in zip(means, blocks, theirs, strict=True)
         for q in range(p.num_agents)
     )

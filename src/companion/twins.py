@@ -87,7 +87,7 @@ class SingleNetwork:
     def margin(self) -> rivals.Margin:
         """The own kernel's prediction error against the twin's, paired over seeds, each
         seed's error the median over settings."""
-        return rivals.margin(np.median(self.own, 0), np.median(self.twin, 0))
+        return rivals.margin(np.median(self.own, 0).tolist(), np.median(self.twin, 0).tolist())
 
     def gap_map(self, which: str = "own") -> np.ndarray:
         """(settings, horizons) median over seeds of the gap of ``"own"`` or ``"twin"``."""
@@ -101,7 +101,7 @@ class SingleNetwork:
     def within_margin(self, tolerance: float) -> rivals.Margin:
         """Per seed, the fraction of (setting, horizon) cells within ``tolerance``, own
         kernel against twin, paired over seeds (a score: higher is better)."""
-        own, twin = (np.mean(self._gaps(w) <= tolerance, (0, 2)) for w in ("own", "twin"))
+        own, twin = (np.mean(self._gaps(w) <= tolerance, (0, 2)).tolist() for w in ("own", "twin"))
         return rivals.margin(own, twin, higher_is_better=True)
 
     def _gaps(self, which: str) -> np.ndarray:
