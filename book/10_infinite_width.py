@@ -341,11 +341,9 @@ fig = plotting.ensemble_errors_by_width(
 # settings, with a 95% bootstrap interval of the median margin above zero.
 
 # %% tags=["remove-input"]
-claim_ids = {
-    "mean": "ensemble_mean_err",
-    "variance": "ensemble_var_err",
-    "loss": "expected_loss_err",
-}
+claim_ids = dict(
+    mean="ensemble_mean_err", variance="ensemble_var_err", loss="expected_loss_err"
+)
 for key, sw in sweeps.items():
     report.record(
         f"infinite.{claim_ids[key]}_by_width",
