@@ -190,7 +190,7 @@ pd.Series(peer_errors).map(lambda e: f"{e:.1e}").rename("max relative error")
 
 # %% tags=["remove-input"]
 peer_worst = max(peer_errors.values())
-report.record(
+entry = report.record(
     "infinite.single_agent_vs_neural_tangents.max_rel_err",
     peer_worst,
     kind="exact",
@@ -384,7 +384,7 @@ for key, sw in sweeps.items():
 
 # %% tags=["remove-input"]
 sw = sweeps["mean"]
-report.record(
+entry = report.record(
     "infinite.ensemble_mean_err_slope",
     sw.slopes()[0],
     kind="empirical",
@@ -449,7 +449,7 @@ table[list(columns)].rename(columns=columns).assign(
 
 # %% tags=["remove-input"]
 top = own_margins[widest]
-report.record(
+entry = report.record(
     "infinite.own_kernel_vs_twin_by_width",
     {w: m.ours for w, m in own_margins.items()},
     kind="empirical",
@@ -502,7 +502,7 @@ fig = plotting.validity_maps(
 
 # %% tags=["remove-input"]
 fractions = {w: s.within(threshold) for w, s in single.items()}
-report.record(
+entry = report.record(
     "validity.fraction_within_5pct",
     fractions,
     kind="empirical",
