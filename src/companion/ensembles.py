@@ -12,11 +12,13 @@ import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
+from companion import rivals
 from companion.infinite import Moments
 from companion.trajectory import Trajectory
 
-__all__ = ["EnsembleErrors", "errors"]
+__all__ = ["EnsembleErrors", "Sweep", "errors", "slope", "sweep"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,4 +123,126 @@ def errors(
         variance_floor=squares.std(0, ddof=1) / np.sqrt(count) / predicted,
         loss=np.abs(losses.mean(0) - expected) / expected,
         loss_floor=losses.std(0, ddof=1) / np.sqrt(count) / expected,
+    )
+
+
+def slope(widths: Sequence[float], values: Sequence[float] | np.ndarray) -> float:
+    """Least-squares slope of ``log(values)`` against ``log(widths)``: the exponent ``s``
+    of a power law ``c w^s``.
+
+    Example:
+        >>> round(slope([16, 64, 256], [0.4, 0.2, 0.1]), 3)
+        -0.5
+    """
+    array = np.asarray(values, dtype=float)
+    if np.any(array <= 0) or len(array) != len(widths) or len(array) < 2:
+        raise ValueError(
+            f"a power-law slope needs at least 2 positive values, one per width: got "
+            f"{array.tolist()} for widths {list(widths)}"
+        )
+    return float(np.polyfit(np.log(widths), np.log(array), 1)[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """One error of the ensembles by width, for every (graph, algorithm) setting, against
+    the right prediction and against a rival prediction. Arrays are (settings, widths):
+    per setting and width, the median over steps and agents.
+
+    Attributes:
+        widths: the hidden widths, increasing.
+        error, floor, excess: the error against the prediction, its noise floor, and the
+            part beyond the noise floor (:meth:`EnsembleErrors.excess`).
+        rival_error, rival_excess: the same against the rival prediction.
+    """
+
+    widths: tuple[int, ...]
+    error: np.ndarray
+    floor: np.ndarray
+    excess: np.ndarray
+    rival_error: np.ndarray
+    rival_excess: np.ndarray
+
+    def by_width(self, name: str = "excess") -> dict[int, float]:
+        """The median over settings of one array, by width."""
+        return dict(zip(self.widths, np.median(getattr(self, name), 0).tolist(), strict=True))
+
+    def frame(self) -> pd.DataFrame:
+        """By width (rows), the median over settings of the error, its noise floor, the
+        excess beyond it, and the rival's excess."""
+        columns = {
+            "error": "error",
+            "floor": "noise floor",
+            "excess": "beyond noise",
+            "rival_excess": "rival, beyond noise",
+        }
+        frame = pd.DataFrame({label: self.by_width(name) for name, label in columns.items()})
+        return frame.rename_axis("width")
+
+    def halves(self) -> bool:
+        """Whether the median excess over settings at the largest width is at most half
+        of that at the smallest."""
+        excess = np.median(self.excess, 0)
+        return bool(excess[-1] <= 0.5 * excess[0])
+
+    def margin(self) -> rivals.Margin:
+        """Our excess against the rival's at the largest width, paired over settings."""
+        return rivals.margin(self.excess[:, -1].tolist(), self.rival_excess[:, -1].tolist())
+
+    def slopes(self) -> tuple[float, float]:
+        """The fitted slope of the median raw error over settings, ours and the rival's."""
+        return (
+            slope(self.widths, np.median(self.error, 0)),
+            slope(self.widths, np.median(self.rival_error, 0)),
+        )
+
+    def slope_margin(self) -> rivals.Margin:
+        """Each setting's fitted slope of the raw error, ours against the rival's, paired
+        over settings (a steeper fall is better)."""
+        ours, rival = (
+            [slope(self.widths, row) for row in t] for t in (self.error, self.rival_error)
+        )
+        return rivals.margin(ours, rival)
+
+
+def sweep(
+    ours: Sequence[Sequence[EnsembleErrors]],
+    rival: Sequence[Sequence[EnsembleErrors]],
+    widths: Sequence[int],
+    name: str,
+) -> Sweep:
+    """Reduces :func:`errors` tables, indexed ``[setting][width]``, to a :class:`Sweep`
+    of one error (``"mean"``, ``"variance"`` or ``"loss"``).
+
+    Example:
+        >>> from companion import models
+        >>> from companion.infinite import closed_form
+        >>> from companion.problem import Problem
+        >>> p = Problem(targets=np.eye(2), partition=[np.array([0]), np.array([1])],
+        ...             inputs=np.eye(2), model=models.affine(2), params=None,
+        ...             kernel=np.eye(4), f0=np.zeros((2, 2)))
+        >>> m = closed_form(p, "atc", np.full((2, 2), 0.5), lr=0.2).steps(3)
+        >>> e = errors(m, [m.expected, m.expected])
+        >>> sweep([[e, e]], [[e, e]], [16, 64], "mean").by_width()
+        {16: 0.0, 64: 0.0}
+    """
+    if name not in ("mean", "variance", "loss"):
+        raise ValueError(f"name must be 'mean', 'variance' or 'loss', got {name!r}")
+    shapes = {len(row) for table in (ours, rival) for row in table}
+    if shapes != {len(widths)} or len(ours) != len(rival) or list(widths) != sorted(widths):
+        raise ValueError(
+            f"give one row per setting with one table per width ({len(widths)}, increasing), "
+            "for ours and the rival alike"
+        )
+
+    def table(tables, how, key=name):
+        return np.array([[getattr(e, how)(key) for e in row] for row in tables])
+
+    return Sweep(
+        widths=tuple(int(w) for w in widths),
+        error=table(ours, "median"),
+        floor=table(ours, "median", f"{name}_floor"),
+        excess=table(ours, "excess"),
+        rival_error=table(rival, "median"),
+        rival_excess=table(rival, "excess"),
     )

@@ -76,6 +76,7 @@ REQUIRED = (
     "infinite.ensemble_mean_err_slope",
     "infinite.ensemble_var_err_by_width",
     "infinite.expected_loss_err_by_width",
+    "infinite.own_kernel_vs_twin_by_width",
     "validity.fraction_within_5pct",
     "sharded.max_abs_diff",
     "sharded.compiled_bytes_equal_count",

@@ -147,14 +147,14 @@ def validity_maps(
 def ensemble_errors_by_width(
     errors: Mapping[str, np.ndarray],
     floors: Mapping[str, np.ndarray],
-    controls: Mapping[str, np.ndarray],
+    rivals: Mapping[str, np.ndarray],
     widths: Sequence[int],
     *,
     slopes: Mapping[str, float],
 ) -> Figure:
     """One panel per error: for each width, the median over settings (markers, with the
     range over settings as a band), the fitted power law, the noise floor (dotted) and the
-    same error against a wrong prediction (squares). Each array is (settings, widths)."""
+    same error against a rival prediction (squares). Each array is (settings, widths)."""
     fig, grid = plt.subplots(1, len(errors), figsize=(3.9 * len(errors), 3.4), squeeze=False)
     w = np.asarray(widths, dtype=float)
     for ax, (name, values) in zip(grid[0], errors.items(), strict=True):
@@ -164,7 +164,7 @@ def ensemble_errors_by_width(
         fit = np.exp(np.mean(np.log(median)) + slopes[name] * (np.log(w) - np.log(w).mean()))
         predicted(ax, w, fit, "0.4", ls="--", label=f"fit, slope {slopes[name]:.2f}")
         ax.plot(w, np.median(floors[name], 0), ":", color="0.5", label="noise floor")
-        ax.plot(w, np.median(controls[name], 0), "s", color="C3", ms=5, label="control")
+        ax.plot(w, np.median(rivals[name], 0), "s", color="C3", ms=5, label="rival")
         ax.set(xscale="log", yscale="log", xlabel="hidden width", title=name)
         ax.set_xticks(w, [str(int(v)) for v in w])
         ax.minorticks_off()
