@@ -126,17 +126,23 @@ def test_closed_form_steps_save_only_the_requested_steps(family):
     np.testing.assert_array_equal(saved.average_loss, full.average_loss[[0, 4, 8, 10]])
 
 
-def _confirmation(predicted, observed, gaps=None, lrs=None):
+def _confirmation(predicted, observed):
     n = len(predicted[0])
     configs = tuple(
         tune.Configuration("cycle", "lazy", "dgd", 0.1 * (i + 1), 8, 4) for i in range(n)
     )
-    heuristic = tuple(np.arange(n) for _ in predicted)
-    frame = [pd.DataFrame({"final_loss": p}) for p in predicted]
+    # the rivals' columns: the step size grows with the index, the gap falls with it
+    columns = {
+        "lr": np.arange(n, 0, -1.0),
+        "lr_fraction": 0.1 * np.arange(1, n + 1),
+        "spectral_gap": np.arange(n, 0, -1.0),
+        "messages_per_step": np.full(n, 4),
+    }
+    frame = [pd.DataFrame({"final_loss": p, **columns}) for p in predicted]
     seen = [pd.DataFrame({"final_loss": o}) for o in observed]
     return tune.Confirmation(
-        configs, tuple(range(len(predicted))), tuple(frame), tuple(seen), heuristic,
-        (1.0,) * len(predicted), (60.0,) * len(predicted),
+        configs, tuple(range(len(predicted))), tuple(frame), tuple(seen),
+        (1.0,) * len(predicted), (60.0,) * len(predicted), 12,
     )  # fmt: skip
 
 
@@ -149,13 +155,16 @@ def test_confirmation_metrics_on_known_rankings():
     np.testing.assert_allclose(reversed_.rank_correlation("final_loss"), -1.0)
     assert not reversed_.best_in_top("final_loss").any()
     np.testing.assert_allclose(reversed_.regret("final_loss"), 1.0)  # picks 2.0 over 1.0
-    # the heuristic's rank here is the configuration's index: the observed order
-    assert same.rank_correlation("final_loss", "heuristic").tolist() == [1.0] * 3
+    # the step size and the spectral gap rank by the configuration's index: the observed
+    # order; the fraction ranks it reversed
+    for rival in ("largest_step", "spectral_gap"):
+        assert same.rank_correlation("final_loss", rival).tolist() == [1.0] * 3
+    np.testing.assert_allclose(same.rank_correlation("final_loss", "largest_fraction"), -1)
     random = same.rank_correlation("final_loss", "random")
     assert np.abs(random).max() < 0.9
     np.testing.assert_allclose(same.best_in_top("final_loss", "random"), 2 / 20)
     np.testing.assert_allclose(same.regret("final_loss", "random"), np.mean(observed - 1))
-    low, high = same.interval("final_loss", "random", draws=200)
+    low, high = tune.compare.interval(same, "final_loss", "random", draws=200)
     assert -1 <= low < high <= 1
     np.testing.assert_allclose(same.cost_ratio, 60.0)
 
@@ -185,7 +194,20 @@ def test_confirm_trains_each_configuration_for_every_seed(family):
         ratio = observed["final_loss"].to_numpy() / predicted["final_loss"].to_numpy()
         assert (0.2 < ratio).all() and (ratio < 5).all()
     assert (confirmation.cost_ratio > 0).all()
-    assert confirmation.table("final_loss").shape == (3, 4)
+    table = tune.compare.table(confirmation, "final_loss", draws=100)
+    assert table.shape == (len(tune.RANKINGS), 5)
+    # the rivals read the predicted table's own columns: largest step first, by hand
+    by_hand = [
+        _spearman_by_hand(-p["lr"].to_numpy(), o["final_loss"].to_numpy())
+        for p, o in zip(confirmation.predicted, confirmation.observed, strict=True)
+    ]
+    np.testing.assert_allclose(confirmation.rank_correlation("final_loss", "largest_step"), by_hand)
+
+
+def _spearman_by_hand(a, b):
+    """Pearson correlation of the ranks (no ties here)."""
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def test_a_random_subset_is_seeded_and_ordered(family):

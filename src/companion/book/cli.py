@@ -86,6 +86,8 @@ def _tune(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix != ".csv" or output.is_dir():
         raise ValueError(f"-o {output}: the table's file name must end in .csv")
+    default = tune.rivals.FOR_CRITERION.get(args.criterion, "largest_step")
+    rival = tune.rivals.validate(args.rival or default)
     yes = args.yes
     if choices.size > tune.GRID_LIMIT and not yes and sys.stdin.isatty():
         answer = input(f"score {choices.size} configurations (> {tune.GRID_LIMIT})? [y/N] ")
@@ -101,6 +103,13 @@ def _tune(args: argparse.Namespace) -> int:
     shown = [*columns, "threshold", "status", args.criterion]
     print(table[list(dict.fromkeys(shown))].head(args.top).to_string())
     print(f"{len(table)} configurations, best first by {args.criterion}: {output}")
+    picks = {"closed form": table.iloc[:1], rival: tune.rivals.pick(table, rival)}
+    for name, rows in picks.items():
+        first = rows.iloc[0]
+        tied = f" (first of {len(rows)} it ties)" if len(rows) > 1 else ""
+        chosen = ", ".join(f"{c}={first[c]}" for c in columns)
+        print(f"{name}'s pick{tied}: {chosen}; predicted {args.criterion} "
+              f"{first[args.criterion]:.4g}")  # fmt: skip
     return 0
 
 
@@ -146,6 +155,12 @@ def _tune_parser(sub) -> None:
         ("--kernel", str, "empirical", "the network's NTK at theta_0, or 'infinite'"),
     ]:  # fmt: skip
         tune.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
+    tune.add_argument(
+        "--rival",
+        help="the ranking without dynamics whose pick is printed beside the closed form's: "
+        "largest_step, largest_fraction, spectral_gap, cheapest_step, random (default "
+        "cheapest_step for messages_to_target, else largest_step)",
+    )
     tune.add_argument("--yes", action="store_true", help="score a grid above the size limit")
     tune.add_argument("-o", "--output", default="_build/tune.csv", help="the table (.csv)")
     tune.set_defaults(func=_tune)

@@ -95,6 +95,10 @@ REQUIRED = (
     "tuning.best_in_observed_top10pct",
     "tuning.regret_rel",
     "tuning.predict_vs_train_cost_ratio",
+    "tuning.rank_correlation_vs_rival",
+    "tuning.within_fraction_rank_correlation",
+    "tuning.cost_regret_vs_rival",
+    "tuning.test_loss_rank_correlation_vs_rival",
 )
 
 

@@ -1,7 +1,9 @@
 """Tuning without training: choose topology, mixing rule, algorithm, step size, width and
 number of agents from the closed form alone (:func:`predict`), then measure how well it
-chose by training the networks (:func:`confirm`)."""
+chose by training the networks (:func:`confirm`), against the rankings that use no
+dynamics (:mod:`companion.tune.rivals`, judged in :mod:`companion.tune.compare`)."""
 
+from companion.tune import compare, rivals
 from companion.tune.confirm import (
     MIN_SAMPLE,
     MIN_SEEDS,
@@ -24,6 +26,7 @@ from companion.tune.grid import (
     score,
     sort,
 )
+from companion.tune.rivals import RIVALS
 
 __all__ = [
     "CRITERIA",
@@ -32,15 +35,18 @@ __all__ = [
     "MIN_SAMPLE",
     "MIN_SEEDS",
     "RANKINGS",
+    "RIVALS",
     "Choices",
     "Configuration",
     "Confirmation",
     "Family",
     "align",
+    "compare",
     "configurations",
     "confirm",
     "digits_family",
     "predict",
+    "rivals",
     "score",
     "sort",
     "train",

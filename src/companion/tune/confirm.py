@@ -4,8 +4,10 @@
 initialization seed predicts them again from that seed's own kernel (what a practitioner
 holding that ``theta_0`` would compute) and trains the real networks
 (:func:`companion.simulate.train`). :class:`Confirmation` then measures the ranking
-against what training observed, beside two controls: a random ranking, and the naive
-heuristic "largest spectral gap first, then the largest stable step size".
+against what training observed, beside the rankings that use no dynamics
+(:mod:`companion.tune.rivals`): the largest step size first, the largest fraction of the
+threshold first, the largest spectral gap first, the fewest messages per unit of step
+size first, and a random order.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tqdm import tqdm
 
 from companion import simulate
 from companion.trajectory import Trajectory
+from companion.tune import rivals
 from companion.tune.grid import CRITERIA, SCORES, Configuration, Family, predict, score
 
 __all__ = [
@@ -40,8 +43,8 @@ __all__ = [
 MIN_SAMPLE = 30
 #: ...and every confirmation at least this many initializations.
 MIN_SEEDS = 3
-#: The rankings a confirmation compares: the closed form's and the two controls.
-RANKINGS = ("closed form", "heuristic", "random")
+#: The rankings a confirmation compares: the closed form's and its rivals'.
+RANKINGS = ("closed form", *rivals.RIVALS)
 TIE = 1e-9  # relative difference below which two observed scores are one
 CONFIG_COLUMNS = tuple(f.name for f in dataclasses.fields(Configuration))
 
@@ -98,9 +101,11 @@ def _spearman(ranking: np.ndarray, observed: np.ndarray) -> float:
 class Confirmation:
     """Predicted and observed scores of the same configurations over several seeds.
 
-    Three rankings are compared (:data:`RANKINGS`): the closed form's, the heuristic's,
-    and a random one (a seeded permutation per seed for the rank correlation; for the
-    pick's place and regret, the expectation over a uniformly random pick).
+    The rankings compared (:data:`RANKINGS`) are the closed form's and the rivals of
+    :mod:`companion.tune.rivals`, computed from each seed's predicted table. The random
+    ranking is a seeded permutation per seed for the rank correlation; for the pick's
+    place and regret, the expectation over a uniformly random pick. A ranking that ties
+    several configurations at its top picks one of them uniformly (scores: the mean).
 
     Attributes:
         configurations: the confirmed configurations (in the order of every array).
@@ -108,31 +113,31 @@ class Confirmation:
         predicted, observed: one table per seed, one row per configuration, with the
             scores of :func:`companion.tune.score` (observed: of the trained networks; a
             run that diverged has NaN scores).
-        heuristic: per seed, the heuristic's rank of each configuration (0 best).
         predict_seconds, train_seconds: per seed, what predicting the configurations
             (kernels included) and training them took, in the same run.
+        budget: the steps of every run; a pick that misses the target within it is
+            charged the whole budget (:meth:`regret`).
     """
 
     configurations: tuple[Configuration, ...]
     seeds: tuple[int, ...]
     predicted: tuple[pd.DataFrame, ...]
     observed: tuple[pd.DataFrame, ...]
-    heuristic: tuple[np.ndarray, ...]
     predict_seconds: tuple[float, ...]
     train_seconds: tuple[float, ...]
+    budget: int
 
-    def _ranking(self, ranking: str, seed_index: int, criterion: str) -> np.ndarray:
-        """Lower is predicted better, for one seed."""
+    def order(self, ranking: str, seed_index: int, criterion: str) -> np.ndarray:
+        """A ranking of the configurations for one seed, lower predicted better."""
         if ranking == "closed form":
             return _oriented(self.predicted[seed_index][criterion].to_numpy(), criterion)
-        if ranking == "heuristic":
-            return self.heuristic[seed_index].astype(float)
-        if ranking == "random":
-            rng = np.random.default_rng(self.seeds[seed_index] + 10_000)
-            return rng.permutation(len(self.configurations)).astype(float)
-        raise ValueError(f"unknown ranking {ranking!r}; choose from {', '.join(RANKINGS)}")
+        if ranking not in RANKINGS:
+            raise ValueError(f"unknown ranking {ranking!r}; choose from {', '.join(RANKINGS)}")
+        seed = self.seeds[seed_index] + 10_000  # not the initialization's own stream
+        return rivals.ranking(ranking, self.predicted[seed_index], seed=seed)
 
-    def _observed(self, seed_index: int, criterion: str) -> np.ndarray:
+    def observed_order(self, seed_index: int, criterion: str) -> np.ndarray:
+        """The observed scores of one seed, lower better (a diverged run last)."""
         return _oriented(self.observed[seed_index][criterion].to_numpy(), criterion)
 
     def rank_correlation(self, criterion: str, ranking: str = "closed form") -> np.ndarray:
@@ -140,7 +145,7 @@ class Confirmation:
         scores (1: the same order; about 0 for a random order)."""
         return np.array(
             [
-                _spearman(self._ranking(ranking, i, criterion), self._observed(i, criterion))
+                _spearman(self.order(ranking, i, criterion), self.observed_order(i, criterion))
                 for i in range(len(self.seeds))
             ]
         )
@@ -151,39 +156,17 @@ class Confirmation:
         the observed scores."""
         ranking = _oriented(align(table, self.configurations)[criterion].to_numpy(), criterion)
         return np.array(
-            [_spearman(ranking, self._observed(i, criterion)) for i in range(len(self.seeds))]
+            [_spearman(ranking, self.observed_order(i, criterion)) for i in range(len(self.seeds))]
         )
 
-    def interval(
-        self, criterion: str, ranking: str = "closed form", *, draws: int = 1000, seed: int = 0
-    ) -> tuple[float, float]:
-        """A 95% bootstrap interval of the median over seeds of :meth:`rank_correlation`:
-        configurations are resampled with replacement, ``draws`` times."""
-        rng = np.random.default_rng(seed)
-        size = len(self.configurations)
-        rankings = [self._ranking(ranking, i, criterion) for i in range(len(self.seeds))]
-        observed = [self._observed(i, criterion) for i in range(len(self.seeds))]
-        medians = [
-            self._resampled(rankings, observed, rng.integers(0, size, size)) for _ in range(draws)
-        ]
-        if not np.isfinite(medians).any():
-            return math.nan, math.nan
-        low, high = np.nanpercentile(medians, [2.5, 97.5])
-        return float(low), float(high)
-
-    @staticmethod
-    def _resampled(rankings, observed, pick) -> float:
-        """Median over seeds of the rank correlation on the configurations ``pick``."""
-        values = [_spearman(r[pick], o[pick]) for r, o in zip(rankings, observed, strict=True)]
-        return _median(np.array(values))
-
     def _picks(self, ranking: str, seed_index: int, criterion: str) -> np.ndarray:
-        """The configurations a ranking picks as best: its argmin, or every configuration
-        for the random ranking, whose pick is uniform (its scores are then expectations
-        over that pick, not one draw)."""
+        """The configurations a ranking picks as best: those tied at its minimum, or every
+        configuration for the random ranking, whose pick is uniform (its scores are then
+        expectations over that pick, not one draw)."""
         if ranking == "random":
             return np.arange(len(self.configurations))
-        return np.array([int(np.argmin(self._ranking(ranking, seed_index, criterion)))])
+        order = self.order(ranking, seed_index, criterion)
+        return np.flatnonzero(order <= order.min() + TIE * abs(order.min()))
 
     def best_in_top(
         self, criterion: str, ranking: str = "closed form", fraction: float = 0.1
@@ -193,7 +176,7 @@ class Confirmation:
         top = max(1, math.ceil(fraction * len(self.configurations)))
         hits = []
         for i in range(len(self.seeds)):
-            observed = self._observed(i, criterion)
+            observed = self.observed_order(i, criterion)
             picks = observed[self._picks(ranking, i, criterion)]
             # equal up to rounding (ATC and CTA on the complete graph) is not better
             margin = np.where(np.isfinite(picks), TIE * np.abs(picks), 0.0)
@@ -204,14 +187,33 @@ class Confirmation:
     def regret(self, criterion: str, ranking: str = "closed form") -> np.ndarray:
         """Per seed, the observed score of the ranking's best minus the observed best,
         relative to the observed best: 0 when the ranking picks the best (for the random
-        ranking: the expectation)."""
+        ranking: the expectation). A pick that misses the target is charged the whole
+        budget in steps; in messages, its messages per step times the budget, or the
+        most messages a configuration that reached the target used if that is more (a
+        miss never scores better than a hit). A diverged pick is charged the worst score
+        of the runs that did not diverge. NaN where no configuration scored."""
         out = []
         for i in range(len(self.seeds)):
-            observed = self._observed(i, criterion)
-            picks = observed[self._picks(ranking, i, criterion)]
+            observed = self.observed_order(i, criterion)
+            picks = self._picks(ranking, i, criterion)
+            charged = np.where(np.isfinite(observed), observed, self._censored(i, criterion))
             best = observed.min()
-            out.append(float(np.mean((picks - best) / abs(best))))
+            regret = (charged[picks] - best) / abs(best) if np.isfinite(best) else math.nan
+            out.append(float(np.mean(regret)))
         return np.array(out)
+
+    def _censored(self, seed_index: int, criterion: str) -> np.ndarray:
+        """What a configuration that missed the target within the budget is charged."""
+        observed = self.observed_order(seed_index, criterion)
+        finite = observed[np.isfinite(observed)]
+        worst = np.full(len(observed), finite.max() if finite.size else math.nan)
+        if criterion == "messages_to_target":
+            # never better than reaching the target: at least the worst that reached it
+            budget = self.budget * self.predicted[seed_index]["messages_per_step"].to_numpy()
+            return np.maximum(budget, worst)
+        if criterion == "steps_to_target":
+            return np.full(len(observed), float(self.budget))
+        return worst  # a diverged run: the worst score among the runs that did not
 
     def relative_error(self, criterion: str) -> np.ndarray:
         """Per seed, the median over configurations of ``|predicted - observed| /
@@ -228,21 +230,6 @@ class Confirmation:
     def cost_ratio(self) -> np.ndarray:
         """Per seed, training time over prediction time for the same configurations."""
         return np.array(self.train_seconds) / np.array(self.predict_seconds)
-
-    def table(self, criterion: str) -> pd.DataFrame:
-        """Median over seeds, for each ranking, of the rank correlation (with its bootstrap
-        interval, :meth:`interval`), the fraction of seeds whose pick is in the observed top
-        10%, and the median relative regret."""
-        rows = {
-            ranking: {
-                "rank correlation": _median(self.rank_correlation(criterion, ranking)),
-                "95% interval": "[{:.2f}, {:.2f}]".format(*self.interval(criterion, ranking)),
-                "best in top 10%": float(np.mean(self.best_in_top(criterion, ranking))),
-                "relative regret": float(np.median(self.regret(criterion, ranking))),
-            }
-            for ranking in RANKINGS
-        }
-        return pd.DataFrame.from_dict(rows, orient="index")
 
     def scores(self, criterion: str) -> pd.DataFrame:
         """Long table of predicted against observed ``criterion``, one row per (seed,
@@ -269,14 +256,6 @@ def align(table: pd.DataFrame, configs: Sequence[Configuration]) -> pd.DataFrame
 def _median(values: np.ndarray) -> float:
     """The median over seeds of the defined values (NaN if none is)."""
     return float(np.nanmedian(values)) if np.isfinite(values).any() else math.nan
-
-
-def _heuristic(table: pd.DataFrame) -> np.ndarray:
-    """Rank 0 for the largest spectral gap, ties broken by the largest step size."""
-    order = np.lexsort((-table["lr"].to_numpy(), -table["spectral_gap"].round(12).to_numpy()))
-    ranks = np.empty(len(order), dtype=int)
-    ranks[order] = np.arange(len(order))
-    return ranks
 
 
 def train(
@@ -345,7 +324,7 @@ def confirm(
         )
     if len(configs) < 3:
         raise ValueError(f"a rank correlation needs at least 3 configurations, got {len(configs)}")
-    predicted, observed, heuristic, predict_seconds, train_seconds = [], [], [], [], []
+    predicted, observed, predict_seconds, train_seconds = [], [], [], []
     for seed in seeds:
         seeded = family.reseeded(seed)
         start = time.perf_counter()
@@ -373,7 +352,6 @@ def confirm(
                     )
                 )
             )
-        heuristic.append(_heuristic(table))
         start = time.perf_counter()
         rows = [
             _observed(seeded, c, lr, budget, target, save_every)
@@ -392,7 +370,7 @@ def confirm(
         tuple(seeds),
         tuple(predicted),
         tuple(observed),
-        tuple(heuristic),
         tuple(predict_seconds),
         tuple(train_seconds),
+        int(budget),
     )
