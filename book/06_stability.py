@@ -148,8 +148,25 @@ radii = {
 }
 
 # %% [markdown]
-# `companion.stability.max_stable_lr` finds each exact threshold: for DGD with symmetric
-# $W$ one symmetric eigenproblem, for ATC and CTA a scan and a bisection of $\rho(M) = 1$.
+# (stability-exact-threshold)=
+# ### The exact threshold from one $m \times m$ eigenvalue
+#
+# Write $G = K^{1/2} D K^{1/2}$
+# blockwise, so that $M$ is similar to $W \otimes I - \eta G$ (DGD) and to
+# $(W \otimes I)(I - \eta G)$ (ATC; CTA is the reverse product, with the same spectrum).
+# For symmetric $W$, $-1$ is an eigenvalue exactly when $(I + W \otimes I) - \eta\, X G X$
+# is singular, with $X = I$ (DGD) or $X = W^{1/2} \otimes I$ (ATC, CTA). Since $G = BB^\top$
+# has rank $m = nC$, that happens first at $\eta^\star = 1/\lambda_{\max}(N)$, where $N$
+# is the $m \times m$ matrix $N_{ij} = f(W)_{a(i)a(j)}\, \hat K_{ij}$, $a(i)$ the agent
+# that owns output $i$, $\hat K = D^{1/2} K D^{1/2}$, and $f(W) = (I+W)^{-1}$ for DGD or
+# $W(I+W)^{-1}$ for ATC and CTA (`stability.minus_one_crossing`). For DGD on any symmetric
+# $W$, and for ATC and CTA on a positive semidefinite $W$, the eigenvalues of $M$ are real,
+# at most 1 and decreasing in $\eta$, so $\eta^\star$ is the exact threshold, not a bound,
+# whatever the number of agents. With an indefinite $W$, ATC and CTA can lose stability
+# through a complex pair of eigenvalues before $-1$ is reached; there
+# `companion.stability.max_stable_lr` scans and bisects $\rho(M) = 1$ on the dense
+# $Qm \times Qm$ matrix, and refuses when $Qm$ is too large to do so. Which case applies
+# is part of each algorithm's entry in the package's algorithm table.
 # `sufficient_lr_bound` gives the statement's bound (and $2/L_{\max}$ for ATC and CTA, the
 # sufficient bound that $\|W\|_2 = 1$ gives them).
 

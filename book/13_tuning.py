@@ -65,6 +65,7 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
+from companion import algorithms as algorithms_lib
 from companion import dynamics, graphs, plotting, rivals, stability, tune
 from companion import problem as problem_lib
 from companion.book import report
@@ -79,7 +80,7 @@ COST_BOUND = 50  # how many times cheaper than training predicting must be
 #
 # Every step size of the grid is a fraction of its own configuration's exact stability
 # threshold, so the tuner computes many thresholds, with `stability.max_stable_lr`
-# ({ref}`stability-radius`). Where the threshold is the step size at which $-1$ becomes
+# (derived in {ref}`stability-exact-threshold`). Where the threshold is the step size at which $-1$ becomes
 # an eigenvalue of the iteration matrix (DGD on a symmetric doubly stochastic $W$; ATC
 # and CTA on a positive semidefinite one) it is one symmetric $m \times m$ eigenvalue,
 # $m = nC$, whatever the number of agents (`stability.minus_one_crossing`); elsewhere
@@ -99,7 +100,8 @@ for topo, rule, alg in itertools.product(
     topologies[:3], ["metropolis", "lazy"], algorithms
 ):
     w = graphs.mixing_matrix(graphs.topology(topo, 4), rule)
-    if alg != "dgd" and np.linalg.eigvalsh(w)[0] < -1e-12:
+    theory = algorithms_lib.get(alg).theory
+    if not theory.crossing_is_threshold(True, np.linalg.eigvalsh(w)[0]):
         continue  # not covered: indefinite W with ATC or CTA
     exact = stability.max_stable_lr(small, alg, w)
     errors[topo, rule, alg] = stability.crossing_error(small, alg, w, exact)
