@@ -172,9 +172,11 @@ def effects(
 
     def ratios(kind: str) -> np.ndarray:
         return np.array(
-            [[np.log(table[kind, a, i] / table[kind, b, i]) for i in range(seeds)]
-             for a, b in pairs]
-        )  # fmt: skip
+            [
+                [np.log(table[kind, a, i] / table[kind, b, i]) for i in range(seeds)]
+                for a, b in pairs
+            ]
+        )
 
     return GraphEffect(pairs=pairs, predicted=ratios("p"), observed=ratios("o"))
 

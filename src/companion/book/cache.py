@@ -37,9 +37,14 @@ LOCKS = ("requirements*.lock", "requirements/*.lock")
 AFTER_OTHERS = ("claims", "executions")
 #: The book's sources besides the executed notebooks that the HTML is built from.
 HTML_SOURCES = (
-    "_toc.yml", "_config.yml", "references.bib", "package-lock.json",
-    "book/*.md", "book/_static/**/*", "book/images/**/*",
-)  # fmt: skip
+    "_toc.yml",
+    "_config.yml",
+    "references.bib",
+    "package-lock.json",
+    "book/*.md",
+    "book/_static/**/*",
+    "book/images/**/*",
+)
 
 
 def folder(root: Path) -> Path:

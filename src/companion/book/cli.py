@@ -108,8 +108,9 @@ def _tune(args: argparse.Namespace) -> int:
         first = rows.iloc[0]
         tied = f" (first of {len(rows)} it ties)" if len(rows) > 1 else ""
         chosen = ", ".join(f"{c}={first[c]}" for c in columns)
-        print(f"{name}'s pick{tied}: {chosen}; predicted {args.criterion} "
-              f"{first[args.criterion]:.4g}")  # fmt: skip
+        print(
+            f"{name}'s pick{tied}: {chosen}; predicted {args.criterion} {first[args.criterion]:.4g}"
+        )
     return 0
 
 
@@ -139,7 +140,7 @@ def _tune_parser(sub) -> None:
         ("fractions", float, "step sizes, fractions of the exact threshold (default 0.25 0.5 0.9)"),
         ("widths", int, "hidden widths (default 512)"),
         ("agents", int, "numbers of agents (default 16)"),
-    ]:  # fmt: skip
+    ]:
         tune.add_argument(f"--{flag}", nargs="+", type=kind, help=text)
     for flag, kind, default, text in [
         ("--samples", int, 64, "training digits, split across the agents"),
@@ -150,10 +151,14 @@ def _tune_parser(sub) -> None:
         ("--save-every", int, 10, "steps between recorded losses"),
         ("--seed", int, 0, "seeds the data, the partitions and theta_0"),
         ("--top", int, 10, "rows to print"),
-        ("--criterion", str, "messages_to_target", "sort by: messages_to_target, "
-         "steps_to_target, final_loss, test_loss, test_accuracy"),
+        (
+            "--criterion",
+            str,
+            "messages_to_target",
+            "sort by: messages_to_target, steps_to_target, final_loss, test_loss, test_accuracy",
+        ),
         ("--kernel", str, "empirical", "the network's NTK at theta_0, or 'infinite'"),
-    ]:  # fmt: skip
+    ]:
         tune.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
     tune.add_argument(
         "--rival",

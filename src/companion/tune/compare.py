@@ -185,8 +185,14 @@ def configuration_margin(
     ours = _median(confirmation.rank_correlation(criterion))
     theirs = _median(confirmation.rank_correlation(criterion, rival))
     low, high = np.nanpercentile(both[:, 0] - both[:, 1], [2.5, 97.5])
-    return paired.Margin(ours, theirs, ours - theirs, (float(low), float(high)),
-                         len(confirmation.configurations), higher_is_better=True)  # fmt: skip
+    return paired.Margin(
+        ours,
+        theirs,
+        ours - theirs,
+        (float(low), float(high)),
+        len(confirmation.configurations),
+        higher_is_better=True,
+    )
 
 
 def table(confirmation: Confirmation, criterion: str, *, draws: int = 1000) -> pd.DataFrame:
