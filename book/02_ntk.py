@@ -55,7 +55,6 @@ seed = 0  # seed of the data split and of theta_0 [min: 0]
 
 # %%
 import jax
-import neural_tangents as nt
 import numpy as np
 import pandas as pd
 from jax.flatten_util import ravel_pytree
@@ -71,6 +70,8 @@ from companion.rates import (
     rate_margin,
 )
 from companion.trajectory import relative_error
+
+import neural_tangents as nt
 
 plotting.theme()
 

@@ -64,12 +64,13 @@ seed = 0  # seed of data, partition and theta_0 [min: 0]
 # %%
 import json
 
-import neural_tangents as nt
 import numpy as np
 import pandas as pd
 
 from companion import cost, dynamics, plotting, simulate
 from companion.book import paths, report
+
+import neural_tangents as nt
 
 plotting.theme()
 
