@@ -92,7 +92,7 @@ def test_page_renders_offline(browser, base_url, page):
         assert has_math and math > 0, f"{page}: no typeset math (MathJax did not run)"
 
 
-def test_the_report_shows_claims_by_kind_with_their_controls_inside_the_page(browser, base_url):
+def test_the_report_shows_claims_by_kind_with_their_rivals_inside_the_page(browser, base_url):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     tab.goto(base_url + "book/15_report.html", wait_until="networkidle")
@@ -104,8 +104,9 @@ def test_the_report_shows_claims_by_kind_with_their_controls_inside_the_page(bro
     )
     tables = tab.locator("article table").count()
     context.close()
-    for kind in ("Exact", "Theorem", "Empirical"):
+    for kind in ("Exact", "Theorem", "Empirical", "Observation"):
         assert f"{kind} (" in text, f"the report has no group of {kind.lower()} claims"
-    assert tables == 3
-    assert "fails" in text, "no empirical claim shows its failing control"
+    assert tables == 4
+    assert "margin [95% interval]" in text, "the empirical claims show no margin over a rival"
+    assert "fails" in text, "no claim shows its failing control"
     assert overflowing == 0, f"{overflowing} claim tables run past the article column"
