@@ -36,10 +36,6 @@ def _load(folder: Path) -> dict[str, dict]:
     return claims
 
 
-def _number(value: Any) -> str:
-    return report.show(value)
-
-
 def _interval(claim: dict) -> str:
     low, high = claim["margin_interval"]
     return f"[{low:.3g}, {high:.3g}]"
@@ -55,11 +51,11 @@ def _summary(claim: dict) -> str:
         parts.append(f"bound {claim['bound']:.3g}")
     if "rival_value" in claim:
         parts.append(
-            f"rival {_number(claim['rival_value'])}, margin {claim['margin']:.3g} "
+            f"rival {report.show(claim['rival_value'])}, margin {claim['margin']:.3g} "
             f"{_interval(claim)}"
         )
     parts.append(_verdict(claim))
-    return f"{_number(claim['value'])} ({'; '.join(parts)})"
+    return f"{report.show(claim['value'])} ({'; '.join(parts)})"
 
 
 def render(claim: dict, field: str = "") -> str:
@@ -100,7 +96,7 @@ def render(claim: dict, field: str = "") -> str:
             f"{', '.join(sorted(claim))}; value keys: "
             f"{', '.join(map(str, claim['value'])) if isinstance(claim['value'], dict) else '-'})"
         ) from missing
-    return value if isinstance(value, str) else _number(value)
+    return value if isinstance(value, str) else report.show(value)
 
 
 def _role(name, rawtext, text, lineno, inliner, options=None, content=None):
