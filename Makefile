@@ -92,10 +92,16 @@ chapters: env
 	$(BIN)/companion book --quick
 
 # Re-executes the executed notebooks and compares the cells tagged nbval-check-output.
-# Their claims go to a throwaway folder, not into the book's results.
+# Their claims go to a throwaway folder, not into the book's results. The chapters run
+# across the cores (one notebook per worker at a time); the pages that summarize the others
+# (their header says `after_others`) run afterwards, when every claim is in.
+SUMMARIES := $(patsubst %.py,%.ipynb,$(shell grep -l 'after_others' book/*.py))
+NBVAL := $(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	--nbval-sanitize-with tests/nbval_sanitize.cfg
 nbval: env
-	COMPANION_RESULTS_DIR=$$(mktemp -d) $(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg book/*.ipynb
+	results=$$(mktemp -d) && export COMPANION_RESULTS_DIR=$$results \
+	  && $(NBVAL) -n auto --dist loadfile $(filter-out $(SUMMARIES),$(wildcard book/*.ipynb)) \
+	  && $(NBVAL) $(SUMMARIES)
 
 # The built book as a reader sees it: headless Chromium with every off-site host blocked.
 browser: env

@@ -16,6 +16,8 @@ the closed form of the dual recursion raised to powers by repeated squaring.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import weakref
 
 import numpy as np
 import scipy.linalg
@@ -183,9 +185,10 @@ def centralized(problem: Problem) -> np.ndarray:
     """Where centralized gradient descent on the global loss ``L = (1/Q) sum_q L_q`` from
     ``theta_0`` ends, on the training inputs, shape (n, C).
 
-    The limit minimizes ``L`` among predictions ``f_0 + K alpha``: the weighted least-squares
-    fit ``K D K alpha = K D (y - f_0)`` with ``D = (1/Q) sum_q D_q``. With ``K`` positive
-    definite it is the targets themselves (interpolation).
+    The limit minimizes ``L`` among predictions ``f_0 + K alpha``, that is ``f_0 + U gamma``
+    with U the range of K: the weighted least-squares fit ``U^T D U gamma = U^T D (y - f_0)``
+    with ``D = (1/Q) sum_q D_q``. With ``K`` positive definite it is the targets themselves
+    (interpolation).
 
     Example:
         >>> p = Problem(targets=np.array([[1.0], [3.0]]), partition=[np.array([0, 1])],
@@ -193,20 +196,65 @@ def centralized(problem: Problem) -> np.ndarray:
         >>> centralized(p).round(12).ravel().tolist()  # one shared direction: the mean
         [2.0, 2.0]
     """
-    kernel, weights = problem.kernel, problem.output_weights.mean(axis=0)
+    basis, weights = problem.kernel_range[1], problem.output_weights.mean(axis=0)
     residual = (problem.targets - problem.f0).ravel()
-    weighted = kernel * weights  # K D
-    alpha = np.linalg.lstsq(weighted @ kernel, weighted @ residual, rcond=None)[0]
-    return problem.f0 + (kernel @ alpha).reshape(problem.f0.shape)
+    weighted = basis.T * weights  # U^T D; every output has a positive weight
+    gamma = np.linalg.solve(weighted @ basis, weighted @ residual)
+    return problem.f0 + (basis @ gamma).reshape(problem.f0.shape)
 
 
-def _range(kernel: np.ndarray, rtol: float) -> np.ndarray:
-    """Orthonormal basis (m, r) of the range of the kernel (eigenvalues above rtol max)."""
-    evals, evecs = np.linalg.eigh(kernel)
-    return evecs[:, evals > rtol * evals.max()]
+@dataclasses.dataclass(frozen=True)
+class _RangeStep:
+    """One closed form's prediction step restricted to the deviations ``F_q - f_0`` in the
+    range of K: ``z <- matrix z + drift``, with ``F_q = f_0 + basis z_q``."""
+
+    matrix: np.ndarray  # (Q r, Q r)
+    drift: np.ndarray  # (Q r,)
+    basis: np.ndarray  # (m, r), orthonormal: the range of K
+
+    @functools.cached_property
+    def radius(self) -> float:
+        return float(np.abs(np.linalg.eigvals(self.matrix)).max())
 
 
-def fixed_point(form: ClosedForm, *, rtol: float = 1e-10) -> np.ndarray:
+# Each closed form's restricted step, built once however many limits are asked of it.
+_STEPS: weakref.WeakKeyDictionary[ClosedForm, _RangeStep] = weakref.WeakKeyDictionary()
+
+
+def _range_step(form: ClosedForm) -> _RangeStep:
+    """The step on the range of K, assembled from r x r blocks.
+
+    With ``K = U diag(lambda) U^T`` on its range, agent q's gradient at ``f_0 + U z_q`` is
+    ``U (A_q z_q + b_q)``, ``A_q = diag(lambda) U_q^T D_q U_q`` and ``b_q = diag(lambda)
+    U_q^T D_q (f_0 - y)_q`` over its own outputs, and mixing commutes with ``I (x) U``
+    (all agents start at ``f_0``, which mixing keeps): the algorithm's step in ``z`` is the
+    step in ``F`` restricted, without forming the (Qm, Qm) one.
+    """
+    if form in _STEPS:
+        return _STEPS[form]
+    p = form.problem
+    mixing = form.fixed_mixing("the limit of a closed form")
+    evals, basis = p.kernel_range
+    q, r = p.num_agents, basis.shape[1]
+    residual = (p.f0 - p.targets).ravel()
+    blocks, offset = np.zeros((q, r, r)), np.zeros((q, r))
+    for agent, (own, w) in enumerate(zip(*p.own_outputs, strict=True)):
+        own, w = own[w > 0], w[w > 0]
+        rows = basis[own]
+        blocks[agent] = evals[:, None] * (rows.T @ (w[:, None] * rows))
+        offset[agent] = evals * (rows.T @ (w * residual[own]))
+
+    def gradient(state: np.ndarray) -> np.ndarray:
+        return np.einsum("qij,qjk->qik", blocks, state.reshape(q, r, -1)).reshape(state.shape)
+
+    matrix, drift = form.algorithm.affine_map(
+        mix=linear.mixer(mixing, r), linear=gradient, offset=offset.ravel(), lr=form.lr
+    )
+    _STEPS[form] = _RangeStep(matrix, drift, basis)
+    return _STEPS[form]
+
+
+def fixed_point(form: ClosedForm) -> np.ndarray:
     """The predictions every agent of a stable closed form converges to, shape (Q, n, C),
     solved exactly rather than iterated.
 
@@ -225,19 +273,19 @@ def fixed_point(form: ClosedForm, *, rtol: float = 1e-10) -> np.ndarray:
         [1.0, 3.0, 1.0, 3.0]
     """
     p = form.problem
-    reduced, drift, basis, start = _reduced(form, rtol)
-    radius = float(np.abs(np.linalg.eigvals(reduced)).max())
-    if radius >= 1:
+    step = _range_step(form)
+    if step.radius >= 1:
         raise ValueError(
-            f"the recursion does not converge at lr={form.lr:g} (spectral radius {radius:.6g} "
-            ">= 1 on the range of K), so it has no limit to solve for: take lr below "
-            "companion.stability.max_stable_lr"
+            f"the recursion does not converge at lr={form.lr:g} (spectral radius "
+            f"{step.radius:.6g} >= 1 on the range of K), so it has no limit to solve for: take "
+            "lr below companion.stability.max_stable_lr"
         )
-    deviation = np.linalg.solve(np.eye(len(reduced)) - reduced, drift)
-    return (start + basis @ deviation).reshape(p.num_agents, *p.targets.shape)
+    deviation = np.linalg.solve(np.eye(len(step.matrix)) - step.matrix, step.drift)
+    deviation = deviation.reshape(p.num_agents, -1) @ step.basis.T
+    return (p.f0.ravel() + deviation).reshape(p.num_agents, *p.targets.shape)
 
 
-def bias(form: ClosedForm, *, rtol: float = 1e-10) -> np.ndarray:
+def bias(form: ClosedForm) -> np.ndarray:
     """Each agent's distance from the centralized limit, ``||F*_q - F_c|| / ||F_c - f_0||``,
     shape (Q,): zero in the interpolation regime (the limit statement), of order the step
     size outside it.
@@ -252,11 +300,11 @@ def bias(form: ClosedForm, *, rtol: float = 1e-10) -> np.ndarray:
     """
     p = form.problem
     central = centralized(p)
-    gap = fixed_point(form, rtol=rtol) - central
+    gap = fixed_point(form) - central
     return np.linalg.norm(gap, axis=(1, 2)) / np.linalg.norm(central - p.f0)
 
 
-def contraction(form: ClosedForm, *, rtol: float = 1e-10) -> float:
+def contraction(form: ClosedForm) -> float:
     """The factor by which the distance to :func:`fixed_point` shrinks per step, in the
     long run: the spectral radius of the step on the range of K.
 
@@ -267,16 +315,4 @@ def contraction(form: ClosedForm, *, rtol: float = 1e-10) -> float:
         >>> contraction(dynamics.closed_form(p, "dgd", np.eye(1), lr=0.25))
         0.75
     """
-    reduced = _reduced(form, rtol)[0]
-    return float(np.abs(np.linalg.eigvals(reduced)).max())
-
-
-def _reduced(form: ClosedForm, rtol: float) -> tuple[np.ndarray, ...]:
-    """The prediction step restricted to the deviations ``F - f_0`` in the range of K:
-    ``(matrix, offset, basis, start)`` with ``F = start + basis z``."""
-    p = form.problem
-    basis = np.kron(np.eye(p.num_agents), _range(p.kernel, rtol))  # (Qm, Qr)
-    mixing = form.fixed_mixing("the limit of a closed form")
-    matrix, offset = linear.iteration_map(p, form.algorithm, mixing, form.lr, space="predictions")
-    start = np.tile(p.f0.ravel(), p.num_agents)
-    return basis.T @ matrix @ basis, basis.T @ (matrix @ start + offset - start), basis, start
+    return _range_step(form).radius

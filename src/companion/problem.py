@@ -29,6 +29,8 @@ from companion.models import Model
 __all__ = ["Problem", "digits", "from_dataset"]
 
 JACOBIAN_LIMIT = 50_000_000  # m * P entries up to which the Jacobian is formed
+#: Eigenvalues of K below this fraction of the largest count as zero: the range of K.
+RANGE_RTOL = 1e-10
 
 
 def _padded(groups: Sequence[np.ndarray], values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -252,6 +254,15 @@ class Problem:
         c = self.num_outputs
         groups = [(rows[:, None] * c + np.arange(c)).ravel() for rows in self.partition]
         return _padded(groups, [1.0 / len(rows) for rows in self.partition])
+
+    @functools.cached_property
+    def kernel_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(lambda, U)``: the eigenvalues of K above ``RANGE_RTOL`` times the largest, (r,),
+        and their orthonormal eigenvectors, (m, r), so ``K = U diag(lambda) U^T`` on its
+        range (where the deviations ``F - f_0`` of every algorithm stay)."""
+        evals, evecs = np.linalg.eigh(self.kernel)
+        keep = evals > RANGE_RTOL * evals.max()
+        return evals[keep], evecs[:, keep]
 
     @functools.cached_property
     def curvature(self) -> float:
