@@ -154,3 +154,22 @@ def test_the_next_build_succeeds_and_drops_claims_of_removed_chapters(toy):
     assert [c["id"] for c in claims] == ["02_slow.first", "02_slow.second"]
     assert b"the previous HTML" not in (toy / "_build" / "html" / "index.html").read_bytes()
     assert not (toy / "_build" / "staging").exists()
+
+
+def test_a_failing_chapter_stops_the_build_with_its_message_and_leaves_nothing(tmp_path):
+    """Two chapters side by side (the default two jobs): the one that fails stops the
+    other, the build exits 1 with the failing chapter's cell and error, the other chapter's
+    previous notebook stays, and no worker or scratch folder is left."""
+    (tmp_path / "book").mkdir()
+    _toy_book(tmp_path)
+    fast = tmp_path / "book" / "01_fast.py"
+    fast.write_text(fast.read_text() + '\nraise RuntimeError("toy failure")\n')
+    previous = _previous_book(tmp_path)
+    build = _build(tmp_path, pause=120)
+    _, err = build.communicate(timeout=300)
+    assert build.returncode == 2, err[-2000:]
+    assert "chapter 01_fast failed in cell" in err and "toy failure" in err, err[-2000:]
+    for path, content in previous.items():
+        assert path.read_bytes() == content, f"{path.name} changed"
+    left = [p.name for p in (tmp_path / "_build").iterdir() if p.name.startswith(("run-", "work"))]
+    assert not left, left

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from typing import Any
 import jupytext
 import yaml
 
-from companion.book import cache, interrupts, report
+from companion.book import cache, interrupts, report, workers
 from companion.book.parameters import NO_QUICK, Parameter, parse_parameters
 from companion.book.paths import build_dir, project_root
 
@@ -326,21 +327,16 @@ def _others(chapter: Chapter, found: list[Chapter], done: dict[str, cache.Entry]
     return read
 
 
-def _execute_or_reuse(
-    chapter: Chapter, params: dict[str, Any], key: str, root: Path, force: bool
-) -> tuple[cache.Entry, bool]:
-    """The chapter's cache entry, and whether it was reused rather than executed now."""
+def _stored(
+    chapter: Chapter, key: str, params: dict[str, Any], seconds: float, root: Path
+) -> cache.Entry:
+    """The cache entry of a chapter that has just executed, stored with its copies."""
     notebook = chapter.path.with_suffix(".ipynb")
     claims = report.results_dir() / f"{chapter.slug}.json"
-    config = cache.configuration(params, bool(chapter.parameters))
-    found = None if force else cache.lookup(root, chapter.slug, config, key, claims)
-    if found is not None:
-        return found, True
-    seconds = run(chapter, params, notebook, root=root)
     entry = cache.Entry(
         slug=chapter.slug,
         key=key,
-        configuration=config,
+        configuration=cache.configuration(params, bool(chapter.parameters)),
         parameters=params,
         notebook=notebook.relative_to(root).as_posix(),
         notebook_sha256=cache.sha256(notebook) or "",
@@ -348,18 +344,38 @@ def _execute_or_reuse(
         executed_at=cache.now(),
         seconds=round(seconds, 1),
     )
-    return cache.store(root, entry, claims), False
+    return cache.store(root, entry, claims)
+
+
+def _executions(
+    todo: list[tuple[Chapter, dict[str, Any]]], jobs: int, root: Path
+) -> Iterator[tuple[Chapter, float]]:
+    """``(chapter, seconds)`` of each chapter of ``todo`` as it finishes: one at a time in
+    this process, or side by side in worker processes (:mod:`companion.book.workers`)."""
+    if jobs == 1:
+        for chapter, params in todo:
+            yield chapter, run(chapter, params, chapter.path.with_suffix(".ipynb"), root=root)
+    else:
+        with contextlib.closing(workers.execute(todo, jobs, root)) as finished:
+            yield from finished
 
 
 def build_book(
-    quick: bool = False, root: Path | None = None, log=print, force: bool = False
+    quick: bool = False,
+    root: Path | None = None,
+    log=print,
+    force: bool = False,
+    jobs: int = 1,
 ) -> Path:
-    """Executes every chapter whose cache key changed (all with ``force``), in ``_toc.yml``
-    order with the summary pages last, then builds the HTML unless it is current.
+    """Executes every chapter whose cache key changed (all with ``force``), ``jobs`` at a
+    time, then the summary pages one by one in ``_toc.yml`` order, then builds the HTML
+    unless it is current.
 
     Writes ``_build/timings.json`` after each chapter (the status chapter reads it) and
     stops at the first failing chapter, leaving the previous HTML intact.
     """
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number of at least 1, got {jobs!r}")
     root = root or project_root()
     found = chapters(root)
     _clear_leftovers(root, {c.slug for c in found})
@@ -368,18 +384,38 @@ def build_book(
     timings_path.parent.mkdir(parents=True, exist_ok=True)
     timings: dict[str, Any] = {"quick": quick, "chapters": {}}
     timings_path.write_text(json.dumps(timings, indent=2))  # never leave a stale file
-    order = sorted(found, key=lambda c: bool(c.after_others))  # stable: toc order kept
+    number = {c.slug: i for i, c in enumerate(sorted(found, key=lambda c: bool(c.after_others)), 1)}
     done: dict[str, cache.Entry] = {}
-    for i, chapter in enumerate(order, 1):
-        log(f"[{i}/{len(found)}] {chapter.slug} ...", end=" ", flush=True)
-        params = chapter.resolve({}, quick=quick and bool(chapter.parameters))
-        key = cache.key(chapter, params, env, root, _others(chapter, found, done))
-        entry, cached = _execute_or_reuse(chapter, params, key, root, force)
+
+    def finished(chapter: Chapter, entry: cache.Entry, cached: bool) -> None:
         done[chapter.slug] = entry
         how = f"executed {entry.executed_at} in {entry.seconds:.1f} s, {entry.configuration}"
-        log(f"from the cache ({how})" if cached else f"{entry.seconds:.1f} s")
+        said = f"from the cache ({how})" if cached else f"{entry.seconds:.1f} s"
+        log(f"[{number[chapter.slug]}/{len(found)}] {chapter.slug}: {said}", flush=True)
         timings["chapters"][chapter.slug] = entry.record() | {"cached": cached}
-        timings_path.write_text(json.dumps(timings, indent=2))
+        ordered = sorted(timings["chapters"].items(), key=lambda item: number[item[0]])
+        timings_path.write_text(json.dumps(timings | {"chapters": dict(ordered)}, indent=2))
+
+    # The summary pages' keys hold what the others did, so each waits for all before it.
+    groups = [[c for c in found if not c.after_others]] + [[c] for c in found if c.after_others]
+    for group in groups:
+        todo, keys = [], {}
+        for chapter in group:
+            params = chapter.resolve({}, quick=quick and bool(chapter.parameters))
+            key = cache.key(chapter, params, env, root, _others(chapter, found, done))
+            claims = report.results_dir() / f"{chapter.slug}.json"
+            config = cache.configuration(params, bool(chapter.parameters))
+            hit = None if force else cache.lookup(root, chapter.slug, config, key, claims)
+            if hit is not None:
+                finished(chapter, hit, True)
+            else:
+                todo.append((chapter, params))
+                keys[chapter.slug] = (key, params)
+        if todo:
+            names = ", ".join(c.slug for c, _ in todo)
+            log(f"executing {names} ({min(jobs, len(todo))} at a time) ...", flush=True)
+        for chapter, seconds in _executions(todo, jobs, root):
+            finished(chapter, _stored(chapter, *keys[chapter.slug], seconds, root), False)
     notebooks = [c.path.with_suffix(".ipynb") for c in found]
     html_key = cache.html_key(root, notebooks, env)
     if not force and cache.html_current(root, html_key):

@@ -7,6 +7,7 @@ Examples::
     companion run 8 --quick
     companion book            # what `make book` calls: executes only what changed
     companion book --force    # executes every chapter again
+    companion book --jobs 1   # one chapter at a time (default: two side by side)
     companion tune --topologies cycle star --fractions 0.5 0.9 --widths 512 --agents 16
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import signal
 import sys
 import tempfile
@@ -172,7 +174,7 @@ def _tune_parser(sub) -> None:
 
 
 def _book(args: argparse.Namespace) -> int:
-    chapters.build_book(quick=args.quick, force=args.force)
+    chapters.build_book(quick=args.quick, force=args.force, jobs=args.jobs)
     return 0
 
 
@@ -204,9 +206,24 @@ def parser() -> argparse.ArgumentParser:
     )
     book.add_argument("--quick", action="store_true", help="small sizes, as in CI")
     book.add_argument("--force", action="store_true", help="execute every chapter again")
+    book.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        default=min(2, os.cpu_count() or 1),
+        help="chapters executed side by side, each in a process of its own (default: 2, or 1 "
+        "on one core); every kernel uses all the cores, so more jobs than cores rarely helps",
+    )
     book.set_defaults(func=_book)
     _tune_parser(sub)
     return top
+
+
+def _jobs(text: str) -> int:
+    """``--jobs``: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expects a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _terminated(signum: int, frame: object) -> None:
