@@ -507,10 +507,17 @@ setting = (
 )
 
 
-def against(verdict):
-    """The rival fields of a record, from a verdict of tune.compare.versus."""
-    return dict(rival=f"{verdict.rival} first (no dynamics; the strongest on this metric)",
-                **verdict.margin.fields())  # fmt: skip
+def versus(claim_id, question, statement, *, at_least=None, bound=None, value=None):
+    """Records one question of the rivals' table against its strongest rival."""
+    verdict = verdicts[question]
+    value = verdict.margin.ours if value is None else value
+    judged = dict(bound=bound) if at_least is None else dict(passed=value >= at_least)
+    return report.record(
+        claim_id, value, kind="empirical", **judged,
+        rival=f"{verdict.rival} first (no dynamics; the strongest on this metric)",
+        **verdict.margin.fields(), statement=f"{statement} ({setting})",
+        section="tuning-rivals",
+    )  # fmt: skip
 
 
 # %% tags=["nbval-check-output", "remove-input"]
@@ -530,30 +537,50 @@ threshold_claim = report.record(
 print(threshold_claim["passed"])
 
 # %% tags=["nbval-check-output", "remove-input"]
-loss = verdicts["loss, rank correlation"]
-rank_claim = report.record(
-    "tuning.rank_correlation",
-    loss.margin.ours,
-    kind="empirical",
-    passed=loss.margin.ours >= RANK_BOUND,
-    **against(loss),
-    statement="Spearman correlation between the closed form's ranking and training, "
-    f"median over initializations; passes at >= {RANK_BOUND} and above the rival "
-    f"({setting})",
-    section="tuning-rivals",
-)
-print(rank_claim["passed"])
+top = float(np.mean(verdicts["loss, pick in top 10%"].by_ranking["closed form"]))
+versus_claims = [
+    versus("tuning.rank_correlation", "loss, rank correlation", at_least=RANK_BOUND,
+           statement="Spearman correlation between the closed form's ranking and "
+           f"training, median over initializations; passes at >= {RANK_BOUND} and above "
+           "the rival"),
+    versus("tuning.best_in_observed_top10pct", "loss, pick in top 10%", at_least=TOP,
+           value=top, statement="fraction of initializations whose predicted best "
+           f"configuration is among the best tenth observed; passes at >= {TOP} and "
+           "above the rival"),
+    versus("tuning.regret_rel", "loss, regret", bound=REGRET, statement="observed loss "
+           "of the predicted best over the best observed loss, minus one, median over "
+           "initializations"),
+]  # fmt: skip
+print([c["passed"] for c in versus_claims])
+
+# %% tags=["nbval-check-output", "remove-input"]
+versus_claims += [
+    versus("tuning.within_fraction_rank_correlation", "within a fraction",
+           at_least=RANK_BOUND, statement="Spearman correlation with training among the "
+           "configurations of one step-size fraction, mean over fractions, median over "
+           f"initializations; passes at >= {RANK_BOUND} and above the rival"),
+    versus("tuning.cost_regret_vs_rival", "messages to the target, regret", bound=REGRET,
+           statement=f"messages to L(theta_bar) <= {target} of the predicted best over "
+           "the fewest observed, minus one (a pick that misses the target is charged the "
+           "budget's messages), median over initializations"),
+    versus("tuning.test_loss_rank_correlation_vs_rival", "test loss, rank correlation",
+           at_least=RANK_BOUND, statement="Spearman correlation between the closed "
+           "form's ranking of the agents' mean test loss after the budget and training's; "
+           f"passes at >= {RANK_BOUND} and above the rival"),
+]  # fmt: skip
+print([c["passed"] for c in versus_claims[3:]])
 
 # %% tags=["nbval-check-output", "remove-input"]
 by_configuration = tune.compare.configuration_margin(
-    confirmation, "final_loss", loss.rival
+    confirmation, "final_loss", verdicts["loss, rank correlation"].rival
 )
 lead_claim = report.record(
     "tuning.rank_correlation_vs_rival",
     by_configuration.margin,
     kind="empirical",
     passed=by_configuration.margin > 0,
-    rival=f"{loss.rival} first (no dynamics; the strongest on the rank correlation)",
+    rival=f"{verdicts['loss, rank correlation'].rival} first (no dynamics; the strongest "
+    "on the rank correlation)",
     **by_configuration.fields(),
     statement="the closed form's median rank correlation with training minus the "
     "strongest rival's; 95% paired bootstrap interval over configurations (both "
@@ -561,79 +588,6 @@ lead_claim = report.record(
     section="tuning-rivals",
 )
 print(lead_claim["passed"])
-
-# %% tags=["nbval-check-output", "remove-input"]
-hit = verdicts["loss, pick in top 10%"]
-top_claim = report.record(
-    "tuning.best_in_observed_top10pct",
-    float(np.mean(hit.by_ranking["closed form"])),
-    kind="empirical",
-    passed=float(np.mean(hit.by_ranking["closed form"])) >= TOP,
-    **against(hit),
-    statement="fraction of initializations whose predicted best configuration is among "
-    f"the best tenth observed; passes at >= {TOP} and above the rival ({setting})",
-    section="tuning-rivals",
-)
-print(top_claim["passed"])
-
-# %% tags=["nbval-check-output", "remove-input"]
-loss_regret = verdicts["loss, regret"]
-regret_claim = report.record(
-    "tuning.regret_rel",
-    loss_regret.margin.ours,
-    kind="empirical",
-    bound=REGRET,
-    **against(loss_regret),
-    statement="observed loss of the predicted best over the best observed loss, minus "
-    f"one, median over initializations ({setting})",
-    section="tuning-rivals",
-)
-print(regret_claim["passed"])
-
-# %% tags=["nbval-check-output", "remove-input"]
-within = verdicts["within a fraction"]
-within_claim = report.record(
-    "tuning.within_fraction_rank_correlation",
-    within.margin.ours,
-    kind="empirical",
-    passed=within.margin.ours >= RANK_BOUND,
-    **against(within),
-    statement="Spearman correlation with training among the configurations of one "
-    f"step-size fraction, mean over fractions, median over initializations; passes at "
-    f">= {RANK_BOUND} and above the rival ({setting})",
-    section="tuning-rivals",
-)
-print(within_claim["passed"])
-
-# %% tags=["nbval-check-output", "remove-input"]
-messages_regret = verdicts["messages to the target, regret"]
-cost_regret_claim = report.record(
-    "tuning.cost_regret_vs_rival",
-    messages_regret.margin.ours,
-    kind="empirical",
-    bound=REGRET,
-    **against(messages_regret),
-    statement=f"messages to L(theta_bar) <= {target} of the predicted best over the fewest "
-    "observed, minus one (a pick that misses the target is charged the budget's "
-    f"messages), median over initializations ({setting})",
-    section="tuning-rivals",
-)
-print(cost_regret_claim["passed"])
-
-# %% tags=["nbval-check-output", "remove-input"]
-test = verdicts["test loss, rank correlation"]
-test_claim = report.record(
-    "tuning.test_loss_rank_correlation_vs_rival",
-    test.margin.ours,
-    kind="empirical",
-    passed=test.margin.ours >= RANK_BOUND,
-    **against(test),
-    statement="Spearman correlation between the closed form's ranking of the agents' "
-    f"mean test loss after the budget and training's; passes at >= {RANK_BOUND} and "
-    f"above the rival ({setting})",
-    section="tuning-rivals",
-)
-print(test_claim["passed"])
 
 # %% tags=["nbval-check-output", "remove-input"]
 cost_claim = report.record(
