@@ -415,7 +415,8 @@ def build_book(
             names = ", ".join(c.slug for c, _ in todo)
             log(f"executing {names} ({min(jobs, len(todo))} at a time) ...", flush=True)
         for chapter, seconds in _executions(todo, jobs, root):
-            finished(chapter, _stored(chapter, *keys[chapter.slug], seconds, root), False)
+            key, params = keys[chapter.slug]
+            finished(chapter, _stored(chapter, key, params, seconds, root), False)
     notebooks = [c.path.with_suffix(".ipynb") for c in found]
     html_key = cache.html_key(root, notebooks, env)
     if not force and cache.html_current(root, html_key):

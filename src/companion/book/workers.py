@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,7 @@ def _stop(workers: Sequence[_Worker]) -> None:
 
 def execute(
     todo: Sequence[tuple[Any, dict[str, Any]]], jobs: int, root: Path
-) -> Iterator[tuple[Any, float]]:
+) -> Generator[tuple[Any, float], None, None]:
     """Executes every ``(chapter, parameters)`` of ``todo``, at most ``jobs`` at a time, in
     ``todo``'s order; yields ``(chapter, seconds)`` as each one finishes.
 
