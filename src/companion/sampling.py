@@ -39,6 +39,8 @@ SUPPORT_LIMIT = 4096  # most batches of one agent listed by Sampler.support
 
 def _key(seed: Any) -> tuple[int, int]:
     """A raw ``jax.random`` key (two uint32 words) from an int seed or a key."""
+    if isinstance(seed, tuple) and len(seed) == 2:
+        seed = np.asarray(seed, dtype=np.uint32)
     if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
         if seed < 0:
             raise ValueError(f"seed must be a non-negative integer or a jax key, got {seed}")
@@ -180,9 +182,18 @@ class Sampler:
             >>> bool(np.array_equal(w[3:], fixed_size(p, 2, seed=3).weights(2, start=3)))
             True
         """
-        key = jnp.asarray(np.array(self.key, dtype=np.uint32))
+        return self.sequences([self.key], steps, start)[0]
+
+    def sequences(self, seeds: Sequence[Any], steps: int, start: int = 0) -> np.ndarray:
+        """(S, steps, Q, L): :meth:`weights` of ``reseeded(seed)`` for each of ``seeds``,
+        drawn in one vmapped program (Monte Carlo over batch sequences)."""
+        keys = jnp.asarray(np.array([_key(seed) for seed in seeds], dtype=np.uint32))
         index = jnp.arange(start, start + steps)
-        return np.asarray(jax.vmap(lambda k: self.draw(jax.random.fold_in(key, k)))(index))
+
+        def sequence(key):
+            return jax.vmap(lambda k: self.draw(jax.random.fold_in(key, k)))(index)
+
+        return np.asarray(jax.vmap(sequence)(keys))
 
     def reseeded(self, seed: Any) -> Sampler:
         """The same sampler with another seed (an int or a jax key)."""

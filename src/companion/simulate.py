@@ -254,9 +254,7 @@ def train_batches(
     algorithm, mixing, lr, steps, saved = _validated(
         problem, algorithm, mixing, lr, steps, chunk, save_at, problem.params
     )
-    batches = np.stack(
-        [_batches(problem, sampler.reseeded(seed), STACKED, steps) for seed in seeds]
-    )
+    batches = _batches(problem, sampler, STACKED, steps, seeds)
     observed, theta = scan.run(
         problem,
         algorithm,
@@ -276,8 +274,9 @@ def train_batches(
     return _members(problem, algorithm, lr, steps, saved, linearize, observed, theta)
 
 
-def _batches(problem: Problem, sampler: Sampler, layout: Stacked, steps: int) -> np.ndarray:
-    """The sampler's row weights for ``steps`` steps, after checking that it fits."""
+def _batches(problem, sampler: Sampler, layout: Stacked, steps: int, seeds=None) -> np.ndarray:
+    """The sampler's row weights for ``steps`` steps (or for each of ``seeds``), after
+    checking that it fits."""
     if not isinstance(sampler, Sampler):
         raise ValueError(
             f"sampler must be a companion.sampling.Sampler, got {type(sampler).__name__}: "
@@ -295,7 +294,7 @@ def _batches(problem: Problem, sampler: Sampler, layout: Stacked, steps: int) ->
             f"the sampler was built for agents of sizes {sampler.sizes}, this problem's are "
             f"{sizes}: build it from this problem"
         )
-    return sampler.weights(steps)
+    return sampler.weights(steps) if seeds is None else sampler.sequences(seeds, steps)
 
 
 def _members(problem, algorithm, lr, steps, saved, linearize, observed, theta):

@@ -1,0 +1,228 @@
+"""Mean-square stability of mini-batch DGD, ATC and CTA for the linearized model.
+
+The second moment of the dual coefficients follows ``S <- T(S)`` with the linear operator
+
+    ``T(S) = Abar S Abar^T + eta^2 Lhat N(Rhat S Rhat^T) Lhat^T``
+
+on the (Qm x Qm) matrices (:mod:`companion.sgd_moments`, without the offset). The
+iterates are mean-square stable, ``E[||theta_q(k) - theta^*||^2]`` bounded and falling to
+its limit, exactly when the spectral radius of ``T`` is below 1. ``T`` maps positive
+semidefinite matrices to positive semidefinite ones, so its spectral radius is itself an
+eigenvalue (Krein-Rutman): the radius crosses 1 through the eigenvalue 1, never through a
+complex pair. Because the sampling term is positive semidefinite, ``T(S) >= Abar S Abar^T``
+and ``rho(T) >= rho(Abar)^2``: the mean-square threshold is at most the full-batch threshold
+(:func:`companion.stability.max_stable_lr`), with equality for the full batch.
+
+:func:`radius` uses ARPACK on ``T`` as an operator (one application costs one step of the
+second moment) and dense eigenvalues up to ``DENSE_SIZE``. Its eigenvalues cluster near 1
+(the slow modes of the kernel), so ARPACK needs hundreds of applications. The threshold
+uses a smaller operator instead: for positive operators with ``rho(Abar) < 1``,
+``rho(T) < 1`` exactly when the *noise gain* ``rho((I - Abar (.) Abar^T)^{-1} Pi) < 1``,
+``Pi`` the sampling term, and ``rho(T) = 1`` exactly when the gain is 1. The gain's
+nonzero spectrum is that of an operator on the agents' diagonal blocks (Q (n_q C)^2
+numbers), applied in the eigenbasis of ``Abar`` (one Qm x Qm eigendecomposition per step
+size, ``Gamma_ij = 1 / (1 - lambda_i lambda_j)``). :func:`mean_square_lr` scans the step
+size up to the full-batch threshold and solves gain = 1 on the first bracket by Brent's
+method; :func:`radius` at the result is 1 to rounding (the chapter checks it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse.linalg
+
+from companion import algorithms, sampling, stability
+from companion._checks import check_lr_value
+from companion.problem import Problem
+from companion.sampling import Sampler
+from companion.sgd_moments import Operators
+
+__all__ = [
+    "dense_operator",
+    "mean_square_lr",
+    "noise_gain",
+    "operator",
+    "radius",
+    "stability_map",
+]
+
+DENSE_SIZE = 24  # largest Qm whose (Qm)^2 square operator is built densely
+#: Fractions of the full-batch threshold scanned for the first unstable one before Brent.
+SCAN = (2.0**-8, 2.0**-6, 2.0**-4, 0.125, 0.25, 0.5, 0.75, 0.9, 0.99, 1 - 1e-6)
+RADIUS_TOL = 1e-12  # ARPACK's relative tolerance on the largest eigenvalue
+CONDITION_LIMIT = 1e8  # eigenvector condition of Abar above which the gain uses T itself
+
+
+def operator(
+    problem: Problem, algorithm, mixing: np.ndarray, lr: float, sampler: Sampler
+) -> scipy.sparse.linalg.LinearOperator:
+    """``T`` as an operator on the (Qm)^2 vector of a Qm x Qm matrix (row-major)."""
+    ops = Operators(problem, algorithm, mixing, check_lr_value(lr), sampler)
+    size = problem.output_weights.size
+
+    def apply(vector: np.ndarray) -> np.ndarray:
+        moment = np.zeros((size + 1, size + 1))
+        moment[:-1, :-1] = np.real(vector).reshape(size, size)
+        return ops.step(moment)[:-1, :-1].ravel()
+
+    return scipy.sparse.linalg.LinearOperator((size**2, size**2), matvec=apply, dtype=float)
+
+
+def dense_operator(problem: Problem, algorithm, mixing: np.ndarray, lr: float, sampler: Sampler):
+    """``T`` as a dense (Qm)^2 x (Qm)^2 matrix, for tiny problems (tests).
+
+    Raises:
+        ValueError: above ``DENSE_SIZE``.
+    """
+    size = problem.output_weights.size
+    if size > DENSE_SIZE:
+        raise ValueError(
+            f"the dense second-moment operator has (Qm)^2 = {size**2} columns; it is built "
+            f"only up to Qm = {DENSE_SIZE}: use operator() with ARPACK"
+        )
+    apply = operator(problem, algorithm, mixing, lr, sampler)
+    return np.stack([apply.matvec(column) for column in np.eye(size**2)], axis=1)
+
+
+def radius(problem: Problem, algorithm, mixing: np.ndarray, lr: float, sampler: Sampler) -> float:
+    """The spectral radius of ``T``: mean-square stable exactly when below 1.
+
+    Example:
+        >>> p = Problem(targets=np.ones((4, 1)), partition=[np.arange(2), np.arange(2, 4)],
+        ...             kernel=np.eye(4), f0=np.zeros((4, 1)))
+        >>> w = np.full((2, 2), 0.5)
+        >>> full = radius(p, "dgd", w, 0.5, sampling.full_batch(p))
+        >>> round(full, 6), round(stability.spectral_radius(p, "dgd", w, 0.5) ** 2, 6)
+        (0.792791, 0.792791)
+        >>> radius(p, "dgd", w, 0.5, sampling.fixed_size(p, 1)) > full
+        True
+    """
+    size = problem.output_weights.size
+    if size <= DENSE_SIZE:
+        matrix = dense_operator(problem, algorithm, mixing, lr, sampler)
+        return float(np.abs(np.linalg.eigvals(matrix)).max())
+    apply = operator(problem, algorithm, mixing, lr, sampler)
+    start = np.eye(size).ravel()  # inside the cone: overlaps the Perron eigenvector
+    with stability.blas_threads(size):
+        value = scipy.sparse.linalg.eigs(
+            apply, k=1, which="LM", v0=start, tol=RADIUS_TOL, ncv=min(size**2 - 1, 24)
+        )[0]
+    return float(np.abs(value).max())
+
+
+def noise_gain(
+    problem: Problem, algorithm, mixing: np.ndarray, lr: float, sampler: Sampler
+) -> float:
+    """``rho((I - Abar (.) Abar^T)^{-1} Pi)``: mean-square stable exactly when below 1 (and
+    the mean stable, ``rho(Abar) < 1``); ``inf`` where the mean is not stable.
+
+    Raises:
+        ValueError: when the eigenvectors of ``Abar`` are too ill-conditioned (use
+            :func:`radius`).
+
+    Example:
+        >>> p = Problem(targets=np.ones((4, 1)), partition=[np.arange(2), np.arange(2, 4)],
+        ...             kernel=np.eye(4), f0=np.zeros((4, 1)))
+        >>> w, half = np.full((2, 2), 0.5), sampling.fixed_size(p, 1)
+        >>> gain = noise_gain(p, "dgd", w, 0.5, half)
+        >>> bool(gain < 1), bool(radius(p, "dgd", w, 0.5, half) < 1)
+        (True, True)
+    """
+    ops = Operators(problem, algorithm, mixing, check_lr_value(lr), sampler)
+    size = problem.output_weights.size
+    basis = np.eye(size + 1, size)
+    with stability.blas_threads(size):
+        evals, vectors = np.linalg.eig(ops.mean_step(basis)[:-1])
+        if np.abs(evals).max() >= 1 - 1e-12:
+            return np.inf
+        if np.linalg.cond(vectors) > CONDITION_LIMIT:
+            raise ValueError(
+                "the full-batch map's eigenvectors are ill-conditioned here: judge mean-square "
+                "stability by radius(), the second-moment operator itself"
+            )
+        own = len(ops.noise_cov)
+        inward = np.linalg.solve(vectors, ops.inject(np.eye(own))[:-1])  # V^-1 (-eta Lhat)
+        outward = ops.probe(basis) @ vectors  # Rhat V
+        gamma = 1.0 / (1.0 - np.outer(evals, evals))
+
+        def apply(vector: np.ndarray) -> np.ndarray:
+            inner = (inward @ vector.reshape(own, own) @ inward.T) * gamma
+            return (ops.noise_cov * np.real(outward @ inner @ outward.T)).ravel()
+
+        gain = scipy.sparse.linalg.LinearOperator((own**2, own**2), matvec=apply, dtype=float)
+        value = scipy.sparse.linalg.eigs(
+            gain, k=1, which="LM", v0=ops.noise_cov.ravel(), tol=RADIUS_TOL, ncv=min(own**2 - 1, 20)
+        )[0]
+    return float(np.abs(value).max())
+
+
+def mean_square_lr(
+    problem: Problem,
+    algorithm: str | algorithms.Algorithm,
+    mixing: np.ndarray,
+    sampler: Sampler,
+    *,
+    xtol: float = 1e-13,
+) -> float:
+    """The exact mean-square threshold: the smallest step size where ``rho(T) = 1``, at most
+    :func:`companion.stability.max_stable_lr` (equal to it for the full batch).
+
+    Scans the fractions ``SCAN`` of the full-batch threshold for the first with
+    :func:`noise_gain` at least 1, then solves gain = 1 on that bracket by Brent's method to
+    relative ``xtol`` (with :func:`radius` in place of the gain where ``Abar``'s eigenvectors
+    are ill-conditioned).
+
+    Example:
+        >>> p = Problem(targets=np.ones((4, 1)), partition=[np.arange(2), np.arange(2, 4)],
+        ...             kernel=np.eye(4), f0=np.zeros((4, 1)))
+        >>> w = np.full((2, 2), 0.5)
+        >>> full = stability.max_stable_lr(p, "dgd", w)
+        >>> round(mean_square_lr(p, "dgd", w, sampling.full_batch(p)) / full, 9)
+        1.0
+        >>> round(mean_square_lr(p, "dgd", w, sampling.fixed_size(p, 1)) / full, 6)
+        0.651388
+    """
+    algorithm = algorithms.get(algorithm)
+    full = stability.max_stable_lr(problem, algorithm, mixing)
+    if sampler.is_full or not np.isfinite(full):
+        return full
+
+    def excess(lr: float) -> float:
+        try:
+            return noise_gain(problem, algorithm, mixing, lr, sampler) - 1.0
+        except ValueError:
+            return radius(problem, algorithm, mixing, lr, sampler) - 1.0
+
+    low = 0.0
+    for lr in full * np.asarray(SCAN):
+        if excess(lr) >= 0:
+            if low == 0.0:
+                raise ValueError(
+                    f"{algorithm.name} with {sampler.name} is not mean-square stable even at "
+                    f"{lr:.3g} ({SCAN[0]:g} of the full-batch threshold): use larger batches"
+                )
+            return float(scipy.optimize.brentq(excess, low, lr, xtol=xtol * lr, rtol=1e-15))
+        low = lr
+    return full  # stable up to the full-batch threshold (to the scan's last fraction)
+
+
+def stability_map(
+    problem: Problem,
+    algorithm: str | algorithms.Algorithm,
+    mixing: np.ndarray,
+    batches: list[int],
+    fractions: list[float],
+) -> np.ndarray:
+    """``rho(T)`` on a grid: batch size ``b`` (the same for every agent, rows) by step
+    size as a fraction of the full-batch threshold (columns)."""
+    full = stability.max_stable_lr(problem, algorithm, mixing)
+    return np.array(
+        [
+            [
+                radius(problem, algorithm, mixing, f * full, sampling.fixed_size(problem, b))
+                for f in fractions
+            ]
+            for b in batches
+        ]
+    )
