@@ -12,9 +12,9 @@ What the exact moments need is the law of the inclusion indicators ``1_i``:
 :meth:`Sampler.inclusion` is ``E[1_i 1_j]`` (``b/n`` on the diagonal and
 ``b(b-1)/(n(n-1))`` off it without replacement; ``rho`` and ``rho^2`` for independent
 inclusion), and :meth:`Sampler.weight_covariance` the covariance of the weighted indicators
-``w_i 1_i``, which vanishes for the full batch. A sampler holds a ``jax.random`` key: the
-same key gives the same batches, step by step, however the steps are chunked
-(:meth:`Sampler.weights`).
+``w_i 1_i``, which vanishes for the full batch. A sampler holds a seed (an integer or a
+``jax.random`` key): the same seed gives the same batches, step by step, however a run is
+cut into pieces (:meth:`Sampler.weights`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from companion.problem import Problem
@@ -42,9 +41,9 @@ def _key(seed: Any) -> tuple[int, int]:
     if isinstance(seed, tuple) and len(seed) == 2:
         seed = np.asarray(seed, dtype=np.uint32)
     if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
-        if seed < 0:
+        if not 0 <= seed < 2**64:
             raise ValueError(f"seed must be a non-negative integer or a jax key, got {seed}")
-        data = jax.random.PRNGKey(int(seed))
+        return int(seed) >> 32, int(seed) & 0xFFFFFFFF  # the words of jax.random.PRNGKey
     else:
         try:
             data = seed if np.asarray(seed).dtype == np.uint32 else jax.random.key_data(seed)
@@ -80,7 +79,8 @@ class Sampler:
         kind: ``"fixed_size"`` or ``"independent"``.
         sizes: ``n_q``, the rows of each agent.
         batches: ``b_q`` (fixed size) or ``rho_q`` (independent), per agent.
-        key: the raw ``jax.random`` key the batches are drawn from.
+        key: the two words of the seed (as a raw ``jax.random`` key) the batches are
+            drawn from.
         width: the padded row count of :attr:`companion.problem.Problem.own_rows`.
     """
 
@@ -140,9 +140,16 @@ class Sampler:
 
     def weight_covariance(self, agent: int) -> np.ndarray:
         """(n_q, n_q) the covariance of the weighted indicators ``w_i 1_i`` (mean
-        ``1/n_q`` each): ``factor^2 E[1_i 1_j] - 1/n_q^2``; zero for the full batch."""
-        n = self.sizes[agent]
-        return self.factors[agent] ** 2 * self.inclusion(agent) - 1.0 / n**2
+        ``1/n_q`` each), ``factor^2 E[1_i 1_j] - 1/n_q^2`` simplified so that the full batch
+        gives exactly zero: ``(n - b) / (b n^2)`` on the diagonal and ``-(n - b) / (b n^2
+        (n - 1))`` off it without replacement; ``(1 - rho) / (rho n^2)`` times I for
+        independent inclusion."""
+        n, batch = self.sizes[agent], self.batches[agent]
+        if self.kind == "independent":
+            return (1 - batch) / (batch * n**2) * np.eye(n)
+        scale = (n - batch) / (batch * n**2)
+        off = -scale / (n - 1) if n > 1 else 0.0
+        return np.full((n, n), off) + (scale - off) * np.eye(n)
 
     def padded_covariance(self) -> np.ndarray:
         """(Q, L, L) :meth:`weight_covariance` of every agent, padded with zeros to the
@@ -151,23 +158,6 @@ class Sampler:
         for q, n in enumerate(self.sizes):
             out[q, :n, :n] = self.weight_covariance(q)
         return out
-
-    def draw(self, key: jax.Array) -> jax.Array:
-        """(Q, L) the row weights of one step from ``key`` (JAX, traceable): the factor on
-        the drawn rows, 0 elsewhere and on pads."""
-        sizes = jnp.asarray(self.sizes)
-        real = jnp.arange(self.width)[None, :] < sizes[:, None]
-        uniform = jax.vmap(lambda k: jax.random.uniform(k, (self.width,)))(
-            jax.random.split(key, self.num_agents)
-        )
-        batches = jnp.asarray(self.batches)[:, None]
-        if self.kind == "fixed_size":
-            # the b_q smallest of n_q uniforms: a uniform subset of size b_q
-            ranks = jnp.argsort(jnp.argsort(jnp.where(real, uniform, 2.0), axis=1), axis=1)
-            chosen = ranks < batches
-        else:
-            chosen = real & (uniform < batches)
-        return jnp.where(chosen, jnp.asarray(self.factors)[:, None], 0.0)
 
     def weights(self, steps: int, start: int = 0) -> np.ndarray:
         """(steps, Q, L) the row weights of steps ``start .. start + steps - 1``; step k
@@ -185,15 +175,28 @@ class Sampler:
         return self.sequences([self.key], steps, start)[0]
 
     def sequences(self, seeds: Sequence[Any], steps: int, start: int = 0) -> np.ndarray:
-        """(S, steps, Q, L): :meth:`weights` of ``reseeded(seed)`` for each of ``seeds``,
-        drawn in one vmapped program (Monte Carlo over batch sequences)."""
-        keys = jnp.asarray(np.array([_key(seed) for seed in seeds], dtype=np.uint32))
-        index = jnp.arange(start, start + steps)
-
-        def sequence(key):
-            return jax.vmap(lambda k: self.draw(jax.random.fold_in(key, k)))(index)
-
-        return np.asarray(jax.vmap(sequence)(keys))
+        """(S, steps, Q, L): :meth:`weights` of ``reseeded(seed)`` for each of ``seeds``
+        (Monte Carlo over batch sequences). Each sequence draws the uniforms of steps
+        ``0 .. start + steps - 1`` from NumPy's generator seeded by the key's two words and
+        keeps the last ``steps``: without replacement, the ``b_q`` rows with the smallest
+        uniforms (a uniform subset); independently, the rows whose uniform is below
+        ``rho_q``."""
+        real = np.arange(self.width)[None, :] < np.asarray(self.sizes)[:, None]
+        uniform = np.stack(
+            [
+                np.random.default_rng(np.array(_key(seed), dtype=np.uint64)).random(
+                    (start + steps, self.num_agents, self.width)
+                )[start:]
+                for seed in seeds
+            ]
+        )
+        batches = np.asarray(self.batches)[:, None]
+        if self.kind == "fixed_size":
+            ranks = np.argsort(np.argsort(np.where(real, uniform, 2.0), -1), -1)
+            chosen = ranks < batches
+        else:
+            chosen = real & (uniform < batches)
+        return np.where(chosen, self.factors[:, None], 0.0)
 
     def reseeded(self, seed: Any) -> Sampler:
         """The same sampler with another seed (an int or a jax key)."""

@@ -101,7 +101,8 @@ def radius(problem: Problem, algorithm, mixing: np.ndarray, lr: float, sampler: 
     size = problem.output_weights.size
     if size <= DENSE_SIZE:
         matrix = dense_operator(problem, algorithm, mixing, lr, sampler)
-        return float(np.abs(np.linalg.eigvals(matrix)).max())
+        with stability.blas_threads(len(matrix)):
+            return float(np.abs(np.linalg.eigvals(matrix)).max())
     apply = operator(problem, algorithm, mixing, lr, sampler)
     start = np.eye(size).ravel()  # inside the cone: overlaps the Perron eigenvector
     with stability.blas_threads(size):
