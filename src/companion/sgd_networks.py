@@ -1,0 +1,211 @@
+"""Trained networks against the exact moments of mini-batch training.
+
+Two measurements, each judged against a rival that does without what the exact moments
+credit:
+
+- :func:`band_errors`: the spread of an ensemble of networks trained from one ``theta_0``
+  on independent batch sequences (:func:`companion.simulate.train_batches`) against the
+  predicted variance (:mod:`companion.sgd_moments`), per saved step, beside the noise floor
+  (what that many members of a correctly predicted distribution would show by chance). Its
+  rival is the variance with the gradient-noise covariance frozen at ``theta_0``.
+- :func:`costs`: steps, messages and gradient evaluations to a target ``E[L(theta_bar)]``
+  by batch size, predicted by the exact expected loss and measured on the ensemble's mean
+  loss; the rival "SGD noise ignored" predicts them from the full-batch closed form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from companion.sampling import Sampler
+from companion.sgd_moments import SGDMoments
+from companion.trajectory import Trajectory
+from companion.tune.grid import messages_per_step
+
+__all__ = ["BandErrors", "Cost", "band_errors", "costs", "mean_average_loss", "steps_to"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BandErrors:
+    """The ensemble's summed variance against the predicted one, per saved step after 0.
+
+    Attributes:
+        steps: the steps compared. error: ``|tr C_hat - tr C| / tr C`` over every agent's
+            training and test predictions; floor: the standard error of ``tr C_hat`` over
+            ``tr C``.
+    """
+
+    steps: np.ndarray
+    error: np.ndarray
+    floor: np.ndarray
+
+    def median(self, name: str = "error") -> float:
+        """The median over steps of ``error`` or ``floor``."""
+        return float(np.median(getattr(self, name)))
+
+
+def _stacked(moments_or_runs, test: bool) -> np.ndarray:
+    train = [r.predictions for r in moments_or_runs]
+    if not test:
+        return np.stack(train)
+    tests = [np.asarray(r.test_predictions) for r in moments_or_runs]
+    return np.concatenate([np.stack(train), np.stack(tests)], -2)
+
+
+def band_errors(predicted: SGDMoments, runs: Sequence[Trajectory]) -> BandErrors:
+    """The spread of ``runs`` (members of one batch-sequence ensemble, saving the same
+    steps) against the variance ``predicted`` at those steps.
+
+    Example:
+        >>> from companion import sampling, sgd_moments, simulate
+        >>> from companion.problem import Problem
+        >>> p = Problem(targets=np.arange(4.0)[:, None], partition=[np.arange(2),
+        ...     np.arange(2, 4)], inputs=np.eye(4), apply_fn=lambda p, x: x @ p["a"],
+        ...     params={"a": np.zeros((4, 1))})
+        >>> s, w = sampling.fixed_size(p, 1), np.full((2, 2), 0.5)
+        >>> exact = sgd_moments.moments(p, "dgd", w, lr=0.5, steps=3, sampler=s)
+        >>> runs = simulate.train_batches(p, "dgd", w, lr=0.5, steps=3, sampler=s,
+        ...     seeds=range(400), linearize=True, progress=False)
+        >>> bool(band_errors(exact, runs).median() < 0.2)
+        True
+    """
+    if len(runs) < 2 or len({tuple(r.saved_steps) for r in runs}) != 1:
+        raise ValueError(f"need at least 2 runs saving the same steps, got {len(runs)} runs")
+    at = np.asarray(runs[0].saved_steps)
+    rows = np.searchsorted(predicted.steps, at)
+    if rows.max() >= len(predicted.steps) or not np.array_equal(predicted.steps[rows], at):
+        raise ValueError(
+            "the moments were not computed at every step the runs saved: compute them over as "
+            "many steps (save_at=None)"
+        )
+    test = predicted.test_variance is not None and runs[0].test_predictions is not None
+    variance = predicted.variance[rows].sum((1, 2, 3))
+    if test:
+        variance = variance + np.asarray(predicted.test_variance)[rows].sum((1, 2, 3))
+    samples, count = _stacked(runs, test), len(runs)
+    squares = np.sum((samples - samples.mean(0)) ** 2, (2, 3, 4)) * count / (count - 1)
+    keep = variance > 0
+    spread, variance = squares.mean(0)[keep], variance[keep]
+    return BandErrors(
+        steps=at[keep],
+        error=np.abs(spread - variance) / variance,
+        floor=squares.std(0, ddof=1)[keep] / np.sqrt(count) / variance,
+    )
+
+
+def steps_to(loss: np.ndarray, steps: np.ndarray, target: float) -> float:
+    """The first step where ``loss`` reaches ``target``, ``log loss`` interpolated linearly
+    between steps; ``inf`` if it never does.
+
+    Example:
+        >>> steps_to(np.array([1.0, 0.01]), np.array([0, 10]), 0.1), steps_to(
+        ...     np.array([1.0, 0.5]), np.array([0, 1]), 0.1)
+        (5.0, inf)
+    """
+    log_loss, goal = np.log(np.asarray(loss, dtype=float)), np.log(target)
+    below = np.flatnonzero(log_loss <= goal)
+    if below.size == 0:
+        return float("inf")
+    k = int(below[0])
+    if k == 0:
+        return float(steps[0])
+    share = (log_loss[k - 1] - goal) / (log_loss[k - 1] - log_loss[k])
+    return float(steps[k - 1] + share * (steps[k] - steps[k - 1]))
+
+
+def mean_average_loss(runs: Sequence[Trajectory]) -> np.ndarray:
+    """``L(theta_bar)`` at the saved steps, averaged over the members: the ensemble's
+    estimate of ``E[L(theta_bar)]``."""
+    return np.mean([r.average_loss for r in runs], 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    """Steps to a target ``E[L(theta_bar)]`` for each sampler, three ways, and what they
+    cost.
+
+    Attributes:
+        target: the target loss. batches: the expected rows per agent and step, by label.
+        predicted, rival, trained: steps to the target by label (exact moments, the
+            full-batch closed form, the ensemble's mean loss); ``inf`` where never reached.
+        messages_per_step: parameter vectors sent per step (2 |E|).
+        horizon: the run length, which caps a step count that is never reached.
+    """
+
+    target: float
+    batches: dict[str, float]
+    predicted: dict[str, float]
+    rival: dict[str, float]
+    trained: dict[str, float]
+    messages_per_step: int
+    horizon: int
+
+    def _log_errors(self, guess: Mapping[str, float]) -> float:
+        capped = {k: min(v, self.horizon) for k, v in guess.items()}
+        return float(
+            np.mean([abs(np.log(capped[k] / min(self.trained[k], self.horizon))) for k in capped])
+        )
+
+    @property
+    def error(self) -> float:
+        """Mean over samplers of ``|log(predicted steps / trained steps)|`` (steps never
+        reached count as the horizon)."""
+        return self._log_errors(self.predicted)
+
+    @property
+    def rival_error(self) -> float:
+        """The same for the rival's steps."""
+        return self._log_errors(self.rival)
+
+    def table(self, which: str = "trained") -> dict[str, dict[str, float]]:
+        """By sampler: steps, messages and gradient evaluations (over all agents) to the
+        target, from the ``trained``, ``predicted`` or ``rival`` steps."""
+        steps = getattr(self, which)
+        return {
+            label: {
+                "steps": steps[label],
+                "messages": steps[label] * self.messages_per_step,
+                "gradient_evaluations": steps[label] * self.batches[label],
+            }
+            for label in steps
+        }
+
+
+def costs(
+    samplers: Mapping[str, Sampler],
+    predicted: Mapping[str, SGDMoments],
+    rival: Mapping[str, np.ndarray],
+    trained: Mapping[str, Sequence[Trajectory]],
+    mixing: np.ndarray,
+) -> Cost:
+    """Steps to a target by sampler: the target is the geometric midpoint of the initial
+    loss and the highest final mean loss of the trained ensembles, so every ensemble
+    reaches it.
+
+    Args:
+        samplers, predicted, trained: by the same labels; ``rival`` the full-batch closed
+            form's ``L(theta_bar)`` curve at the same steps (one for every label, since the
+            mean does not depend on the batch).
+    """
+    curves = {label: mean_average_loss(runs) for label, runs in trained.items()}
+    start = float(next(iter(curves.values()))[0])
+    highest = max(float(c[-1]) for c in curves.values())
+    if not highest < start:
+        raise ValueError(
+            f"an ensemble ends at mean loss {highest:.3g}, not below its start {start:.3g}: "
+            "train longer or with a smaller step size"
+        )
+    target = float(np.sqrt(start * highest))
+    steps = {label: np.asarray(runs[0].saved_steps) for label, runs in trained.items()}
+    return Cost(
+        target=target,
+        batches={k: float(np.sum(s.expected_batch)) for k, s in samplers.items()},
+        predicted={k: steps_to(m.average_loss, m.steps, target) for k, m in predicted.items()},
+        rival={k: steps_to(rival[k], steps[k], target) for k in trained},
+        trained={k: steps_to(curves[k], steps[k], target) for k in trained},
+        messages_per_step=messages_per_step(mixing),
+        horizon=int(max(s[-1] for s in steps.values())),
+    )
