@@ -48,7 +48,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from companion import algorithms
+from companion import algorithms, stability
 from companion._checks import check_float64, check_lr_value, check_steps
 from companion.graphs import validate_mixing
 from companion.problem import Problem
@@ -276,11 +276,12 @@ def moments(
     ops = Operators(problem, algorithm, mixing, lr, sampler)
     saved = (save_at or SaveAt()).resolve(steps)
     moment, rows = ops.start(), []
-    for k in range(steps + 1):
-        if k in saved:
-            rows.append(_readout(problem, moment))
-        if k < steps:
-            moment = ops.step(moment, noise)
+    with stability.blas_threads(size):
+        for k in range(steps + 1):
+            if k in saved:
+                rows.append(_readout(problem, moment))
+            if k < steps:
+                moment = ops.step(moment, noise)
     fields = [
         np.stack(column) if column[0] is not None else None for column in zip(*rows, strict=True)
     ]

@@ -20,12 +20,24 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from companion import cost, dynamics, sampling
+from companion.problem import Problem
 from companion.sampling import Sampler
-from companion.sgd_moments import SGDMoments
+from companion.sgd_moments import SGDMoments, moments
 from companion.trajectory import Trajectory
 from companion.tune.grid import messages_per_step
 
-__all__ = ["BandErrors", "Cost", "band_errors", "costs", "mean_average_loss", "steps_to"]
+__all__ = [
+    "BandErrors",
+    "Cost",
+    "band_errors",
+    "band_summary",
+    "cost_summary",
+    "costs",
+    "mean_average_loss",
+    "step_seconds",
+    "steps_to",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,3 +221,49 @@ def costs(
         messages_per_step=messages_per_step(mixing),
         horizon=int(max(s[-1] for s in steps.values())),
     )
+
+
+def band_summary(
+    errors: Mapping[tuple[int, int], Mapping[str, BandErrors]], widths: Sequence[int]
+) -> dict[str, dict[int, float]]:
+    """By width, the median over initializations of the median band error over steps:
+    ``errors[width, init][noise]`` for each noise in it (``"exact"``, ``"fixed"``), and the
+    noise floor (``"floor"``, the same for every prediction of one ensemble)."""
+    out: dict[str, dict[int, float]] = {}
+    names = list(next(iter(errors.values())))
+    for name, field in [(n, "error") for n in names] + [(names[0], "floor")]:
+        key = name if field == "error" else "floor"
+        out[key] = {
+            w: float(np.median([e[name].median(field) for (v, _), e in errors.items() if v == w]))
+            for w in widths
+        }
+    return out
+
+
+def cost_summary(runs: Sequence[Cost]) -> dict[str, float]:
+    """Medians over initializations, by sampler label: trained steps, predicted steps,
+    messages and gradient evaluations to the target (keys ``<label>_<field>``)."""
+    fields = {
+        "steps": ("trained", "steps"),
+        "steps_predicted": ("predicted", "steps"),
+        "messages": ("trained", "messages"),
+        "gradient_evaluations": ("trained", "gradient_evaluations"),
+    }
+    labels = list(runs[0].trained)
+    return {
+        f"{label}_{name}": float(np.median([c.table(which)[label][field] for c in runs]))
+        for label in labels
+        for name, (which, field) in fields.items()
+    }
+
+
+def step_seconds(problem: Problem, algorithm, mixing: np.ndarray, *, steps: int = 10) -> dict:
+    """Warm seconds per step of the exact second moment (batch 1) and of the full-batch
+    closed form's recursion, at a tenth of ``1 / L_max``."""
+    lr, one = 0.1 / problem.curvature, sampling.fixed_size(problem, 1)
+    second = cost.median_seconds(
+        lambda: moments(problem, algorithm, mixing, lr=lr, steps=steps, sampler=one), repeats=1
+    )
+    form = dynamics.closed_form(problem, algorithm, mixing, lr=lr, check=False)
+    closed = cost.median_seconds(lambda: form.steps(10 * steps), repeats=1)
+    return {"second_moment": second.median / steps, "closed_form": closed.median / (10 * steps)}

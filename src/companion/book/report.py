@@ -99,6 +99,12 @@ REQUIRED = (
     "tuning.within_fraction_rank_correlation",
     "tuning.cost_regret_vs_rival",
     "tuning.test_loss_rank_correlation_vs_rival",
+    "sgd.mean_equals_full_batch_max_rel_err",
+    "sgd.second_moment_enumeration_max_rel_err",
+    "sgd.linearized_within_3se_fraction",
+    "sgd.network_band_err_by_width",
+    "sgd.mean_square_threshold_by_batch",
+    "sgd.cost_to_target_by_batch",
 )
 
 
