@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import matplotlib
 
-from companion import (
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from companion import (  # noqa: E402
     algorithms,
     dynamics,
     metrics,
@@ -15,8 +20,9 @@ from companion import (
     simulate,
     stability,
 )
-from companion.agents import Stacked
-from companion.problem import Problem
+from companion.agents import Stacked  # noqa: E402
+from companion.plotting import sgd as sgd_plots  # noqa: E402
+from companion.problem import Problem  # noqa: E402
 
 ALGORITHMS = list(algorithms.ALGORITHMS)
 MIXING = np.array([[0.6, 0.4], [0.4, 0.6]])
@@ -188,3 +194,19 @@ def test_a_sampler_is_refused_where_it_cannot_run(tiny):
     large = _scalar_problem(sizes=(13, 13))
     with pytest.raises(ValueError, match="only up to Qm"):
         sgd_stability.dense_operator(large, "dgd", MIXING, 0.1, sampling.fixed_size(large, 2))
+
+
+def test_the_chapters_figures_draw():
+    curve = np.linspace(1.0, 0.1, 5)
+    costs = {"b1": {"steps": 3.0, "messages": 6.0, "gradient_evaluations": 3.0}}
+    radii, thresholds = np.array([[0.9, 1.1], [0.8, 1.0]]), {"dgd": {1: 0.8, 2: 1.0}}
+    widths = ({64: 0.2, 128: 0.1}, {64: 0.5, 128: 0.6}, {64: 0.1, 128: 0.1})
+    figures = [
+        sgd_plots.stability_map([1, 2], [0.5, 1.0], radii, thresholds),
+        sgd_plots.mean_square_runs(np.arange(5), {0.9: curve}, {0.9: curve}, ylabel="L"),
+        sgd_plots.band_errors_by_width(*widths),
+        sgd_plots.cost_by_batch(costs, costs, costs),
+    ]
+    assert all(fig.axes for fig in figures)
+    for fig in figures:
+        plt.close(fig)

@@ -38,23 +38,16 @@ SUPPORT_LIMIT = 4096  # most batches of one agent listed by Sampler.support
 
 def _key(seed: Any) -> tuple[int, int]:
     """A raw ``jax.random`` key (two uint32 words) from an int seed or a key."""
-    if isinstance(seed, tuple) and len(seed) == 2:
-        seed = np.asarray(seed, dtype=np.uint32)
     if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
         if not 0 <= seed < 2**64:
             raise ValueError(f"seed must be a non-negative integer or a jax key, got {seed}")
         return int(seed) >> 32, int(seed) & 0xFFFFFFFF  # the words of jax.random.PRNGKey
-    else:
-        try:
-            data = seed if np.asarray(seed).dtype == np.uint32 else jax.random.key_data(seed)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"seed must be a non-negative integer or a jax key, got {seed!r}"
-            ) from None
-    words = np.asarray(data, dtype=np.uint32).ravel()
-    if words.shape != (2,):
+    if isinstance(seed, jax.Array) and jax.numpy.issubdtype(seed.dtype, jax.dtypes.prng_key):
+        seed = jax.random.key_data(seed)  # a typed key: its raw words
+    words = np.asarray(seed) if isinstance(seed, tuple | list | np.ndarray | jax.Array) else None
+    if words is None or words.shape != (2,) or not np.issubdtype(words.dtype, np.integer):
         raise ValueError(
-            f"seed must be an integer or a jax key of two uint32 words, got shape {words.shape}"
+            f"seed must be a non-negative integer or a jax key (two uint32 words), got {seed!r}"
         )
     return int(words[0]), int(words[1])
 

@@ -54,9 +54,27 @@ RADIUS_TOL = 1e-12  # ARPACK's relative tolerance on the largest eigenvalue
 CONDITION_LIMIT = 1e8  # eigenvector condition of Abar above which the gain uses T itself
 
 
+class _Operator(scipy.sparse.linalg.LinearOperator):
+    """A square linear operator on float vectors from its matrix-vector product."""
+
+    def __init__(self, apply, size: int):
+        super().__init__(dtype=np.dtype(float), shape=(size, size))
+        self._apply = apply
+
+    def _matvec(self, x):
+        return self._apply(np.real(np.ravel(x)))
+
+
+def _top(apply: _Operator, start: np.ndarray, ncv: int) -> float:
+    """The largest eigenvalue modulus by ARPACK, from ``start``."""
+    options = {"k": 1, "which": "LM", "v0": start, "tol": RADIUS_TOL}
+    values = scipy.sparse.linalg.eigs(apply, ncv=min(apply.shape[0] - 1, ncv), **options)[0]
+    return float(np.abs(values).max())
+
+
 def operator(
     problem: Problem, algorithm, mixing: np.ndarray, lr: float, sampler: Sampler
-) -> scipy.sparse.linalg.LinearOperator:
+) -> _Operator:
     """``T`` as an operator on the (Qm)^2 vector of a Qm x Qm matrix (row-major)."""
     ops = Operators(problem, algorithm, mixing, check_lr_value(lr), sampler)
     size = problem.output_weights.size
@@ -66,7 +84,7 @@ def operator(
         moment[:-1, :-1] = np.real(vector).reshape(size, size)
         return ops.step(moment)[:-1, :-1].ravel()
 
-    return scipy.sparse.linalg.LinearOperator((size**2, size**2), matvec=apply, dtype=float)
+    return _Operator(apply, size**2)
 
 
 def dense_operator(problem: Problem, algorithm, mixing: np.ndarray, lr: float, sampler: Sampler):
@@ -106,10 +124,7 @@ def radius(problem: Problem, algorithm, mixing: np.ndarray, lr: float, sampler: 
     apply = operator(problem, algorithm, mixing, lr, sampler)
     start = np.eye(size).ravel()  # inside the cone: overlaps the Perron eigenvector
     with stability.blas_threads(size):
-        value = scipy.sparse.linalg.eigs(
-            apply, k=1, which="LM", v0=start, tol=RADIUS_TOL, ncv=min(size**2 - 1, 24)
-        )[0]
-    return float(np.abs(value).max())
+        return _top(apply, start, 24)
 
 
 def noise_gain(
@@ -151,11 +166,7 @@ def noise_gain(
             inner = (inward @ vector.reshape(own, own) @ inward.T) * gamma
             return (ops.noise_cov * np.real(outward @ inner @ outward.T)).ravel()
 
-        gain = scipy.sparse.linalg.LinearOperator((own**2, own**2), matvec=apply, dtype=float)
-        value = scipy.sparse.linalg.eigs(
-            gain, k=1, which="LM", v0=ops.noise_cov.ravel(), tol=RADIUS_TOL, ncv=min(own**2 - 1, 20)
-        )[0]
-    return float(np.abs(value).max())
+        return _top(_Operator(apply, own**2), ops.noise_cov.ravel(), 20)
 
 
 def mean_square_lr(
@@ -203,7 +214,10 @@ def mean_square_lr(
                     f"{algorithm.name} with {sampler.name} is not mean-square stable even at "
                     f"{lr:.3g} ({SCAN[0]:g} of the full-batch threshold): use larger batches"
                 )
-            return float(scipy.optimize.brentq(excess, low, lr, xtol=xtol * lr, rtol=1e-15))
+            found = scipy.optimize.root_scalar(
+                excess, bracket=(low, lr), method="brentq", xtol=xtol * lr, rtol=1e-15
+            )
+            return float(found.root)
         low = lr
     return full  # stable up to the full-batch threshold (to the scan's last fraction)
 
