@@ -165,9 +165,10 @@ def _mnist1d(generated: int) -> tuple[np.ndarray, np.ndarray]:
     put back afterwards, so loading the data leaves no trace on other random draws.
     """
     from mnist1d.data import get_dataset_args, make_dataset  # never get_dataset: it downloads
+    from mnist1d.utils import ObjectView
 
-    args = get_dataset_args()
-    args.num_samples = generated
+    defaults: dict = get_dataset_args(as_dict=True)  # pyright: ignore[reportAssignmentType]
+    args = ObjectView(defaults | {"num_samples": generated})
     # the generator draws from the legacy global state: save it, and put it back below
     states = random.getstate(), np.random.get_state()  # noqa: NPY002
     try:

@@ -40,7 +40,7 @@ from companion import (
     userdata,
     usermodels,
 )
-from companion._checks import check_steps
+from companion._checks import check_lr_value, check_steps
 from companion.problem import Problem
 from companion.trajectory import SaveAt, Trajectory
 
@@ -160,17 +160,19 @@ class Prediction:
         writers: dict[Path, Callable[[str], None]] = {}
         for path in paths:
             if path.suffix == ".json":
-                text = json.dumps(self.curves(), indent=1) + "\n"
-                writers[path] = lambda name, text=text: Path(name).write_text(text)
+                writers[path] = self._save_json
             elif path.suffix == ".png":
                 writers[path] = self._save_figure
             else:
                 writers[path] = self._save_arrays
         return outputs.write_all(writers)
 
+    def _save_json(self, name: str) -> None:
+        Path(name).write_text(json.dumps(self.curves(), indent=1) + "\n")
+
     def _save_arrays(self, name: str) -> None:
         with open(name, "wb") as stream:  # a file object: savez would append .npz to a name
-            np.savez(stream, **self.arrays())
+            np.savez(stream, **self.arrays())  # pyright: ignore[reportArgumentType]
 
     def _save_figure(self, name: str) -> None:
         figure = self.figure()
@@ -231,7 +233,7 @@ def _step_size(problem, algorithm, mixing, lr, lr_fraction, allow_unstable):
     if fraction is not None and not (isinstance(fraction, int | float) and 0 < fraction < math.inf):
         raise ValueError(f"lr_fraction={fraction!r} must be a finite number > 0 (1: the threshold)")
     threshold = stability.max_stable_lr(problem, algorithm, mixing)
-    lr = float(fraction * threshold) if fraction is not None else float(lr)
+    lr = float(fraction * threshold) if fraction is not None else check_lr_value(lr)
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr={lr!r} must be a finite number > 0")
     if lr >= threshold and not allow_unstable:

@@ -375,7 +375,7 @@ def memory_estimate(num_samples: int, classes: int, num_test: int, agents: int, 
 
     Example:
         >>> memory_estimate(100, 10, 0, 4, 11) // 2**20  # MiB
-        24
+        23
     """
     m = num_samples * classes
     per_step = agents * (num_samples + num_test) * classes
