@@ -69,6 +69,20 @@ class UserData:
         """Whether ``y`` held class labels (so accuracy means something)."""
         return self.labels is not None
 
+    @classmethod
+    def of(cls, dataset: data.Dataset, source: str = "the data") -> UserData:
+        """A :class:`companion.data.Dataset` (digits, MNIST-1D) as a user's data set."""
+        return cls(
+            dataset.x_train,
+            dataset.y_train,
+            dataset.labels_train,
+            dataset.x_test,
+            dataset.y_test,
+            dataset.labels_test,
+            None,
+            source,
+        )
+
     def dataset(self) -> data.Dataset:
         """The same data as a :class:`companion.data.Dataset` (labels 0 for regression)."""
         zeros = np.zeros(len(self.x), dtype=np.int64)
