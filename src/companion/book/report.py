@@ -107,6 +107,7 @@ REQUIRED = (
     "mnist1d.digits_validity_fraction_within_5pct",
     "mnist1d.tuning_rank_correlation",
     "mnist1d.conv_final_loss_rel_err",
+    "mnist1d.error_fall_factor",
 )
 
 
