@@ -99,6 +99,15 @@ REQUIRED = (
     "tuning.within_fraction_rank_correlation",
     "tuning.cost_regret_vs_rival",
     "tuning.test_loss_rank_correlation_vs_rival",
+    "mnist1d.final_loss_rel_err_by_width",
+    "mnist1d.log_loss_gap_by_width",
+    "mnist1d.digits_final_loss_rel_err_by_width",
+    "mnist1d.graph_effect_rel_err",
+    "mnist1d.validity_fraction_within_5pct",
+    "mnist1d.digits_validity_fraction_within_5pct",
+    "mnist1d.tuning_rank_correlation",
+    "mnist1d.conv_final_loss_rel_err",
+    "mnist1d.error_fall_factor",
 )
 
 
