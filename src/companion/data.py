@@ -1,4 +1,4 @@
-"""The digits data set and its partitions across agents.
+"""The data sets (digits; MNIST-1D, generated) and their partitions across agents.
 
 Inputs are centred by the training mean and scaled to unit L2 norm per sample, so every
 input lies on the unit sphere, where the NTK of a stax MLP depends only on angles. Targets
@@ -8,6 +8,8 @@ three seeded schemes: ``"iid"``, label-sorted ``"shards"``, or ``"dirichlet"`` l
 
 from __future__ import annotations
 
+import functools
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -125,6 +127,19 @@ def load_digits_dataset(
     train, test = _split(chosen, labels, n_train, rng)
 
     inputs = np.asarray(features, dtype=np.float64)
+    return _prepared(inputs, labels, train, test, classes, center_targets)
+
+
+def _prepared(
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    classes: int,
+    center_targets: bool,
+) -> Dataset:
+    """The rows ``train`` and ``test``, centred by the training mean, each scaled to unit
+    norm, with one-hot targets (minus 1/C when centred)."""
     mean = inputs[train].mean(axis=0)
 
     def prepare(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -136,6 +151,82 @@ def load_digits_dataset(
         return x, y, labels[idx]
 
     return Dataset(*prepare(train), *prepare(test))
+
+
+#: Samples MNIST-1D's generator draws by default (its train split keeps 4000 of them).
+MNIST1D_SAMPLES = 5000
+
+
+@functools.lru_cache(maxsize=4)
+def _mnist1d(generated: int) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-1D's inputs (generated, 40) and labels, from the package's generator only.
+
+    ``make_dataset`` reseeds Python's and NumPy's global generators; their states are
+    put back afterwards, so loading the data leaves no trace on other random draws.
+    """
+    from mnist1d.data import get_dataset_args, make_dataset  # never get_dataset: it downloads
+    from mnist1d.utils import ObjectView
+
+    defaults: dict = get_dataset_args(as_dict=True)  # pyright: ignore[reportAssignmentType]
+    args = ObjectView(defaults | {"num_samples": generated})
+    # the generator draws from the legacy global state: save it, and put it back below
+    states = random.getstate(), np.random.get_state()  # noqa: NPY002
+    try:
+        made = make_dataset(args)
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])  # noqa: NPY002
+    x = np.concatenate([made["x"], made["x_test"]]).astype(np.float64)
+    labels = np.concatenate([made["y"], made["y_test"]]).astype(np.int64)
+    return x, labels
+
+
+def load_mnist1d_dataset(
+    n_train: int,
+    n_test: int = 0,
+    *,
+    seed: int = 0,
+    center_targets: bool = False,
+    generated: int = MNIST1D_SAMPLES,
+) -> Dataset:
+    """A subset of MNIST-1D (Greydanus 2020, arXiv:2011.14439): 40-sample 1-D signals of ten
+    digit templates, shifted, scaled, sheared and noised. The package's own generator
+    (``mnist1d.data.make_dataset``, its default arguments and seed 42) builds ``generated``
+    signals in code, nothing is downloaded; from them a seeded stratified split draws
+    ``n_train`` and ``n_test``, prepared as digits are (centred by the training mean, unit
+    L2 norm per sample, one-hot targets).
+
+    Args:
+        n_train, n_test: sizes of the subset (n_train >= 1, n_test >= 0).
+        seed: seed of the subset.
+        center_targets: one-hot targets minus 1/10.
+        generated: signals generated (the standard 5000; fewer generate faster and are
+            another draw of the same process).
+
+    Example:
+        >>> d = load_mnist1d_dataset(20, 10, seed=0, generated=200)
+        >>> d.x_train.shape, d.y_train.shape, d.num_classes
+        ((20, 40), (20, 10), 10)
+    """
+    integers = all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool)
+        for v in (n_train, n_test, generated)
+    )
+    if not integers or n_train < 1 or n_test < 0 or generated < 10:
+        raise ValueError(
+            f"n_train={n_train!r}, n_test={n_test!r}, generated={generated!r}: need integers "
+            "n_train >= 1, n_test >= 0 and generated >= 10"
+        )
+    if n_train + n_test > generated:
+        raise ValueError(
+            f"n_train + n_test = {n_train + n_test} exceeds the {generated} generated "
+            "signals: reduce them or raise generated"
+        )
+    inputs, labels = _mnist1d(int(generated))
+    rng = np.random.default_rng(seed)
+    chosen, _ = _split(np.arange(len(labels)), labels, n_train + n_test, rng)
+    train, test = _split(chosen, labels, n_train, rng)
+    return _prepared(inputs, labels, train, test, 10, center_targets)
 
 
 def _dirichlet(

@@ -9,6 +9,8 @@ Examples::
     companion book --force    # executes every chapter again
     companion book --jobs 1   # one chapter at a time (default: two side by side)
     companion tune --topologies cycle star --fractions 0.5 0.9 --widths 512 --agents 16
+    companion tune --data mine.npz --agents 8 --widths 256
+    companion predict mine.npz --agents 8 --topology star --steps 300 --train -o mine.json
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from companion.book import cache, chapters, paths
+from companion.book import cache, chapters, paths, predict_cli
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -94,7 +96,7 @@ def _tune(args: argparse.Namespace) -> int:
     if choices.size > tune.GRID_LIMIT and not yes and sys.stdin.isatty():
         answer = input(f"score {choices.size} configurations (> {tune.GRID_LIMIT})? [y/N] ")
         yes = answer.strip().lower() in ("y", "yes")
-    family = tune.digits_family(args.samples, args.test, depth=args.depth, seed=args.seed)
+    family = _family(args)
     options = dict(target=args.target, budget=args.budget, save_every=args.save_every)
     table = tune.predict(
         family, choices, criterion=args.criterion, kernel=args.kernel, yes=yes, **options
@@ -116,6 +118,21 @@ def _tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _family(args: argparse.Namespace):
+    """Digits, or the user's data file (``--data``), with ReLU MLPs of every width."""
+    from companion import tune, userdata
+
+    if args.data is None:
+        return tune.digits_family(args.samples, args.test, depth=args.depth, seed=args.seed)
+    mine = userdata.load(args.data)
+
+    def partition_for(num_agents: int) -> list:
+        rule = dict(rule=args.partition_rule, alpha=args.alpha, seed=args.seed)
+        return userdata.partition(mine, num_agents, **rule)
+
+    return tune.mlp_family(mine.dataset(), partition_for, depth=args.depth, init_seed=args.seed)
+
+
 #: companion.tune.Choices fields and the flags that set them.
 GRID_FLAGS = {
     "topologies": "topologies",
@@ -132,7 +149,8 @@ def _tune_parser(sub) -> None:
         "tune",
         help="score a grid of design choices by the closed form alone, best first",
         description="Score every combination of the choices below by its closed form "
-        "(no training) on digits, and write the table, best first. The book's chapter "
+        "(no training) on digits, or on your own data (--data FILE.npz, the format of "
+        "'companion predict'), and write the table, best first. The book's chapter "
         "'Tuning without training' measures how far to trust the ranking.",
     )
     for flag, kind, text in [
@@ -145,8 +163,8 @@ def _tune_parser(sub) -> None:
     ]:
         tune.add_argument(f"--{flag}", nargs="+", type=kind, help=text)
     for flag, kind, default, text in [
-        ("--samples", int, 64, "training digits, split across the agents"),
-        ("--test", int, 100, "held-out digits"),
+        ("--samples", int, 64, "training digits, split across the agents (digits only)"),
+        ("--test", int, 100, "held-out digits (digits only)"),
         ("--depth", int, 2, "hidden layers of the ReLU MLP"),
         ("--target", float, 0.05, "the global loss L(theta_bar) to reach"),
         ("--budget", int, 200, "steps per run"),
@@ -168,6 +186,15 @@ def _tune_parser(sub) -> None:
         "largest_step, largest_fraction, spectral_gap, cheapest_step, random (default "
         "cheapest_step for messages_to_target, else largest_step)",
     )
+    tune.add_argument(
+        "--data", help="your own data set (.npz: x, y, optional x_test, y_test, partition)"
+    )
+    tune.add_argument(
+        "--partition-rule",
+        default="contiguous",
+        help="with --data and no partition in the file: contiguous or dirichlet",
+    )
+    tune.add_argument("--alpha", type=float, default=0.5, help="the dirichlet rule's alpha")
     tune.add_argument("--yes", action="store_true", help="score a grid above the size limit")
     tune.add_argument("-o", "--output", default="_build/tune.csv", help="the table (.csv)")
     tune.set_defaults(func=_tune)
@@ -216,6 +243,7 @@ def parser() -> argparse.ArgumentParser:
     )
     book.set_defaults(func=_book)
     _tune_parser(sub)
+    predict_cli.add_parser(sub)
     return top
 
 

@@ -14,6 +14,7 @@ from companion.tune.confirm import (
     confirm,
     train,
 )
+from companion.tune.families import digits_family, mlp_family
 from companion.tune.grid import (
     CRITERIA,
     GRID_LIMIT,
@@ -21,7 +22,6 @@ from companion.tune.grid import (
     Choices,
     Configuration,
     Family,
-    digits_family,
     predict,
     score,
     sort,
@@ -45,6 +45,7 @@ __all__ = [
     "configurations",
     "confirm",
     "digits_family",
+    "mlp_family",
     "predict",
     "rivals",
     "score",

@@ -34,7 +34,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from companion import algorithms, dynamics, graphs, infinite, models, stability
-from companion.data import Dataset, load_digits_dataset, partitioner
+from companion.data import Dataset
 from companion.problem import Problem, from_dataset
 from companion.trajectory import SaveAt, Trajectory
 
@@ -45,7 +45,6 @@ __all__ = [
     "Choices",
     "Configuration",
     "Family",
-    "digits_family",
     "messages_per_step",
     "predict",
     "score",
@@ -214,37 +213,6 @@ class Family:
         return self._splits[split]
 
 
-def digits_family(
-    num_samples: int,
-    n_test: int,
-    *,
-    depth: int = 2,
-    scheme: str = "iid",
-    alpha: float = 0.5,
-    seed: int = 0,
-    init_seed: int = 0,
-) -> Family:
-    """Digits (centred one-hot targets) and ReLU MLPs of ``depth`` hidden layers in the NTK
-    parameterization; ``seed`` draws the split and the partitions.
-
-    Example:
-        >>> family = digits_family(16, 8)
-        >>> p = family.problem(32, 4)
-        >>> p.num_agents, p.kernel.shape
-        (4, (160, 160))
-    """
-    dataset = load_digits_dataset(num_samples, n_test, seed=seed, center_targets=True)
-    networks: dict[int, models.Model] = {}
-
-    def model_for(width: int) -> models.Model:
-        if width not in networks:
-            networks[width] = models.mlp(width, depth, dataset.num_classes)
-        return networks[width]
-
-    partition_for = partitioner(dataset, scheme=scheme, alpha=alpha, seed=seed)
-    return Family(dataset, model_for, partition_for, init_seed=init_seed)
-
-
 def messages_per_step(mixing: np.ndarray) -> int:
     """Parameter vectors sent per step: each agent to each neighbour, the off-diagonal
     nonzeros of W (2 |E|).
@@ -339,7 +307,7 @@ def predict(
     """Score every configuration by its closed form, best first by ``criterion``.
 
     Args:
-        family: the data, models and partitions (:class:`Family`, :func:`digits_family`).
+        family: the data, models and partitions (:class:`Family`, e.g. ``mlp_family``).
         choices: the grid, or an explicit list of configurations.
         target: the global loss ``L(theta_bar)`` to reach. budget: steps per run.
         criterion: a column of :data:`CRITERIA`.
