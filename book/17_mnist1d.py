@@ -139,6 +139,11 @@ single = predict.predict(
     **options,
 )
 fig = single.figure()
+
+# %% [markdown]
+# The step size it chose, the exact threshold it is a fraction of, and what the kernel cost:
+
+# %%
 pd.Series(single.settings)[["lr", "lr_fraction", "threshold", "kernel_seconds"]]
 
 # %% [markdown]

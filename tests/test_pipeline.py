@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import jupytext
 import pytest
 import yaml
 
@@ -293,3 +295,29 @@ def test_a_chapter_run_twice_records_bit_identical_claims(tmp_path, monkeypatch,
     assert recorded[0] == recorded[1]
     log = (tmp_path / "_build" / "logs" / "01_graphs.log").read_text()
     assert not start_up_noise(log), "the chapter kernel's stderr shows start-up noise"
+
+
+def test_every_figure_cell_shows_its_figure_alone():
+    """A cell captioned as a figure must display nothing else (printed text is a stream, not
+    a display): Jupyter Book gives every displayed output the figure's name, so a table
+    after the figure duplicates the label."""
+    for chapter in chapters.chapters(ROOT):
+        if chapter.path.suffix != ".py":
+            continue
+        notebook = jupytext.read(chapter.path)
+        for cell in notebook.cells:
+            if cell.cell_type != "code" or "figure" not in cell.metadata.get("mystnb", {}):
+                continue
+            name = cell.metadata["mystnb"]["figure"].get("name")
+            body = ast.parse(cell.source).body
+            shown = [n for n in ast.walk(ast.Module(body, [])) if _calls(n, "display")]
+            last = body[-1]
+            ends_on_value = isinstance(last, ast.Expr) and not _calls(last.value, "print")
+            assert not ends_on_value and not shown, (
+                f"{chapter.slug}: figure {name} ends on an expression or displays "
+                "something beside the figure; show it in a cell of its own"
+            )
+
+
+def _calls(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
