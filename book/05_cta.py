@@ -42,7 +42,7 @@ lr_scale = 0.5  # step size as a multiple of 1 / L_max [min: 0.0]
 steps = 200  # updates per run [quick: 60] [min: 1]
 doublings = 20  # last step of the limit: 2 to this power [quick: 16] [min: 1]
 seeds = 5  # initializations of the real network [min: 1]
-halvings = 3  # the flow comparison halves the step size this many times [min: 1]
+halvings = 3  # the flow comparison halves the step size this many times [quick: 2] [min: 1]
 # fmt: on
 
 # %% [markdown]

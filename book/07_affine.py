@@ -41,14 +41,14 @@
 # fmt: off
 quick = False  # small sizes for CI
 num_agents = 8  # agents Q on each graph of the grid [quick: 4] [min: 2]
-samples_per_agent = 10  # training samples per agent; n is Q times this [min: 1]
+samples_per_agent = 10  # training samples per agent; n is Q times this [quick: 5] [min: 1]
 n_test = 100  # held-out digits for test loss and accuracy [quick: 30] [min: 1]
 lr_scale = 0.5  # step size eta as a fraction of 1 / max_q lambda_max(K_qq / n_q) [min: 0.0]
 steps = 200  # gradient steps per run [quick: 60] [min: 1]
 regime_agents = 4  # agents of the two-regime experiments [min: 2]
-dims = 16  # principal components of the inputs in the two-regime experiments [min: 1]
-interpolating_per_agent = 4  # samples per agent below the threshold (n at most dims + 1) [min: 1]
-biased_per_agent = 20  # samples per agent above the threshold [min: 1]
+dims = 16  # principal components of the inputs in the two-regime experiments [quick: 8] [min: 1]
+interpolating_per_agent = 4  # samples per agent below the threshold (n at most dims + 1) [quick: 2] [min: 1]
+biased_per_agent = 20  # samples per agent above the threshold [quick: 10] [min: 1]
 bias_scales = [0.0078125, 0.015625, 0.03125, 0.0625, 0.125, 0.25, 0.5]  # step sizes of the bias sweep, times 1 / L_max, down to 1/128 [min: 0.0]
 seed = 0  # seeds the data split, the partition and theta_0 [min: 0]
 # fmt: on
