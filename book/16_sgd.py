@@ -535,10 +535,24 @@ print(z_exact.standard(), max(ratios.values()) <= 1 + 1e-12)
 #   {claim}`sgd.mean_square_threshold_by_batch:value.atc_b1` of its full-batch threshold,
 #   DGD's {claim}`sgd.mean_square_threshold_by_batch:value.dgd_b1` (the claim
 #   {claim}`sgd.mean_square_threshold_by_batch:verdict`).
-# - Monte Carlo against the exact second moment:
-#   {claim}`sgd.linearized_within_3se_fraction`.
-# - Real networks, band error by width: {claim}`sgd.network_band_err_by_width`.
-# - Steps to the target by batch size: {claim}`sgd.cost_to_target_by_batch`.
+# - Monte Carlo against the exact second moment: in the median block a fraction
+#   {claim}`sgd.linearized_within_3se_fraction:value.within_3se_median` of the z-scores lie
+#   within three standard errors, and their variance is
+#   {claim}`sgd.linearized_within_3se_fraction:value.variance_median` (1 when the covariance
+#   is right). The fixed-noise rival's z misfit is
+#   {claim}`sgd.linearized_within_3se_fraction:rival`, and the exact moment's is smaller by
+#   {claim}`sgd.linearized_within_3se_fraction:margin`
+#   {claim}`sgd.linearized_within_3se_fraction:interval`: the claim
+#   {claim}`sgd.linearized_within_3se_fraction:verdict`.
+# - Real networks, band error by width, with its noise floor:
+#   {claim}`sgd.network_band_err_by_width`.
+# - The predicted steps to the target miss the trained ones by
+#   {claim}`sgd.cost_to_target_by_batch:value.error` (the mean over batch sizes of
+#   $|\log(\text{predicted}/\text{trained})|$), against {claim}`sgd.cost_to_target_by_batch:rival` for the rival that ignores the noise:
+#   a margin of {claim}`sgd.cost_to_target_by_batch:margin`
+#   {claim}`sgd.cost_to_target_by_batch:interval`, so the claim
+#   {claim}`sgd.cost_to_target_by_batch:verdict`. The steps, messages and gradient
+#   evaluations by batch size are in the table and the figure of {ref}`sgd-cost`.
 #
 # ## In this chapter we
 #
