@@ -42,8 +42,7 @@ seed = 0  # seed of data, partitions and the first theta_0 [min: 0]
 # %%
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
-from myst_nb import glue
+from IPython.display import display
 
 from companion import (
     data,
@@ -137,7 +136,7 @@ fig = plotting.algorithm_comparison(transients, title=f"DGD, cycle, Q = {num_age
 # %% [markdown]
 # The agents of a skewed partition pull towards different local fits. The table gives
 # each partition's largest local curvature, and the consensus distance at its peak and at
-# the last step:
+# the last step, from the largest peak down:
 
 # %%
 consensus = pd.DataFrame(
@@ -151,16 +150,7 @@ consensus = pd.DataFrame(
         },
     }
 )
-ranked = consensus["consensus distance, peak"].sort_values(ascending=False)
-glue(
-    "noniid_consensus_order",
-    Markdown(", ".join(f"`{n}`" for n in ranked.index)),
-    display=False,
-)
-consensus.round(5)
-
-# %% [markdown]
-# Ordered by their peak consensus distance, from the largest: {glue:md}`noniid_consensus_order`.
+consensus.sort_values("consensus distance, peak", ascending=False).round(5)
 
 # %% [markdown]
 # (noniid-limit)=

@@ -46,7 +46,6 @@ import os
 
 import numpy as np
 import pandas as pd
-from myst_nb import glue
 
 from companion import cost, graphs, plotting
 from companion.book import report
@@ -166,8 +165,8 @@ print(f"{devices} {measured['platform']} devices in the subprocess")
 # and agents per device (1, 2 or 4) meets in one of them, except the torus with one agent
 # per device (its 16 agents would need 16 devices); the star's training is forced to use
 # matchings and the cycle's closed form an all-gather, so both exchanges are checked.
-# With `all_cases = False` (quick mode) two of them run; the unit tests run all 13. This
-# run compared {glue:text}`devices_cases` cases. The difference is the largest absolute
+# With `all_cases = False` (quick mode) two of them run; the unit tests run all 13. The
+# table lists the cases this run compared. The difference is the largest absolute
 # difference over every field of the `Trajectory` (losses, distances, every agent's
 # predictions on training and test inputs) and the final parameters. The control, for the
 # first case of each kind, scores the same sharded run against the one-device run on the
@@ -178,7 +177,6 @@ print(f"{devices} {measured['platform']} devices in the subprocess")
 cases = pd.DataFrame(measured["equality"])
 exchange = np.where(cases["allgather"], "all-gather", "matchings")
 cases = cases.assign(exchange=exchange).set_index(["graph", "algorithm", "kind"])
-glue("devices_cases", len(cases), display=False)
 columns = ["num_agents", "per_device", "exchange", "collectives", "max_abs_diff"]
 cases[columns + ["control_max_abs_diff"]].style.format(
     {"max_abs_diff": "{:.1e}", "control_max_abs_diff": "{:.2f}"}, na_rep=""
@@ -193,13 +191,11 @@ cases[columns + ["control_max_abs_diff"]].style.format(
 # %%
 max_abs_diff = float(cases["max_abs_diff"].max())
 control_diff = float(cases["control_max_abs_diff"].min())
-glue("devices_diff", max_abs_diff, display=False)
-glue("devices_control", control_diff, display=False)
 print(f"largest difference {max_abs_diff:.1e}; control at least {control_diff:.2f}")
 
 # %% [markdown]
-# The largest difference, {glue:text}`devices_diff:.1e`, is rounding; the path graph's run
-# differs by at least {glue:text}`devices_control:.2f`.
+# The largest difference, {claim}`sharded.max_abs_diff:value`, is rounding; the path
+# graph's run differs by at least {claim}`sharded.max_abs_diff:control`.
 #
 # (devices-traffic)=
 # ## Bytes per step
@@ -209,12 +205,11 @@ print(f"largest difference {max_abs_diff:.1e}; control at least {control_diff:.2
 # moved, padding included; the subprocess *measures* the bytes from the compiled
 # program, reading each `collective-permute` (its buffer shape times its source-target
 # pairs) and `all-gather` in the optimized HLO, compiled for the real shapes without
-# allocating them. Counted (lines) and measured (markers), on
-# {glue:text}`traffic_devices` devices:
+# allocating them. Counted (lines) and measured (markers), on the devices of the table
+# below:
 
 # %% mystnb={"figure": {"caption": "Bytes one mixing moves between devices against the number of agents: by matchings on the cycle and the torus, and by an all-gather. Lines are counted from the plan, markers measured from the compiled program.", "name": "fig-devices-traffic"}}
 traffic = pd.DataFrame(measured["traffic"])
-glue("traffic_devices", int(traffic["devices"].iloc[0]), display=False)
 fig = plotting.traffic(measured["traffic"], title=f"{row_floats:,} float64 per agent")
 
 # %% [markdown]
@@ -241,15 +236,25 @@ traffic[["devices", "ppermutes", "megabytes", "ratio", "auto"]].round(4)
 # %%
 timing = measured["timing"]
 speed = {k: timing[k] * 1e3 for k in ("sharded", "one_device")}
-glue("time_sharded", speed["sharded"], display=False)
-glue("time_one", speed["one_device"], display=False)
-glue("cpu_count", os.cpu_count() or 1, display=False)
+report.record(
+    "sharded.step_ms",
+    speed | {"cores": os.cpu_count() or 1},
+    kind="observation",
+    passed=speed["sharded"] >= speed["one_device"],
+    statement=f"warm milliseconds per DGD training step of {timing_agents} width-"
+    f"{timing_width} networks on the cycle, sharded over emulated devices and in one vmap, "
+    f"median of {repeats}; holds when sharding is no faster, as devices that share the "
+    "machine's cores must be",
+    section="devices-time",
+)
 print({k: f"{v:.2f} ms per step" for k, v in speed.items()})
 
 # %% [markdown]
-# {glue:text}`time_sharded:.2f` ms per step sharded against {glue:text}`time_one:.2f` ms in
-# one `vmap`. **Emulated devices are not extra hardware:** they are threads of one XLA
-# process sharing this machine's {glue:text}`cpu_count` cores, so sharding can only add the
+# {claim}`sharded.step_ms:value.sharded` ms per step sharded against
+# {claim}`sharded.step_ms:value.one_device` ms in one `vmap` (the observation
+# {claim}`sharded.step_ms:verdict`). **Emulated devices are not extra hardware:** they are
+# threads of one XLA process sharing this machine's {claim}`sharded.step_ms:value.cores`
+# cores, so sharding can only add the
 # cost of its collectives and smaller kernels here. These numbers measure that overhead,
 # not a speedup; one needs devices with their own compute and memory for that.
 #
