@@ -31,11 +31,12 @@ Both symmetric eigenproblems are (Qm x Qm) but of the form ``B^T (f(W) (x) I) B`
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 
 import numpy as np
 import scipy.linalg
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from companion import algorithms, linear
 from companion._checks import check_lr_value
@@ -65,7 +66,17 @@ SMALL = 1000  # below this size, threaded BLAS makes eigendecompositions slower,
 def blas_threads(size: int) -> contextlib.AbstractContextManager:
     """One BLAS thread for small matrices: OpenBLAS threads made a 140 x 140 `eig` 50x
     slower on a busy 2-core machine (spinning workers), and bisection calls it often."""
-    return threadpool_limits(1, user_api="blas") if size < SMALL else contextlib.nullcontext()
+    if size >= SMALL:
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """The loaded BLAS libraries (numpy's and scipy's, both imported with this module),
+    found once: finding them, which ``threadpool_limits`` does on every call, took 6 ms, a
+    fifth of the 320 x 320 ``eigvals`` it wrapped."""
+    return ThreadpoolController()
 
 
 def _mixing(problem: Problem, mixing: np.ndarray) -> np.ndarray:
