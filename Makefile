@@ -30,6 +30,14 @@ STAMP := $(VENV)/.installed-from-$(notdir $(LOCK))
 PACKAGE := $(VENV)/.installed-package
 MATHJAX := node_modules/.package-lock.json
 export PYTHONUNBUFFERED := 1
+# jax's persistent compilation cache: an XLA program compiled by one process (a test, a
+# chapter) is loaded, not compiled again, by the next one that needs it, such as nbval
+# re-running the chapters that `chapters` has just executed. The key is the program, the
+# compile options, jax's version and the machine, so the results are those of the same
+# executables. Every program is kept (none is too quick to compile); `make clean` or
+# deleting the folder empties it, and JAX_COMPILATION_CACHE_DIR= turns it off.
+export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/_build/jax-cache
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 
 .PHONY: all python venv env book test lint unit chapters nbval html browser bench lock lock-pins \
 	lock-hashes locks pythons clean
