@@ -59,7 +59,17 @@ import numpy as np
 import pandas as pd
 from jax.flatten_util import ravel_pytree
 
-from companion import cost, data, dynamics, metrics, models, ntk, plotting, simulate
+from companion import (
+    analytic,
+    cost,
+    data,
+    dynamics,
+    metrics,
+    models,
+    ntk,
+    plotting,
+    simulate,
+)
 from companion import problem as problem_lib
 from companion.book import report
 from companion.experiments import Comparison
@@ -205,7 +215,7 @@ print(f"our flow vs neural_tangents: relative error {flow_err:.1e}")
 #
 # At initialization the empirical NTK is random: it depends on $\theta_0$. As the width
 # grows it concentrates around a deterministic limit $K_\infty \otimes I_C$, which
-# `neural_tangents.stax` computes analytically (`companion.ntk.analytic_ntk`). Central
+# `neural_tangents.stax` computes analytically (`companion.analytic.ntk`). Central
 # limit arguments give fluctuations of order $1/\sqrt{\text{width}}$, so the relative
 # Frobenius distance $\|K - K_\infty \otimes I_C\|_F / \|K_\infty \otimes I_C\|_F$ should
 # fall with slope about $-1/2$ on a log-log plot. We measure it over `ntk_seeds`
@@ -215,7 +225,7 @@ print(f"our flow vs neural_tangents: relative error {flow_err:.1e}")
 # %%
 x_kernel = data.load_digits_dataset(ntk_samples, seed=seed).x_train
 limits_by_depth = {
-    d: ntk.analytic_ntk(models.mlp(8, d, 10), x_kernel) for d in (depth, depth + 1)
+    d: analytic.ntk(models.mlp(8, d, 10), x_kernel) for d in (depth, depth + 1)
 }
 
 

@@ -52,7 +52,16 @@ halvings = 3  # the flow comparison halves the step size this many times [quick:
 import numpy as np
 import pandas as pd
 
-from companion import cost, dynamics, experiments, graphs, limits, models, plotting
+from companion import (
+    cost,
+    discretization,
+    dynamics,
+    experiments,
+    graphs,
+    limits,
+    models,
+    plotting,
+)
 from companion import problem as problem_lib
 from companion.book import claims, report
 from companion.trajectory import relative_error
@@ -200,13 +209,13 @@ print(f"relative error of W F_CTA against F_ATC: {cta_is_atc:.1e}")
 # generator keeps $1/\eta$ in front of the mixing term. Halving the step size `halvings`
 # times over the same horizon, we measure the gap between the discrete predictions and the
 # flow of the same step size, every agent, at ten times along the run
-# (`experiments.flow_gaps`). The DGD chapter explains why the gap can shrink at all despite
+# (`discretization.flow_gaps`). The DGD chapter explains why the gap can shrink at all despite
 # the stiff mixing term ({ref}`dgd-flow`): the disagreement modes die within a few steps
 # in both, and what remains moves by $O(\eta)$ per step.
 
 # %%
 flows = {
-    name: experiments.flow_gaps(
+    name: discretization.flow_gaps(
         cta_problem, name, w, lr=eta, steps=steps, halvings=halvings
     )
     for name in ("dgd", "atc", "cta")

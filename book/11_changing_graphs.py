@@ -292,7 +292,7 @@ predictions = {
     "second moment, control": (2, mean**2),
 }
 z_scores = {
-    name: moments.z_over_blocks(block_samples, predicted, power=power)
+    name: monte_carlo.z_over_blocks(block_samples, predicted, power=power)
     for name, (power, predicted) in predictions.items()
 }
 pd.DataFrame({name: z.summary() for name, z in z_scores.items()}).T.round(3)

@@ -58,7 +58,6 @@ from companion import (
     algorithms,
     dynamics,
     graphs,
-    moments,
     monte_carlo,
     plotting,
     rivals,
@@ -299,7 +298,8 @@ mc_blocks = [
     for b in range(blocks)
 ]
 z_exact, z_fixed = (
-    moments.z_over_blocks(mc_blocks, m.second, power=2) for m in (exact_mc, fixed_mc)
+    monte_carlo.z_over_blocks(mc_blocks, m.second, power=2)
+    for m in (exact_mc, fixed_mc)
 )
 pd.DataFrame({"exact": z_exact.summary(), "fixed noise": z_fixed.summary()}).T.round(3)
 

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from companion import (
+    analytic,
     cost,
     data,
+    discretization,
     dynamics,
     experiments,
     graphs,
@@ -413,7 +415,7 @@ ENTRY_POINTS = [
         id="kernel of a 1-D input",
     ),
     pytest.param(
-        lambda: ntk.analytic_ntk(lambda p, x: x, np.ones((2, 3))),
+        lambda: analytic.ntk(lambda p, x: x, np.ones((2, 3))),
         r"analytic kernels exist only for the stax models of companion\.models",
         id="analytic kernel of a plain function",
     ),
@@ -619,7 +621,7 @@ ENTRY_POINTS = [
         id="no seeds",
     ),
     pytest.param(
-        lambda: experiments.flow_gaps(_tiny(), "dgd", HALF, lr=0.1, steps=7, points=3),
+        lambda: discretization.flow_gaps(_tiny(), "dgd", HALF, lr=0.1, steps=7, points=3),
         r"steps=7 must be a multiple of points=3",
         id="flow gaps at uneven points",
     ),

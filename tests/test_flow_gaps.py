@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from companion import dynamics, experiments
+from companion import discretization, dynamics
 
 
 def _gap(problem, algorithm, mixing, eta, flow_lr, times):
@@ -22,7 +22,7 @@ def _gap(problem, algorithm, mixing, eta, flow_lr, times):
 @pytest.mark.parametrize("algorithm", ["dgd", "cta"])
 def test_claim_and_control_equal_fresh_computations(mlp_problem, mixing_for, algorithm):
     mixing, lr, steps = mixing_for("cycle"), 0.2, 20
-    gaps = experiments.flow_gaps(mlp_problem, algorithm, mixing, lr=lr, steps=steps, halvings=2)
+    gaps = discretization.flow_gaps(mlp_problem, algorithm, mixing, lr=lr, steps=steps, halvings=2)
     assert gaps.lrs == (0.2, 0.1, 0.05)
     times = np.arange(1, 11) * (steps // 10) * lr
     for eta in gaps.lrs:

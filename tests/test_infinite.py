@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from companion import dynamics, ensembles, infinite, metrics, models, ntk, simulate
+from companion import analytic, dynamics, ensembles, infinite, metrics, models, simulate
 from companion.problem import Problem
 
 MIXING = np.array([[0.5, 0.25, 0.25], [0.25, 0.5, 0.25], [0.25, 0.25, 0.5]])
@@ -36,11 +36,11 @@ def small_problem(model=None, params=None) -> Problem:
 
 def test_nngp_is_the_stax_kernel_in_sample_major_layout():
     model, x = models.mlp(32, 2, 3), np.random.default_rng(0).normal(size=(4, 5))
-    full = ntk.analytic_nngp(model, x, x[:2])
+    full = analytic.nngp(model, x, x[:2])
     scalar = np.asarray(model.kernel_fn(x, x[:2], "nngp"))
     assert full.shape == (12, 6)
     assert np.allclose(full.reshape(4, 3, 2, 3), np.einsum("ij,cd->icjd", scalar, np.eye(3)))
-    assert np.allclose(ntk.analytic_nngp(model, x, out_dim=1), model.kernel_fn(x, x, "nngp"))
+    assert np.allclose(analytic.nngp(model, x, out_dim=1), model.kernel_fn(x, x, "nngp"))
 
 
 @pytest.mark.parametrize("algorithm", ["dgd", "atc", "cta"])
@@ -52,7 +52,7 @@ def test_moments_agree_with_monte_carlo_over_nngp_draws(algorithm):
     form = infinite.closed_form(problem, algorithm, MIXING, lr=0.3)
     moments = form.steps(steps)
     mean_problem = infinite.analytic_problem(problem)
-    sigma = ntk.analytic_nngp(problem.model, np.concatenate([problem.inputs, problem.inputs_test]))
+    sigma = analytic.nngp(problem.model, np.concatenate([problem.inputs, problem.inputs_test]))
     rng = np.random.default_rng(2)
     z = rng.multivariate_normal(np.zeros(len(sigma)), sigma, size=draws, method="eigh")
     runs = []
@@ -183,7 +183,7 @@ def test_nngp_of_a_plain_function_names_the_supported_models():
         match=r"analytic kernels exist only for the stax models .* "
         r"supported: companion\.models\.mlp",
     ):
-        ntk.analytic_nngp(lambda p, x: x, np.ones((2, 3)))
+        analytic.nngp(lambda p, x: x, np.ones((2, 3)))
 
 
 @pytest.mark.bad_input

@@ -5,8 +5,9 @@ import neural_tangents as nt
 import numpy as np
 import pytest
 
+from companion.analytic import ntk as analytic_ntk
 from companion.models import affine, mlp
-from companion.ntk import analytic_ntk, empirical_ntk, traced_ntk
+from companion.ntk import empirical_ntk, traced_ntk
 
 RNG = np.random.default_rng(0)
 X1 = RNG.normal(size=(7, 5))

@@ -14,10 +14,11 @@ from companion import (
     dynamics,
     graphs,
     limits,
-    metrics,
     models,
     moments,
+    monte_carlo,
     problem,
+    schedule_stability,
     schedules,
     simulate,
     stability,
@@ -201,18 +202,18 @@ def test_monte_carlo_agrees_with_the_expected_dynamics_in_pooled_z_scores():
     schedule = schedules.random_links(graphs.topology("cycle", 4), 0.6)
     form = dynamics.closed_form(p, "dgd", schedule, lr=1.0)
     runs = moments.realizations(form, 20, range(300))
-    z = metrics.pooled_z(runs, moments.mean(p, "dgd", schedule, lr=1.0, steps=20).predictions)
+    z = monte_carlo.pooled_z(runs, moments.mean(p, "dgd", schedule, lr=1.0, steps=20).predictions)
     assert abs(z.mean) <= 0.1 and 0.8 <= z.variance <= 1.25 and z.within_3se >= 0.98
     assert z.exact_max_abs <= 1e-14  # step 0 is f_0 on every realization
     base = graphs.mixing_matrix(graphs.topology("cycle", 4))
     naive = dynamics.closed_form(p, "dgd", 0.6 * base + 0.4 * np.eye(4), lr=1.0).steps(20)
-    assert metrics.pooled_z(runs, naive.predictions).within_3se < 0.9
+    assert monte_carlo.pooled_z(runs, naive.predictions).within_3se < 0.9
 
 
 def test_a_period_of_one_has_the_rate_of_its_matrix():
     p = _small_problem()
     mixing = graphs.mixing_matrix(graphs.topology("cycle", 4))
-    rate, kind = stability.schedule_rate(p, "atc", schedules.periodic([mixing]), 1.5)
+    rate, kind = schedule_stability.schedule_rate(p, "atc", schedules.periodic([mixing]), 1.5)
     radius = stability.spectral_radius(p, "atc", mixing, 1.5)
     assert kind == "period product (exact)" and abs(rate - radius) <= 1e-12
 
@@ -225,9 +226,9 @@ def test_mean_square_rate_is_used_when_small():
         f0=np.zeros((3, 1)),
     )
     schedule = schedules.random_links(graphs.topology("path", 3), 0.5)
-    rate, kind = stability.schedule_rate(p, "dgd", schedule, 0.5)
+    rate, kind = schedule_stability.schedule_rate(p, "dgd", schedule, 0.5)
     assert kind == "mean-square (exact)" and 0 < rate < 1
-    assert stability.schedule_rate(p, "dgd", schedule, 2.5)[0] > 1
+    assert schedule_stability.schedule_rate(p, "dgd", schedule, 2.5)[0] > 1
 
 
 @pytest.mark.bad_input
@@ -284,11 +285,11 @@ def test_mean_square_rate_is_used_when_small():
             r"the limit of a closed form needs one mixing matrix",
         ),
         (
-            lambda p: metrics.pooled_z(np.ones((5, 3)), np.ones(3)),
+            lambda p: monte_carlo.pooled_z(np.ones((5, 3)), np.ones(3)),
             r"no entry varies across realizations",
         ),
         (
-            lambda p: metrics.pooled_z(np.ones((5, 3)), np.ones(4)),
+            lambda p: monte_carlo.pooled_z(np.ones((5, 3)), np.ones(4)),
             r"samples of shape \(realizations >= 2, \*\(4,\)\)",
         ),
     ],

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 from companion import (  # noqa: E402
     algorithms,
     dynamics,
-    metrics,
+    monte_carlo,
     sampling,
     sgd_moments,
     sgd_stability,
@@ -127,9 +127,9 @@ def test_monte_carlo_agrees_with_the_exact_moments_within_standard_errors(tiny):
     batches = sampler.sequences(range(3000), steps)
     train, _ = sgd_moments.realizations(tiny, "atc", MIXING, lr=lr, batches=batches)
     for power, predicted in ((1, exact.mean), (2, exact.second)):
-        z = metrics.pooled_z(train**power, predicted)
+        z = monte_carlo.pooled_z(train**power, predicted)
         assert z.within_3se >= 0.98 and abs(z.mean) < 0.5 and z.exact_max_abs < 1e-12
-    assert metrics.pooled_z(train**2, fixed.second).within_3se < 0.9  # the rival misses
+    assert monte_carlo.pooled_z(train**2, fixed.second).within_3se < 0.9  # the rival misses
 
 
 def _dense_bisection(problem, name, sampler, full) -> float:

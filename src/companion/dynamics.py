@@ -29,7 +29,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-from companion import algorithms, linear, recursion, stability
+from companion import algorithms, linear, recursion, schedule_stability, stability
 from companion._checks import check_float64, check_lr_value, check_steps
 from companion.agents import STACKED, Stacked, schedule_tables
 from companion.graphs import validate_mixing
@@ -80,7 +80,7 @@ def closed_form(
         lr: step size eta.
         strict: raise instead of warning when lr is above the exact stability threshold
             (:func:`companion.stability.check_lr`, or
-            :func:`companion.stability.check_schedule` for a schedule).
+            :func:`companion.schedule_stability.check_schedule` for a schedule).
         check: check lr against that threshold (skip it when the caller already has;
             as :func:`companion.simulate.train`).
         layout: where the recursion of :meth:`ClosedForm.steps` runs
@@ -102,7 +102,7 @@ def closed_form(
         mixing.check_agents(problem.num_agents)
         schedule_tables(layout, mixing.matrices(1))  # refuses a sharded layout
         if check:
-            stability.check_schedule(problem, algorithm, mixing, lr, strict=strict)
+            schedule_stability.check_schedule(problem, algorithm, mixing, lr, strict=strict)
         return ClosedForm(problem, algorithm, mixing, lr, layout)
     mixing = validate_mixing(mixing, num_agents=problem.num_agents, require_connected=False)
     if check:

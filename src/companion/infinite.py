@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from companion import algorithms, dynamics, ntk, schedules
+from companion import algorithms, analytic, dynamics, schedules
 from companion._checks import check_steps
 from companion.models import MLPSpec
 from companion.problem import Problem
@@ -152,7 +152,7 @@ def analytic_problem(problem: Problem) -> Problem:
     if model is None or problem.inputs is None:
         raise ValueError(
             "the infinite-width closed form needs a problem built from a model with inputs "
-            f"(model= and inputs=); supported models: {ntk.SUPPORTED}"
+            f"(model= and inputs=); supported models: {analytic.SUPPORTED}"
         )
     if isinstance(model.spec, MLPSpec) and model.spec.parameterization != "ntk":
         raise ValueError(
@@ -162,7 +162,7 @@ def analytic_problem(problem: Problem) -> Problem:
             "parameterization='ntk')"
         )
     n, c = problem.num_samples, problem.num_outputs
-    theta = ntk.analytic_ntk(model, _inputs(problem), problem.inputs, out_dim=1)
+    theta = analytic.ntk(model, _inputs(problem), problem.inputs, out_dim=1)
     has_test = problem.inputs_test is not None
     return Problem(
         targets=problem.targets,
@@ -186,8 +186,8 @@ def closed_form(
     """The infinite-width closed form of ``algorithm`` on the problem's data and model.
 
     Uses the problem's inputs, targets, partition, test side and model (its analytic NTK
-    and NNGP kernels, :func:`companion.ntk.analytic_ntk` and
-    :func:`companion.ntk.analytic_nngp`); the problem's empirical kernel and ``f_0`` are
+    and NNGP kernels, :func:`companion.analytic.ntk` and
+    :func:`companion.analytic.nngp`); the problem's empirical kernel and ``f_0`` are
     not used, so ``problem.params`` may be any initialization.
 
     Args:
@@ -224,7 +224,7 @@ def closed_form(
     kernels = [
         k[::c, ::c] for k in (mean_problem.kernel, mean_problem.kernel_test) if k is not None
     ]
-    nngp = ntk.analytic_nngp(problem.model, _inputs(problem), out_dim=1)  # type: ignore[arg-type]
+    nngp = analytic.nngp(problem.model, _inputs(problem), out_dim=1)  # type: ignore[arg-type]
     return InfiniteWidth(problem=problem, form=form, ntk=np.concatenate(kernels), nngp=nngp)
 
 

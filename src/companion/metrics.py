@@ -48,10 +48,8 @@ __all__ = [
     "prediction_error",
     "loss_curve_distance",
     "fall_factor",
-    "ZScores",
     "ordering",
     "pairwise_distances",
-    "pooled_z",
     "rank_correlation",
     "spread",
 ]
@@ -375,59 +373,3 @@ def spread(values: Sequence[float]) -> tuple[float, float, float]:
             f"spread needs a non-empty list of finite values (one per seed), got {values!r}"
         )
     return float(np.median(array)), float(array.min()), float(array.max())
-
-
-@dataclasses.dataclass(frozen=True)
-class ZScores:
-    """Monte Carlo means against a predicted expectation, pooled over all entries.
-
-    Attributes:
-        mean, variance: of the z-scores ``(MC mean - prediction) / standard error`` over
-            the entries whose samples vary; about 0 and 1 when the prediction is right.
-        within_3se: fraction of those entries within 3 standard errors.
-        exact_max_abs: largest ``|MC mean - prediction|`` over entries with zero sample
-            variance, compared exactly (0.0 when there are none).
-        count: how many entries were scored in standard-error units.
-    """
-
-    mean: float
-    variance: float
-    within_3se: float
-    exact_max_abs: float
-    count: int
-
-
-def pooled_z(samples: np.ndarray, predicted: np.ndarray, *, tie: float = 1e-12) -> ZScores:
-    """Pool the z-scores of Monte Carlo ``samples`` (realizations first) against
-    ``predicted`` over every entry (steps, agents, outputs).
-
-    Neighbouring entries are strongly correlated, so no single entry is a test; the pooled
-    mean, variance and 3-standard-error fraction are. Entries whose sample spread is at
-    most ``tie`` times their scale (a common start, for example) are compared exactly.
-
-    Example:
-        >>> rng = np.random.default_rng(0)
-        >>> z = pooled_z(rng.normal(size=(400, 50)), np.zeros(50))
-        >>> abs(z.mean) < 0.5, 0.5 < z.variance < 2, z.within_3se
-        (True, True, 1.0)
-    """
-    samples, predicted = np.asarray(samples, dtype=float), np.asarray(predicted, dtype=float)
-    if samples.ndim < 1 or samples.shape[1:] != predicted.shape or len(samples) < 2:
-        raise ValueError(
-            f"pooled_z needs samples of shape (realizations >= 2, *{predicted.shape}) for a "
-            f"prediction of shape {predicted.shape}, got {samples.shape}"
-        )
-    average = samples.mean(0)
-    error = samples.std(0, ddof=1) / np.sqrt(len(samples))
-    varies = error > tie * np.maximum(1.0, np.abs(average))
-    gaps = np.abs(average - predicted)[~varies]
-    z = ((average - predicted) / np.where(varies, error, 1.0))[varies]
-    if z.size == 0:
-        raise ValueError("pooled_z: no entry varies across realizations; compare them exactly")
-    return ZScores(
-        mean=float(z.mean()),
-        variance=float(z.var()),
-        within_3se=float(np.mean(np.abs(z) <= 3)),
-        exact_max_abs=float(gaps.max()) if gaps.size else 0.0,
-        count=int(z.size),
-    )

@@ -20,13 +20,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from companion import algorithms, dynamics, linear, metrics
+from companion import algorithms, dynamics, linear
 from companion._checks import check_steps
 from companion.problem import Problem
 from companion.schedules import RandomSchedule
 from companion.trajectory import Trajectory
 
-__all__ = ["BlockZ", "mean", "realizations", "second_moment", "z_over_blocks"]
+__all__ = ["mean", "realizations", "second_moment"]
 
 SECOND_MOMENT_LIMIT = 400  # largest Q m whose (Q m)^2 second moment is propagated
 
@@ -110,63 +110,3 @@ def realizations(form: dynamics.ClosedForm, steps: int, seeds: Sequence[int]) ->
             for seed in seeds
         ]
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class BlockZ:
-    """Pooled z-scores (:func:`companion.metrics.pooled_z`) of one prediction in each of
-    several independent Monte Carlo blocks.
-
-    One block is not a test: neighbouring entries are correlated, so its pooled variance
-    wanders (0.78 to 1.29 over eight blocks of 1000 realizations of a correct prediction
-    in the changing-graphs chapter). A prediction looks standard when the medians over
-    blocks do: z mean within ``MEAN_TOL`` of 0, variance in ``VARIANCE_RANGE``, at least
-    ``WITHIN_MIN`` of the entries within 3 standard errors.
-    """
-
-    blocks: tuple[metrics.ZScores, ...]
-
-    MEAN_TOL = 0.1
-    VARIANCE_RANGE = (0.8, 1.25)
-    WITHIN_MIN = 0.98
-
-    def spread(self, field: str) -> tuple[float, float, float]:
-        """``(median, minimum, maximum)`` over blocks of one :class:`ZScores` field."""
-        return metrics.spread([getattr(z, field) for z in self.blocks])
-
-    @property
-    def exact_max_abs(self) -> float:
-        """The largest exact gap of the entries that do not vary, over all blocks."""
-        return max(z.exact_max_abs for z in self.blocks)
-
-    def standard(self) -> bool:
-        """Whether the medians over blocks look like z-scores of a correct prediction."""
-        low, high = self.VARIANCE_RANGE
-        return bool(
-            abs(self.spread("mean")[0]) <= self.MEAN_TOL
-            and low <= self.spread("variance")[0] <= high
-            and self.spread("within_3se")[0] >= self.WITHIN_MIN
-        )
-
-    def summary(self) -> dict[str, float]:
-        """Median, minimum and maximum over blocks of the 3-SE fraction, mean and variance."""
-        return {
-            f"{field}_{how}": value
-            for field in ("within_3se", "mean", "variance")
-            for how, value in zip(("median", "min", "max"), self.spread(field), strict=True)
-        }
-
-
-def z_over_blocks(blocks: Sequence[np.ndarray], predicted: np.ndarray, *, power: int = 1) -> BlockZ:
-    """Pooled z-scores of ``samples ** power`` of every block (realizations first) against
-    ``predicted`` (an expectation of the same power).
-
-    Example:
-        >>> rng = np.random.default_rng(0)
-        >>> z = z_over_blocks([rng.normal(size=(400, 50)) for _ in range(3)], np.zeros(50))
-        >>> z.standard(), len(z.blocks)
-        (True, 3)
-    """
-    if len(blocks) == 0:
-        raise ValueError("z_over_blocks needs at least one block of Monte Carlo samples")
-    return BlockZ(tuple(metrics.pooled_z(np.asarray(b) ** power, predicted) for b in blocks))

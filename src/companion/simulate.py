@@ -22,7 +22,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from companion import algorithms, scan, stability
+from companion import algorithms, scan, schedule_stability, stability
 from companion._checks import check_float64, check_lr_value, check_steps
 from companion.agents import STACKED, Stacked
 from companion.graphs import validate_mixing
@@ -41,10 +41,10 @@ class DivergenceError(ValueError):
 def _divergence(problem, algorithm, mixing, lr, step) -> DivergenceError:
     start = f"{algorithm.name} diverged: values are not finite at step {step} with lr={lr:.6g}; "
     if isinstance(mixing, Schedule):
-        rate, kind = stability.schedule_rate(problem, algorithm, mixing, lr)
+        rate, kind = schedule_stability.schedule_rate(problem, algorithm, mixing, lr)
         return DivergenceError(
             start + f"the {kind} rate of the linearized dynamics on the schedule "
-            f"'{mixing.name}' is {rate:.6g} (companion.stability.schedule_rate)"
+            f"'{mixing.name}' is {rate:.6g} (companion.schedule_stability.schedule_rate)"
         )
     try:
         limit = stability.max_stable_lr(problem, algorithm, mixing)
@@ -113,7 +113,7 @@ def train(
     batches = None if sampler is None else _batches(problem, sampler, layout, steps)
     if check:
         if isinstance(mixing, Schedule):
-            stability.check_schedule(problem, algorithm, mixing, lr, strict=strict)
+            schedule_stability.check_schedule(problem, algorithm, mixing, lr, strict=strict)
         else:
             stability.check_lr(problem, algorithm, mixing, lr, strict=strict)
     observed, theta = scan.run(

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from companion.book import cache, chapters, paths, predict_cli
+from companion.book import cache, chapters, html, paths, predict_cli
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, chapters.ChapterFailed) as err:
+    except (ValueError, FileNotFoundError, chapters.ChapterFailed, html.BuildFailed) as err:
         print(f"companion: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
