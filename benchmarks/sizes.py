@@ -6,8 +6,12 @@ Repeats are counted with names normalized: every identifier becomes ``N``, every
 a copied block. Two chapters share the lines of every run of at least :data:`MIN_RUN`
 consecutive normalized code lines that both contain (longest matching blocks); the limit
 applies to the three algorithm chapters, which one driver should serve, and the worst other
-pair is shown beside it. Run ``python -m benchmarks.sizes`` (``--json`` for machine-readable
-output); it exits non-zero if a limit is missed.
+pair is shown beside it. Parameters cells are left out of the repeats (not of the other
+sizes): papermill needs every chapter to declare its own, one ``name = value  # comment``
+per line, and with names normalized any two such declarations are the same line ``N = 0``,
+so they would count as copied code whatever the chapters do. Run
+``python -m benchmarks.sizes`` (``--json`` for machine-readable output); it exits non-zero if
+a limit is missed.
 """
 
 from __future__ import annotations
@@ -39,11 +43,13 @@ ALGORITHM_CHAPTERS = ("03_dgd", "04_atc", "05_cta")
 
 def cells(path: Path) -> list[tuple[str, list[str]]]:
     """``(kind, non-empty lines)`` of every cell of a jupytext percent file, kind
-    ``"markdown"`` or ``"code"``; the header block before the first cell is skipped."""
+    ``"markdown"``, ``"parameters"`` (the code cell tagged so) or ``"code"``; the header
+    block before the first cell is skipped."""
     out: list[tuple[str, list[str]]] = []
     for line in path.read_text().splitlines():
         if line.startswith("# %%"):
-            out.append(("markdown" if "[markdown]" in line else "code", []))
+            kind = "markdown" if "[markdown]" in line else "code"
+            out.append(("parameters" if '"parameters"' in line else kind, []))
         elif out and line.strip():
             out[-1][1].append(line)
     return out
@@ -97,7 +103,7 @@ def measure(root: Path = ROOT) -> dict:
             else:
                 code += len(lines)
                 code_cells.append(len(lines))
-                chapter_code += lines
+                chapter_code += lines if kind == "code" else []
         shapes[chapter.stem] = normalized(chapter_code)
     pairs = {
         f"{a}/{b}": shared_lines(shapes[a], shapes[b]) for a, b in itertools.combinations(shapes, 2)

@@ -80,6 +80,22 @@ def test_list_quick_values_are_read_and_no_annotation_is_left_in_a_comment(tmp_p
             assert "[" not in parameter.comment, (chapter.slug, parameter.name)
 
 
+def test_a_comment_may_start_above_its_parameter_and_no_chapter_needs_fmt_off(tmp_path):
+    source = tmp_path / "above.py"
+    cell = (
+        '# %% tags=["parameters"]\nquick = False  # ok\n'
+        "# hidden widths of the sweep [quick: [8, 16]]\n"
+        "widths = [64, 128]  # [min: 1]\n"
+        "steps = 5  # s [quick: 2]\n"
+    )
+    source.write_text(cell)
+    quick, widths, steps = chapters.load_chapter(source).parameters
+    assert (quick.comment, steps.comment, steps.quick) == ("ok", "s", 2)
+    assert (widths.comment, widths.quick, widths.low) == ("hidden widths of the sweep", [8, 16], 1)
+    for chapter in chapters.chapters():
+        assert "# fmt: off" not in chapter.path.read_text(), chapter.slug
+
+
 @pytest.mark.bad_input
 def test_quick_values_are_typed_like_their_defaults(tmp_path):
     source = tmp_path / "bad.py"

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
+from numpy.typing import ArrayLike
 
 from companion import algorithms, linear, recursion, schedule_stability, stability
 from companion._checks import check_float64, check_lr_value, check_steps
@@ -213,7 +214,7 @@ class ClosedForm:
             raise ValueError(f"steps must be a 1-D array of step indices >= 0, got {steps!r}")
         return self._spectral(at, flow=False)
 
-    def flow(self, times: Sequence[float]) -> Trajectory:
+    def flow(self, times: ArrayLike) -> Trajectory:
         """The gradient flow ``d alpha/dt = ((M - I)/lr) alpha + c/lr`` at ``times``.
 
         ``t = k lr`` and ``Phi(t, t0) = expm(A (t - t0))`` with ``A = (M - I)/lr``; with

@@ -330,7 +330,7 @@ def pairwise_distances(stacked_params: Any) -> np.ndarray:
     return np.linalg.norm(flat[:, None] - flat[None], axis=-1)
 
 
-def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
+def rank_correlation(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
     """Spearman's rank correlation of ``y`` with ``x`` (ties get average ranks).
 
     Example:
@@ -346,7 +346,7 @@ def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
     return float(np.corrcoef(ranks_x, ranks_y)[0, 1])
 
 
-def fall_factor(values: Sequence[float]) -> float:
+def fall_factor(values: Sequence[float] | np.ndarray) -> float:
     """How many times smaller the last value is than the first.
 
     Example:

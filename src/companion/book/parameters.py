@@ -1,7 +1,13 @@
 """A chapter's parameters: the flat assignments of its cell tagged ``parameters``.
 
-Each line is ``name = value  # comment``; the comment may end with annotations read here,
-``[quick: VALUE]`` (the value quick mode uses), ``[min: BOUND]`` and ``[max: BOUND]``.
+Each parameter is ``name = value  # comment``. A comment too long for the page's 88 columns
+starts on comment lines directly above its assignment and goes on after it, so the cell is
+formatted like any other and the page shows it without scrolling. The comment may end with
+annotations read here, ``[quick: VALUE]`` (the value quick mode uses), ``[min: BOUND]`` and
+``[max: BOUND]``::
+
+    # hidden widths of the sweep [quick: [32, 64]]
+    widths = [64, 128, 256, 512, 1024]  # [min: 1]
 """
 
 from __future__ import annotations
@@ -102,8 +108,7 @@ def parse_parameters(source: str, where: Path) -> tuple[Parameter, ...]:
         target = node.targets[0]
         if not isinstance(target, ast.Name):
             raise ValueError(f"{where}: parameters cell assigns to a non-name")
-        line = lines[node.lineno - 1]
-        comment = line.split("#", 1)[1].strip() if "#" in line else ""
+        comment = _comment(lines, node.lineno - 1)
         default = ast.literal_eval(node.value)
         if not isinstance(default, PAPERMILL_TYPES):
             raise ValueError(
@@ -123,6 +128,24 @@ def parse_parameters(source: str, where: Path) -> tuple[Parameter, ...]:
             param.check(quick)
         params.append(param)
     return tuple(params)
+
+
+def _comment(lines: list[str], row: int) -> str:
+    """The comment of the assignment on ``lines[row]``: the comment lines directly above it
+    (up to a blank line, code or a formatter directive), then its trailing comment.
+
+    Example:
+      >>> _comment(["a = 1  # one", "# the second", "b = 2  # [min: 0]"], 2)
+      'the second [min: 0]'
+    """
+    line = lines[row]
+    parts = [line.split("#", 1)[1].strip()] if "#" in line else []
+    while row > 0 and (above := lines[row - 1].strip()).startswith("#"):
+        if above.startswith("# fmt:"):
+            break
+        parts.insert(0, above[1:].strip())
+        row -= 1
+    return " ".join(part for part in parts if part)
 
 
 def _annotations(comment: str, name: str, where: Path) -> tuple[str, dict[str, Any]]:
