@@ -31,12 +31,12 @@
 # $\theta_0$.
 
 # %% tags=["parameters"]
-# fmt: off
 quick = False  # small sizes for CI
 width = 512  # hidden width of the ReLU MLP (NTK parameterization) [quick: 128] [min: 1]
 depth = 2  # hidden layers [min: 1]
 num_agents = 4  # agents Q [min: 2]
-samples_per_agent = 10  # training samples per agent (Q times this in all) [quick: 5] [min: 1]
+# training samples per agent (Q times this in all)
+samples_per_agent = 10  # [quick: 5] [min: 1]
 n_test = 100  # test samples (kept different from n) [quick: 30] [min: 1]
 topology = "cycle"  # communication graph, Metropolis-Hastings weights
 lr_scale = 0.5  # step size in units of 1 / max_q lambda_max(K_qq / n_q) [min: 0.0]
@@ -44,28 +44,15 @@ steps = 200  # DGD steps of the training runs [quick: 60] [min: 1]
 doublings = 20  # the limit is examined up to step 2**doublings [quick: 16] [min: 1]
 seeds = 5  # initializations of the real network (theta_0 seeded 0, 1, ...) [min: 1]
 seed = 0  # seeds the data split and the partition [min: 0]
-# fmt: on
 
 # %% [markdown]
 # We import the helper package (which switches JAX to float64) and the book's plot theme.
+# The experiment itself, the same in the three algorithm chapters, lives in
+# `companion.validation`; this chapter adds what is particular to DGD.
 
 # %%
-import numpy as np
-import pandas as pd
-
-from companion import (
-    dynamics,
-    experiments,
-    graphs,
-    limits,
-    metrics,
-    models,
-    plotting,
-    stability,
-)
-from companion import problem as problem_lib
-from companion.book import claims, report
-from companion.trajectory import relative_error
+from companion import models, plotting, stability, validation
+from companion.book import claims
 
 plotting.theme()
 
@@ -75,52 +62,46 @@ plotting.theme()
 #
 # `problem.digits` splits digits evenly across the agents, initializes the MLP at
 # $\theta_0$ and computes its full-output empirical NTK on the training and test inputs;
-# `init_seed` draws another $\theta_0$ for the same data. The step size is a fraction of
-# the inverse of the largest local curvature $L_{\max} = \max_q \lambda_{\max}(K_{qq}/n_q)$.
-# `dynamics.closed_form` validates all of it once and returns a handle that answers every
-# later query.
+# another `init_seed` draws another $\theta_0$ for the same data. The step size is a
+# fraction of the inverse of the largest local curvature
+# $L_{\max} = \max_q \lambda_{\max}(K_{qq}/n_q)$. `validation.Experiment` holds the whole
+# setting once: the problem of every initialization, the mixing matrix, the step size and
+# the closed form (`dynamics.closed_form`, validated once, a handle that answers every
+# later query). Each quantity below is computed when a section first asks for it.
 
 # %%
 model = models.mlp(width, depth, 10)
 split = dict(num_agents=num_agents, samples_per_agent=samples_per_agent, n_test=n_test)
-
-
-def problem_for(init_seed):
-    return problem_lib.digits(model, seed=seed, init_seed=init_seed, **split)
-
-
-problem = problem_for(0)
-mixing = graphs.mixing_matrix(graphs.topology(topology, num_agents), "metropolis")
-lr = lr_scale / problem.curvature
-form = dynamics.closed_form(problem, "dgd", mixing, lr=lr)
+lengths = dict(steps=steps, seeds=seeds, doublings=doublings, seed=seed)
+experiment = validation.Experiment("dgd", model, topology, lr_scale, **split, **lengths)
+problem, mixing, lr = experiment.problem, experiment.mixing, experiment.lr
 print(f"m = n C = {problem.kernel.shape[0]} outputs, Q = {num_agents}, eta = {lr:.3g}")
 
 # %% [markdown]
 # The step size must keep the recursion stable. For a symmetric $W$ the paper's condition
 # $\eta\,L_{\max} < 1 + \lambda_{\min}(W)$ is sufficient; the exact threshold is where the
 # spectral radius of the iteration matrix reaches 1 ({ref}`the stability statement
-# <stability-theorem>`).
+# <stability-theorem>`). We print both in units of the step size used here.
 
 # %%
 exact_threshold = stability.max_stable_lr(problem, "dgd", mixing)
-print(
-    f"eta L_max = {lr_scale}, sufficient bound 1 + lambda_min(W) = "
-    f"{1 + np.linalg.eigvalsh(mixing)[0]:.3f}"
-)
+bound = stability.sufficient_lr_bound(problem, mixing, algorithm="dgd")
+sufficient = bound * problem.curvature
+print(f"eta L_max = {lr_scale}, sufficient bound 1 + lambda_min(W) = {sufficient:.3f}")
 print(f"exact threshold / eta = {exact_threshold / lr:.2f}")
 
 # %% [markdown]
 # (dgd-training)=
 # ## Closed form against the linearized network
 #
-# `experiments.compare` evaluates the closed form for steps $0, \dots, K$ and trains $Q$
+# `Experiment.linearized` evaluates the closed form for steps $0, \dots, K$ and trains $Q$
 # copies of the linearized network $f_{\mathrm{lin}}$ with the DGD update
-# (`companion.simulate.train`). Here the closed form is exact: what is left is rounding.
+# (`experiments.compare`, which calls `companion.simulate.train`). Here the closed form is
+# exact: what is left is rounding, measured as the worst relative error over every
+# agent's local losses and predictions.
 
 # %%
-linearized = experiments.compare(
-    problem, "dgd", mixing, lr=lr, steps=steps, linearize=True
-)
+linearized = experiment.linearized
 print(f"linearized network: max relative error {linearized.max_rel_err:.1e}")
 
 # %% [markdown]
@@ -133,11 +114,12 @@ print(f"linearized network: max relative error {linearized.max_rel_err:.1e}")
 # a metric that cannot tell the two apart cannot support the claim. The claims are judged
 # against a rival, the strongest cheap explanation that does not use the graph: that the
 # graph does not matter, the complete graph's closed form at the same step size.
+# `Experiment.runs` holds all of it (`experiments.over_seeds`); its summary gives the
+# median, smallest and largest value over the initializations of each metric, for the
+# closed form and for the control.
 
 # %%
-runs = experiments.over_seeds(
-    problem_for, "dgd", mixing, lr_scale=lr_scale, steps=steps, seeds=range(seeds)
-)
+runs = experiment.runs
 runs.summary().round(3)
 
 # %% [markdown]
@@ -152,9 +134,8 @@ runs.summary().round(3)
 # {eq}`eq-param-distance`.
 
 # %% mystnb={"figure": {"caption": "DGD on the cycle: closed form (lines) against training of the linearized network and of the real network (markers), per agent (colours).", "name": "fig-dgd-panels"}}
-observed = {"linearized network": linearized.observed, "network": runs.observed[0]}
 title = f"DGD, {topology}, Q = {num_agents}, width {width}"
-fig = plotting.dynamics_panels(linearized.predicted, observed, title=title)
+fig = plotting.dynamics_panels(linearized.predicted, experiment.trained, title=title)
 
 # %% [markdown]
 # The linearized network sits on the lines to machine precision. The real network follows
@@ -167,13 +148,12 @@ fig = plotting.dynamics_panels(linearized.predicted, observed, title=title)
 # ## Parameters, not only predictions
 #
 # The closed form also gives every agent's parameters, $\theta_q = \theta_0 + J^\top
-# \alpha_q$, through one vector-Jacobian product per agent (`ClosedForm.parameters`). For
-# the linearized network they must equal the trained ones:
+# \alpha_q$, through one vector-Jacobian product per agent (`ClosedForm.parameters`),
+# never the Jacobian itself. For the linearized network they must equal the trained ones,
+# a comparison in the $P$ parameters rather than in the $m$ outputs the kernel acts on:
 
 # %%
-predicted_theta = metrics.flat_parameters(form.parameters(steps))
-trained_theta = metrics.flat_parameters(linearized.observed.final_params)
-parameter_err = relative_error(predicted_theta, trained_theta)
+parameter_err = experiment.parameter_error()
 print(
     f"predicted vs trained parameters (linearized): relative error {parameter_err:.1e}"
 )
@@ -181,24 +161,11 @@ print(
 # %% [markdown]
 # For the real network the distances are a prediction: $\|\theta_q - \theta_0\|$ and the
 # pairwise $\|\theta_q - \theta_r\|$, from the kernel against the trained parameters, for
-# the first initialization.
+# the first initialization. The table lists the closed form's value, the network's, and
+# their ratio.
 
 # %%
-pairs = np.triu_indices(num_agents, 1)
-closed = runs.predicted[0].param_distance[-1]
-trained = runs.observed[0].param_distance[-1]
-between = metrics.pairwise_distances(form.parameters(steps))[pairs]
-between_trained = metrics.pairwise_distances(runs.observed[0].final_params)[pairs]
-names = [f"|theta_{q + 1} - theta_0|" for q in range(num_agents)]
-names += [f"|theta_{q + 1} - theta_{r + 1}|" for q, r in zip(*pairs, strict=True)]
-distances = pd.DataFrame(
-    {
-        "closed form": np.append(closed, between),
-        "network": np.append(trained, between_trained),
-    },
-    index=names,
-)
-distances.assign(ratio=distances["network"] / distances["closed form"]).round(3)
+experiment.distances().round(3)
 
 # %% [markdown]
 # The last column says how far the network's parameters move compared with the linear
@@ -212,37 +179,27 @@ distances.assign(ratio=distances["network"] / distances["closed form"]).round(3)
 # The gradient flow {eq}`eq-flow` of DGD keeps the step size in its generator,
 # $A = -\frac1\eta (I - W)\otimes I_m - \mathrm{blockdiag}_q(K D_q)$: a smaller step mixes
 # more often per unit of time. We pair each discrete run with the flow of its own step
-# size, at $\eta$ and at $\eta/4$ (four times as many steps to the same time $t$).
+# size, at $\eta$ and at $\eta/4$ (four times as many steps to the same time $t$), all
+# evaluated at 41 evenly spaced times up to the horizon $K\eta$ (`Experiment.flows`).
 
 # %%
-horizon, times = steps * lr, np.linspace(0, steps * lr, 41)
-finer = dynamics.closed_form(problem, "dgd", mixing, lr=lr / 4)
-flows = {f"flow, eta = {s.lr:.2g}": s.flow(times) for s in (form, finer)}
-discrete = {
-    f"discrete, eta = {lr:.2g}": linearized.predicted,
-    f"discrete, eta = {lr / 4:.2g}": finer.steps(4 * steps),
-}
+flow_runs = experiment.flows(divisor=4)
 
 # %% [markdown]
 # {numref}`fig-dgd-flow` puts them side by side.
 
 # %% mystnb={"figure": {"caption": "Global loss of DGD's gradient flow (lines) and of the discrete recursion (markers) at two step sizes, against time t = k eta.", "name": "fig-dgd-flow"}}
-fig = plotting.flow_vs_steps(flows, discrete, title=f"DGD, {topology}: steps vs flow")
+title = f"DGD, {topology}: steps vs flow"
+fig = plotting.flow_vs_steps(flow_runs.flows, flow_runs.discrete, title=title)
 
 # %% [markdown]
 # Each discrete run tracks its flow, and the smaller step tracks its flow more closely:
 # the recursion is the explicit Euler discretization of the flow. The two flows differ:
 # with the smaller step the agents mix four times as often per unit of time. The relative
-# gap of the final global loss:
+# gap of the final global loss, each recursion against the flow of its own step size:
 
 # %%
-pairs = zip(("eta", "eta/4"), discrete.values(), flows.values(), strict=True)
-flow_gap = {
-    name: abs(run.mean_global_loss[-1] - flow.mean_global_loss[-1])
-    / flow.mean_global_loss[-1]
-    for name, run, flow in pairs
-}
-print({k: f"{v:.3f}" for k, v in flow_gap.items()})
+print({k: f"{v:.3f}" for k, v in flow_runs.gaps.items()})
 
 # %% [markdown]
 # Why does the gap shrink, when the generator carries the stiff term $(I - W)/\eta$,
@@ -257,13 +214,12 @@ print({k: f"{v:.3f}" for k, v in flow_gap.items()})
 # The flow is driven by the paper's state-transition matrix: $F(t) - F^\star =
 # \Phi(t, 0)\,(F(0) - F^\star)$ with $F^\star = \mathbf{1} \otimes y$ (shown in the next
 # section to be the fixed point). `ClosedForm.transition` gives $\Phi$; applied to the
-# initial gap it reproduces the flow at the horizon:
+# initial gap $F(0) - F^\star$, every agent starting at $f_0$, it reproduces the flow at
+# the horizon:
 
 # %%
-start = np.tile((problem.f0 - problem.targets).ravel(), num_agents)
-end = form.transition(horizon) @ start + np.tile(problem.targets.ravel(), num_agents)
-flow_end = flows[f"flow, eta = {lr:.2g}"].predictions[-1].ravel()
-print(f"Phi(t, 0) against the flow: relative error {relative_error(end, flow_end):.1e}")
+transition_err = experiment.transition_error(flow_runs)
+print(f"Phi(t, 0) against the flow: relative error {transition_err:.1e}")
 
 # %% [markdown]
 # (dgd-limit)=
@@ -278,27 +234,23 @@ print(f"Phi(t, 0) against the flow: relative error {relative_error(end, flow_end
 # data, reach the centralized minimum-norm solution
 # $\theta^\star = \theta_0 + J^\top K^{-1}(y - f_0)$, and predict on test inputs like
 # centralized NTK regression $f_0(X^\star) + K(X^\star, X)\,K^{-1}(y - f_0)$.
-# `limits.approach` evaluates the closed form at steps $1, 2, 4, \dots, 2^{20}$ by repeated
-# squaring and measures the three gaps, each relative to its value at $\theta_0$.
+# `Experiment.approach` evaluates the closed form at steps $1, 2, 4, \dots, 2^{20}$ by
+# repeated squaring (`limits.approach`) and measures the three gaps, each relative to its
+# value at $\theta_0$. First the kernel's spectrum, which sets the pace:
 
 # %%
-approach = limits.approach(form, doublings=doublings)
-kernel_eigs = np.linalg.eigvalsh(problem.kernel)
-slowest = problem.num_samples / (lr * kernel_eigs[0])
-rounding = len(kernel_eigs) * np.finfo(float).eps * kernel_eigs[-1]
-print(
-    f"lambda_min(K) = {kernel_eigs[0]:.2e}, {kernel_eigs[0] / rounding:.1e} x rounding"
-)
-print(f"condition number of K: {kernel_eigs[-1] / kernel_eigs[0]:.1e}")
-print(f"slowest mode: about {slowest:.1e} steps per e-fold")
+spectrum = experiment.spectrum()
+above = spectrum.lambda_min / spectrum.rounding
+print(f"lambda_min(K) = {spectrum.lambda_min:.2e}, {above:.1e} x rounding")
+print(f"condition number of K: {spectrum.condition:.1e}")
+print(f"slowest mode: about {spectrum.slowest:.1e} steps per e-fold")
 
 # %% [markdown]
 # {numref}`fig-dgd-limit` follows the worst agent.
 
 # %% mystnb={"figure": {"caption": "Distance of the worst agent to the centralized limit: training residual, test predictions against centralized NTK regression, and parameter norm against the minimum norm.", "name": "fig-dgd-limit"}}
-fig = plotting.limit_gaps(
-    {"dgd": approach}, title="DGD reaches the centralized solution"
-)
+title = "DGD reaches the centralized solution"
+fig = plotting.limit_gaps({"dgd": experiment.approach}, title=title)
 
 # %% [markdown]
 # The gaps fall slowly at first (one e-fold every $n / (\eta\,\lambda_{\min}(K))$ steps,
@@ -311,21 +263,11 @@ fig = plotting.limit_gaps(
 # and the agreement with the real network: each metric passes only if its median over
 # the initializations is below 0.15, it beats the rival (the complete graph's closed
 # form) paired over initializations, and the 20% step-size control fails that bound.
+# `claims.algorithm_chapter` records the claims every algorithm chapter makes, under
+# this chapter's section labels.
 
 # %% tags=["nbval-check-output"]
-recorded = claims.algorithm_chapter(
-    "dgd",
-    linearized=linearized,
-    seeds=runs,
-    approach=approach,
-    width=width,
-    doublings=doublings,
-    sections={
-        "training": "dgd-training",
-        "network": "dgd-network",
-        "limit": "dgd-limit",
-    },
-)
+recorded = claims.algorithm_chapter(experiment)
 
 # %% [markdown]
 # Against the rival that the graph does not matter, the final-loss error is
@@ -334,19 +276,11 @@ recorded = claims.algorithm_chapter(
 # width (the chapter does not sweep width; bound 0.15 as above):
 # {claim}`dgd.network.worst_agent_loss_rel_err_by_width`.
 #
-# And the parameters of the linearized network, predicted through the kernel:
+# And the parameters of the linearized network, predicted through the kernel, to the
+# same $10^{-10}$ as the predictions:
 
 # %% tags=["nbval-check-output"]
-report.record(
-    "primal.parameter_max_rel_err",
-    parameter_err,
-    kind="exact",
-    bound=claims.EXACT,
-    statement="every agent's parameters theta_0 + J^T alpha_q from the DGD closed form "
-    "against the trained linearized network, relative error",
-    section="dgd-parameters",
-)
-print(f"predicted parameters exact (< 1e-10): {parameter_err < claims.EXACT}")
+parameter_claim = claims.PARAMETERS.record(parameter_err)
 
 # %% [markdown]
 # ## In this chapter we

@@ -29,9 +29,8 @@
 # gradient flow as the step size shrinks.
 
 # %% tags=["parameters"]
-# fmt: off
 quick = False  # small sizes for CI
-seed = 0  # the one seed: data split, partition and theta_0 [min: 0]
+seed = 0  # seeds the data split and the partition (theta_0: 0, 1, ...) [min: 0]
 num_agents = 4  # agents on the graph [min: 2]
 topology = "cycle"  # the graph (Metropolis-Hastings weights)
 samples_per_agent = 10  # local training digits [quick: 5] [min: 1]
@@ -42,27 +41,17 @@ lr_scale = 0.5  # step size as a multiple of 1 / L_max [min: 0.0]
 steps = 200  # updates per run [quick: 60] [min: 1]
 doublings = 20  # last step of the limit: 2 to this power [quick: 16] [min: 1]
 seeds = 5  # initializations of the real network [min: 1]
-halvings = 3  # the flow comparison halves the step size this many times [quick: 2] [min: 1]
-# fmt: on
+# the flow comparison halves the step size this many times
+halvings = 3  # [quick: 2] [min: 1]
 
 # %% [markdown]
-# We import the helper package (float64) and the plot theme.
+# We import the helper package (float64), its driver of the algorithm chapters
+# (`companion.validation`) and the plot theme.
 
 # %%
 import numpy as np
-import pandas as pd
 
-from companion import (
-    cost,
-    discretization,
-    dynamics,
-    experiments,
-    graphs,
-    limits,
-    models,
-    plotting,
-)
-from companion import problem as problem_lib
+from companion import models, plotting, validation
 from companion.book import claims, report
 from companion.trajectory import relative_error
 
@@ -72,56 +61,42 @@ plotting.theme()
 # (cta-experiment)=
 # ## The experiment
 #
-# The problem of the DGD and ATC chapters ({ref}`dgd-experiment`), built the same way:
+# The problem of the DGD and ATC chapters ({ref}`dgd-experiment`), built the same way by
+# `validation.Experiment`, with CTA's update:
 
 # %%
 net = models.mlp(width, depth, 10)
-shared = dict(n_test=n_test, num_agents=num_agents, samples_per_agent=samples_per_agent)
-
-
-def cta_problem_for(s):
-    return problem_lib.digits(net, seed=seed, init_seed=s, **shared)
-
-
-cta_problem = cta_problem_for(0)
-w = graphs.mixing_matrix(graphs.topology(topology, num_agents), "metropolis")
-eta = lr_scale / cta_problem.curvature
-cta = dynamics.closed_form(cta_problem, "cta", w, lr=eta)
+split = dict(num_agents=num_agents, samples_per_agent=samples_per_agent, n_test=n_test)
+lengths = dict(steps=steps, seeds=seeds, doublings=doublings, seed=seed)
+cta = validation.Experiment("cta", net, topology, lr_scale, **split, **lengths)
 
 # %% [markdown]
 # (cta-training)=
 # ## Closed form against training
 #
-# The linearized network, for which the closed form is exact:
+# The linearized network, for which the closed form is exact, so that the worst relative
+# error of the agents' losses and predictions measures rounding alone:
 
 # %%
-cta_linearized = experiments.compare(
-    cta_problem, "cta", w, lr=eta, steps=steps, linearize=True
-)
-print(f"linearized: max relative error {cta_linearized.max_rel_err:.1e}")
+print(f"linearized: max relative error {cta.linearized.max_rel_err:.1e}")
 
 # %% [markdown]
 # (cta-network)=
 # ### The real network
 #
 # The real network over several initializations, with the 20% step-size control of the
-# DGD chapter ({ref}`dgd-network`):
+# DGD chapter ({ref}`dgd-network`). The table shows the closed form's median, smallest and
+# largest error over the initializations:
 
 # %%
-cta_runs = experiments.over_seeds(
-    cta_problem_for, "cta", w, lr_scale=lr_scale, steps=steps, seeds=range(seeds)
-)
-cta_runs.summary().loc["closed form"].round(3)
+cta.runs.summary().loc["closed form"].round(3)
 
 # %% [markdown]
 # {numref}`fig-cta-panels`: closed form (lines) against the two training runs (markers).
 
 # %% mystnb={"figure": {"caption": "CTA on the cycle: closed form (lines) against training of the linearized network and of the real network (markers), per agent (colours).", "name": "fig-cta-panels"}}
-fig = plotting.dynamics_panels(
-    cta_linearized.predicted,
-    {"linearized network": cta_linearized.observed, "network": cta_runs.observed[0]},
-    title=f"CTA, {topology}, width {width}",
-)
+title = f"CTA, {topology}, width {width}"
+fig = plotting.dynamics_panels(cta.linearized.predicted, cta.trained, title=title)
 
 # %% [markdown]
 # Again the linearized network is on the lines to rounding error and the real network
@@ -136,10 +111,8 @@ fig = plotting.dynamics_panels(
 # ({numref}`fig-cta-limit`).
 
 # %% mystnb={"figure": {"caption": "Distance of the worst agent to the centralized limit under CTA: training residual, test predictions against NTK regression, parameter norm against the minimum norm.", "name": "fig-cta-limit"}}
-cta_approach = limits.approach(cta, doublings=doublings)
-fig = plotting.limit_gaps(
-    {"cta": cta_approach}, title="CTA reaches the centralized solution"
-)
+approaches = {"cta": cta.approach}
+fig = plotting.limit_gaps(approaches, title="CTA reaches the centralized solution")
 
 # %% [markdown]
 # (cta-side-by-side)=
@@ -150,10 +123,7 @@ fig = plotting.limit_gaps(
 # {numref}`fig-algorithms`:
 
 # %%
-runs = {
-    name: dynamics.closed_form(cta_problem, name, w, lr=eta).steps(steps)
-    for name in ("dgd", "atc")
-} | {"cta": cta_linearized.predicted}
+runs = cta.closed_forms(("dgd", "atc", "cta"))
 
 # %% mystnb={"figure": {"caption": "DGD, ATC and CTA on the same cycle and step size (closed forms): global loss at the network average, consensus distance of the parameters, and test loss.", "name": "fig-algorithms"}}
 fig = plotting.algorithm_comparison(runs, title=f"DGD, ATC and CTA, {topology}")
@@ -161,22 +131,10 @@ fig = plotting.algorithm_comparison(runs, title=f"DGD, ATC and CTA, {topology}")
 # %% [markdown]
 # A table of the final global loss, at the agents' parameters and at their average, the
 # mean local loss for contrast, the largest and the final consensus distance, and the
-# final test loss:
+# final test loss (`validation.endpoints`):
 
 # %%
-pd.DataFrame(
-    {
-        name: {
-            "final L(theta_q), mean": traj.mean_global_loss[-1],
-            "final L(theta_bar)": traj.average_loss[-1],
-            "final mean local loss": traj.mean_local_loss[-1],
-            "peak consensus distance": traj.consensus_distance.max(),
-            "final consensus distance": traj.consensus_distance[-1],
-            "final test loss": traj.test_loss[-1].mean(),
-        }
-        for name, traj in runs.items()
-    }
-).T.round(4)
+validation.endpoints(runs).round(4)
 
 # %% [markdown]
 # ATC keeps the smallest disagreement, while CTA looks like DGD. The two diffusion
@@ -188,7 +146,7 @@ pd.DataFrame(
 # $(W \otimes I)F^{\mathrm{CTA}}(k) = F^{\mathrm{ATC}}(k)$ on the closed forms:
 
 # %%
-mixed_cta = np.einsum("qr,krnc->kqnc", w, runs["cta"].predictions)
+mixed_cta = np.einsum("qr,krnc->kqnc", cta.mixing, runs["cta"].predictions)
 cta_is_atc = relative_error(mixed_cta, runs["atc"].predictions)
 print(f"relative error of W F_CTA against F_ATC: {cta_is_atc:.1e}")
 
@@ -209,21 +167,15 @@ print(f"relative error of W F_CTA against F_ATC: {cta_is_atc:.1e}")
 # generator keeps $1/\eta$ in front of the mixing term. Halving the step size `halvings`
 # times over the same horizon, we measure the gap between the discrete predictions and the
 # flow of the same step size, every agent, at ten times along the run
-# (`discretization.flow_gaps`). The DGD chapter explains why the gap can shrink at all despite
-# the stiff mixing term ({ref}`dgd-flow`): the disagreement modes die within a few steps
-# in both, and what remains moves by $O(\eta)$ per step.
+# (`validation.flow_orders`, one `discretization.flow_gaps` per algorithm). The DGD
+# chapter explains why the gap can shrink at all despite the stiff mixing term
+# ({ref}`dgd-flow`): the disagreement modes die within a few steps in both, and what
+# remains moves by $O(\eta)$ per step. The printed numbers are the log-log slopes of the
+# gap against $\eta$, one per algorithm.
 
 # %%
-flows = {
-    name: discretization.flow_gaps(
-        cta_problem, name, w, lr=eta, steps=steps, halvings=halvings
-    )
-    for name in ("dgd", "atc", "cta")
-}
-flow_gaps = {name: f.own for name, f in flows.items()}
-gap_slope = {
-    name: cost.loglog_slope(list(g), list(g.values())) for name, g in flow_gaps.items()
-}
+orders = validation.flow_orders(cta, ("dgd", "atc", "cta"), halvings)
+gap_slope = orders.slopes
 print({name: f"{slope:.2f}" for name, slope in gap_slope.items()})
 
 # %% [markdown]
@@ -233,11 +185,8 @@ print({name: f"{slope:.2f}" for name, slope in gap_slope.items()})
 # flows. It reuses the same recursions and flows.
 
 # %% mystnb={"figure": {"caption": "Gap between each discrete recursion and its own gradient flow against the step size, over the same horizon (log-log).", "name": "fig-flow-gaps"}}
-wrong_pairing = {name: f.largest_flow for name, f in flows.items()}
-wrong_slope = {
-    n: cost.loglog_slope(list(g), list(g.values())) for n, g in wrong_pairing.items()
-}
-fig = plotting.flow_gaps(flow_gaps, title=f"{topology}, width {width}")
+wrong_slope = orders.control_slopes
+fig = plotting.flow_gaps(orders.own, title=f"{topology}, width {width}")
 
 # %% [markdown]
 # ## Recorded numbers
@@ -246,19 +195,7 @@ fig = plotting.flow_gaps(flow_gaps, title=f"{topology}, width {width}")
 # chapter ({ref}`dgd-network`):
 
 # %% tags=["nbval-check-output"]
-cta_claims = claims.algorithm_chapter(
-    "cta",
-    linearized=cta_linearized,
-    seeds=cta_runs,
-    approach=cta_approach,
-    width=width,
-    doublings=doublings,
-    sections={
-        "training": "cta-training",
-        "network": "cta-network",
-        "limit": "cta-limit",
-    },
-)
+cta_claims = claims.algorithm_chapter(cta)
 
 # %% [markdown]
 # Against the rival that the graph does not matter, the final-loss error is
@@ -271,21 +208,10 @@ cta_claims = claims.algorithm_chapter(
 # pairing's slope must fall outside.
 
 # %% tags=["nbval-check-output"]
-report.record(
-    "cta_atc.mixed_cta_equals_atc",
-    cta_is_atc,
-    kind="theorem",
-    bound=claims.EXACT,
-    statement="(W x I) F_CTA(k) = F_ATC(k) at every step from a common theta_0: CTA's "
-    "combined points are ATC's iterates (closed forms)",
-    section="cta-side-by-side",
-)
-print(
-    f"CTA's combined points are ATC's iterates (< 1e-10): {cta_is_atc < claims.EXACT}"
-)
+identity_claim = claims.CTA_IS_ATC.record(cta_is_atc)
 
 # %% [markdown]
-# The flows:
+# The flows, with the wrong pairing as the control that must fail the same test:
 
 # %% tags=["nbval-check-output"]
 first_order = all(0.75 <= s <= 1.25 for s in gap_slope.values())

@@ -8,12 +8,15 @@ and than a deliberately wrong step size), and every agent reaches the centralize
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+
 import numpy as np
 
 from companion import graphs, rivals
 from companion.book import report
-from companion.experiments import Comparison, SeedRuns
-from companion.limits import Approach
+from companion.experiments import SeedRuns
+from companion.validation import Experiment
 
 EXACT = 1e-10  # float64 closed form against linearized training
 LIMIT = 1e-8  # rounding of 20-40 squarings of a matrix conditioned like K
@@ -76,24 +79,26 @@ def network_agreement(
 
 
 def algorithm_chapter(
-    algorithm: str,
-    *,
-    linearized: Comparison,
-    seeds: SeedRuns,
-    approach: Approach,
-    width: int,
-    doublings: int,
-    sections: dict[str, str],
+    experiment: Experiment, *, sections: Mapping[str, str] | None = None
 ) -> dict[str, dict]:
     """Records ``<algorithm>.linearized_max_rel_err`` (exact), the network agreement
-    (:func:`network_agreement`) and ``<algorithm>.limit_rel_err`` (theorem), prints their
-    verdicts, and returns the entries.
+    (:func:`network_agreement`) and ``<algorithm>.limit_rel_err`` (theorem) of one algorithm
+    chapter's experiment (:class:`companion.validation.Experiment`), prints their verdicts,
+    and returns the entries.
 
     ``sections`` maps ``"training"``, ``"network"`` and ``"limit"`` to the labels of the
-    chapter sections that establish them.
+    chapter sections that establish them; by default ``<algorithm>-training`` and so on.
     """
-    name = algorithm.upper()
-    limit = float(approach.worst[-1])
+    algorithm, width, doublings = experiment.algorithm, experiment.width, experiment.doublings
+    if width is None:
+        raise ValueError(
+            "the experiment's model has no hidden width, and the network claims are recorded "
+            "by width: build it with companion.models.mlp"
+        )
+    if sections is None:
+        sections = {key: f"{algorithm}-{key}" for key in ("training", "network", "limit")}
+    linearized, name = experiment.linearized, algorithm.upper()
+    limit = float(experiment.approach.worst[-1])
     entries = {
         "exact": report.record(
             f"{algorithm}.linearized_max_rel_err",
@@ -120,9 +125,69 @@ def algorithm_chapter(
     print(f"limit reached (< {LIMIT:g}): {limit < LIMIT}")
     return entries | network_agreement(
         f"{algorithm}.network",
-        seeds,
+        experiment.runs,
         width=width,
-        setting=f"{name} on the cycle, width {width}",
+        setting=f"{name} on the {experiment.topology}, width {width}",
         section=sections["network"],
         paper="the closed form describes the training of wide networks",
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """A claim that two computations agree to rounding (bound :data:`EXACT`): an exact
+    check, or a theorem whose two sides are computed independently.
+
+    Example:
+      >>> PARAMETERS.kind, PARAMETERS.section
+      ('exact', 'dgd-parameters')
+    """
+
+    name: str
+    kind: str
+    statement: str
+    section: str
+    verdict: str  # what the printed check says, before "(< 1e-10): True"
+
+    def record(self, value: float) -> dict:
+        """Records ``value`` against :data:`EXACT`, prints the verdict, returns the entry."""
+        entry = report.record(
+            self.name,
+            value,
+            kind=self.kind,
+            bound=EXACT,
+            statement=self.statement,
+            section=self.section,
+        )
+        print(f"{self.verdict} (< {EXACT:g}): {value < EXACT}")
+        return entry
+
+
+#: The DGD chapter: the closed form's parameters against the trained linearized network.
+PARAMETERS = Identity(
+    "primal.parameter_max_rel_err",
+    "exact",
+    "every agent's parameters theta_0 + J^T alpha_q from the DGD closed form against the "
+    "trained linearized network, relative error",
+    "dgd-parameters",
+    "predicted parameters exact",
+)
+#: The ATC chapter: the complete graph with uniform weights is centralized gradient descent.
+ATC_IS_CENTRALIZED = Identity(
+    "atc_complete_vs_centralized.max_rel_err",
+    "theorem",
+    "ATC on the complete graph with W = 11^T/Q vs centralized gradient descent on "
+    "(1/Q) sum_q L_q (equal n_q): worst relative error of any agent's predictions, closed "
+    "form and trained network",
+    "atc-centralized",
+    "complete graph = centralized GD",
+)
+#: The CTA chapter: from a common start CTA's combined points are ATC's iterates.
+CTA_IS_ATC = Identity(
+    "cta_atc.mixed_cta_equals_atc",
+    "theorem",
+    "(W x I) F_CTA(k) = F_ATC(k) at every step from a common theta_0: CTA's "
+    "combined points are ATC's iterates (closed forms)",
+    "cta-side-by-side",
+    "CTA's combined points are ATC's iterates",
+)
