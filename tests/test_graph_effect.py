@@ -152,3 +152,81 @@ def test_agreement_margin_pairs_the_graphs_other_than_the_rivals(runs):
         cycle.seeds, cycle.problems, star, cycle.observed, cycle.control, 1.0
     )
     assert not graph_effect.agreement_margin(by_graph, "final_loss_rel_err").beats
+
+
+@pytest.fixture(scope="module")
+def graph_grid(runs):
+    """Two levels of the same exact runs (linearized training against its closed form)."""
+    by_graph = {t: _seed_runs(runs, t) for t in NAMES}
+    return graph_effect.GraphGrid({"a": by_graph, "b": by_graph}, axis="setting")
+
+
+def test_graph_grid_medians_pool_graphs_and_seeds_against_the_rival(graph_grid):
+    table = graph_grid.medians({"final_loss_rel_err": "final"})
+    assert list(table.index) == ["a", "b"] and table.index.name == "setting"
+    assert list(table.columns) == [("final", p) for p in graph_effect.PREDICTIONS]
+    assert (table["final", "closed form"] < 1e-8).all()
+    # the rival (the complete graph's closed form) is wrong on the cycle and the star
+    assert (table["final", "rival"] > 1e-3).all()
+    pooled = graph_grid.pooled("final_loss_rel_err", "rival")
+    assert pooled.shape == (len(NAMES) * SEEDS, 2)
+    assert table["final", "rival"].tolist() == np.median(pooled, axis=0).tolist()
+
+
+def test_graph_grid_cell_tables_match_each_cells_seed_runs(graph_grid):
+    # these runs have no test data: tabulate the fields that do not need it
+    cells = graph_grid.cell_medians(("final_loss_rel_err", "log_loss_gap"))
+    assert cells.index.names == ["setting", "graph"] and len(cells) == 2 * len(NAMES)
+    assert list(cells.columns.levels[0]) == ["final_loss_rel_err", "log_loss_gap"]
+    for (level, graph), row in cells.iterrows():
+        runs = graph_grid[level, graph]
+        assert row["log_loss_gap", "closed form"] == runs.median("log_loss_gap")
+        assert row["log_loss_gap", "control"] == runs.median("log_loss_gap", control=True)
+    orders = graph_grid.orderings()
+    assert list(orders.columns) == ["full order", "worst agent"]
+    assert (orders["worst agent"] == 1.0).all()
+
+
+def test_graph_grid_identifies_the_graph_and_predicts_its_effect(graph_grid):
+    assert graph_grid.identified().tolist() == [1.0, 1.0]
+    confusion = graph_grid.confusion("a")
+    assert list(confusion.index) == list(confusion.columns) == list(NAMES)
+    assert (np.diag(confusion.to_numpy()) == confusion.min(axis=1).to_numpy()).all()
+    errors = graph_grid.effect_errors()
+    assert (errors.xs("closed form", axis=1, level=1) < 1e-8).all().all()
+    assert errors["final_loss", "rival"].tolist() == pytest.approx([1.0, 1.0])
+    table = graph_grid.effect_table()
+    assert table["a", "predicted"].to_numpy() == pytest.approx(table["a", "trained"], abs=1e-8)
+    gaps = graph_grid.gap_until([0, STEPS])
+    assert gaps.shape == (2, 2) and gaps.to_numpy().max() < 1e-8
+    assert graph_grid.margin("final_loss_rel_err", "a").beats
+
+
+def test_graph_grid_sees_the_wrong_graph(runs):
+    by_graph = {t: _seed_runs(runs, t) for t in NAMES}
+    star, cycle = by_graph["star"].predicted, by_graph["cycle"]
+    by_graph["cycle"] = experiments.SeedRuns(
+        cycle.seeds, cycle.problems, star, cycle.observed, cycle.control, 1.0
+    )
+    wrong = graph_effect.GraphGrid({"a": by_graph})
+    assert wrong.identified().tolist() == [0.0]
+    # pooled graph by graph: the cycle's seeds come first, each predicted by the star
+    assert min(wrong.values("a", "final_loss_rel_err")[:SEEDS]) > 1e-3
+    assert max(wrong.values("a", "final_loss_rel_err")[SEEDS:]) < 1e-8
+    assert not wrong.margin("final_loss_rel_err", "a").beats
+
+
+@pytest.mark.bad_input
+def test_graph_grid_refuses_uneven_graphs_unknown_levels_predictions_and_rivals(runs):
+    by_graph = {t: _seed_runs(runs, t) for t in NAMES}
+    with pytest.raises(ValueError, match="same graphs in the same order"):
+        graph_effect.GraphGrid({"a": by_graph, "b": {"cycle": by_graph["cycle"]}})
+    with pytest.raises(ValueError, match="same graphs in the same order"):
+        graph_effect.GraphGrid({})
+    grid = graph_effect.GraphGrid({"a": by_graph}, rival="torus")
+    with pytest.raises(ValueError, match="no runs at width 'z'"):
+        grid["z", "cycle"]
+    with pytest.raises(ValueError, match="unknown prediction 'oracle'"):
+        grid.values("a", "final_loss_rel_err", "oracle")
+    with pytest.raises(ValueError, match="not among the runs' graphs"):
+        grid.values("a", "final_loss_rel_err", "rival")

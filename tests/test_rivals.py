@@ -61,3 +61,38 @@ def test_the_graph_rival_loses_to_the_right_graph_and_beats_a_wrong_one():
     assert rivals.margin(*_final_loss_errors(broken_graph=False)).beats
     broken = rivals.margin(*_final_loss_errors(broken_graph=True))
     assert not broken.beats and broken.margin < 0
+
+
+def test_fields_carry_the_margin_and_an_optional_rival_value_by_width():
+    m = rivals.margin([0.10, 0.12, 0.09, 0.11, 0.10], [0.30, 0.25, 0.35, 0.28, 0.31])
+    assert m.fields() == {
+        "rival_value": m.rival,
+        "margin": m.margin,
+        "margin_interval": list(m.interval),
+    }
+    by_width = m.fields(rival_value={64: 0.4, 128: 0.3})
+    assert by_width["rival_value"] == {64: 0.4, 128: 0.3}
+    assert by_width["margin"] == m.margin and by_width["margin_interval"] == list(m.interval)
+
+
+def test_by_width_judges_the_largest_width_against_the_bound_and_the_slope():
+    m = rivals.margin([0.1, 0.12, 0.09, 0.11, 0.10], [0.30, 0.25, 0.35, 0.28, 0.31])
+    falling, rival = {64: 0.3, 128: 0.1}, {64: 0.4, 128: 0.4}
+    fields = rivals.by_width(falling, rival, m, bound=0.15, control={64: 0.5, 128: 0.2})
+    assert fields["value"] == falling and fields["passed"]
+    assert fields["rival_value"] == rival and fields["margin"] == m.margin
+    assert fields["control_value"] == {64: 0.5, 128: 0.2} and not fields["control_passed"]
+    rising = {64: 0.05, 128: 0.1}
+    assert rivals.by_width(rising, rival, m, bound=0.15)["passed"]
+    assert not rivals.by_width(rising, rival, m, bound=0.15, falls=True)["passed"]
+    assert not rivals.by_width(falling, rival, m, bound=0.05)["passed"]
+    assert "control_value" not in rivals.by_width(falling, rival, m, bound=0.15)
+
+
+@pytest.mark.bad_input
+def test_by_width_refuses_values_at_different_widths():
+    m = rivals.margin([0.1, 0.12, 0.09], [0.30, 0.25, 0.35])
+    with pytest.raises(ValueError, match="same two or more widths"):
+        rivals.by_width({64: 0.1, 128: 0.1}, {64: 0.2}, m, bound=0.15)
+    with pytest.raises(ValueError, match="same two or more widths"):
+        rivals.by_width({64: 0.1}, {64: 0.2}, m, bound=0.15)

@@ -4,15 +4,15 @@ A :class:`Comparison` puts the closed form (:func:`companion.dynamics.closed_for
 training (:func:`companion.simulate.train`) for one algorithm and one mixing matrix;
 :func:`grid` runs it for every (topology, algorithm) pair, :func:`over_seeds` for several
 initializations of one setting (with a deliberately wrong prediction beside each),
-:func:`ensemble` the same with one step size and the networks trained together, and
-:func:`table` tabulates any per-comparison quantities.
+:func:`over_graphs` on every graph, :func:`ensemble` with one step size and the networks
+trained together, and :func:`table` tabulates any per-comparison quantities.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ __all__ = [
     "grid",
     "identified",
     "mixings",
+    "over_graphs",
     "over_seeds",
     "rival_agreements",
     "table",
@@ -141,6 +142,21 @@ class SeedRuns:
         pairs = zip(self.predicted, self.observed, strict=True)
         return np.array([metrics.ordering(p, o) for p, o in pairs])
 
+    def kernel_drift(self) -> list[float]:
+        """For each seed, :func:`companion.metrics.kernel_drift` of the trained network
+        averaged over agents: how far its tangent kernel moved from ``K_0`` in training."""
+        drifts = []
+        for p, o in zip(self.problems, self.observed, strict=True):
+            if p.inputs is None or p.network is None or o.final_params is None:
+                raise ValueError(
+                    "kernel_drift needs each seed's model, inputs and trained parameters: "
+                    "train the networks themselves (linearized runs keep no final_params)"
+                )
+            drifts.append(
+                float(metrics.kernel_drift(p.network, o.final_params, p.inputs, p.kernel).mean())
+            )
+        return drifts
+
     def median(self, metric: str, *, control: bool = False) -> float:
         """The median over seeds of one :class:`companion.metrics.Agreement` field."""
         runs = self.control_agreements() if control else self.agreements()
@@ -223,6 +239,20 @@ def over_seeds(
         tuple(control),
         control_factor,
     )
+
+
+def over_graphs(
+    problem_for: Callable[[int], Problem],
+    algorithm: str,
+    mixings: Mapping[str, np.ndarray],
+    **over_seeds_args: Any,
+) -> dict[str, SeedRuns]:
+    """:func:`over_seeds` on every graph of ``mixings`` (name -> mixing matrix) with the same
+    problems, seeds and step-size rule (``over_seeds_args``): the runs that one level of a
+    :class:`companion.graph_effect.GraphGrid` holds."""
+    if not mixings:
+        raise ValueError("mixings is empty: give at least one graph's mixing matrix")
+    return {n: over_seeds(problem_for, algorithm, w, **over_seeds_args) for n, w in mixings.items()}
 
 
 def ensemble(

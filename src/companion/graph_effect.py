@@ -10,21 +10,31 @@ graph, the complete graph's), predicts 0 for every pair.
 The relative error ``|predicted - observed| / |observed|`` of the rival is exactly 1, so it
 cannot compete on that scale; the two are compared on the absolute errors instead,
 ``|predicted - observed|`` against ``|0 - observed|``, paired over pairs and seeds
-(:func:`companion.rivals.margin`).
+(:func:`companion.rivals.margin`); :class:`GraphGrid` tabulates it by setting.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
-from companion import experiments, rivals
+from companion import experiments, metrics, rivals
 from companion.trajectory import Trajectory
 
-__all__ = ["GraphEffect", "agreement_margin", "effects", "final_loss", "steps_to", "target_loss"]
+__all__ = [
+    "PREDICTIONS",
+    "GraphEffect",
+    "GraphGrid",
+    "agreement_margin",
+    "effects",
+    "final_loss",
+    "steps_to",
+    "target_loss",
+]
 
 
 def final_loss(trajectory: Trajectory) -> float:
@@ -211,3 +221,179 @@ def agreement_margin(
     ours = [getattr(a, metric) for name in others for a in runs[name].agreements()]
     theirs = [getattr(a, metric) for name in others for a in against[name]]
     return rivals.margin(ours, theirs)
+
+
+#: What a :class:`GraphGrid` scores against each trained network: its graph's closed form,
+#: the rival graph's, and the closed form at a step size off by ``control_factor``.
+PREDICTIONS = ("closed form", "rival", "control")
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphGrid:
+    """Runs on three named axes, a setting (``axis``: width, algorithm), the graph and the
+    seed, reduced over graphs and seeds. The graphs of a level share seeds, initializations
+    and step sizes, so the rival graph's closed form scores each of their runs. Pooled
+    values run graph by graph (in :attr:`graphs` order), seed by seed within a graph.
+
+    Attributes:
+        runs: level -> graph name -> seed runs (:func:`companion.experiments.over_graphs`).
+        axis: the name of the setting, the index name of every table.
+        rival: the graph whose closed form is the rival "the graph does not matter" (one of
+            the graphs, else the rival's reductions refuse to run).
+    """
+
+    runs: Mapping[Hashable, Mapping[str, experiments.SeedRuns]]
+    axis: str = "width"
+    rival: str = "complete"
+
+    def __post_init__(self) -> None:
+        orders = {tuple(by_graph) for by_graph in self.runs.values()}
+        if len(orders) != 1:
+            raise ValueError(
+                f"GraphGrid needs one or more levels with the same graphs in the same order, "
+                f"got {sorted(orders)}: run every level on every graph"
+            )
+
+    @property
+    def graphs(self) -> list[str]:
+        """The graphs' names, in the order of every level's runs."""
+        return list(next(iter(self.runs.values())))
+
+    def __getitem__(self, key: tuple[Hashable, str]) -> experiments.SeedRuns:
+        """``grid[level, graph]``: the seed runs of one cell."""
+        return self._level(key[0])[key[1]]
+
+    def _level(self, level: Hashable) -> Mapping[str, experiments.SeedRuns]:
+        if level not in self.runs:
+            raise ValueError(f"no runs at {self.axis} {level!r}: the levels are {list(self.runs)}")
+        return self.runs[level]
+
+    def values(self, level: Hashable, metric: str, prediction: str = "closed form") -> list:
+        """One :class:`companion.metrics.Agreement` field of ``prediction`` (one of
+        :data:`PREDICTIONS`) against every run at one level, pooled over graphs and seeds."""
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"unknown prediction {prediction!r}: use one of {PREDICTIONS}")
+        runs = self._level(level)
+        if prediction == "rival":
+            found = experiments.rival_agreements(runs, self.rival)
+        else:
+            control = prediction == "control"
+            found = {
+                g: r.control_agreements() if control else r.agreements() for g, r in runs.items()
+            }
+        return [getattr(a, metric) for g in self.graphs for a in found[g]]
+
+    def pooled(self, metric: str, prediction: str = "closed form") -> np.ndarray:
+        """(graphs x seeds, levels): :meth:`values` with one column per level, the layout of
+        :func:`companion.plotting.ntk_width_scaling`."""
+        return np.transpose([self.values(level, metric, prediction) for level in self.runs])
+
+    def medians(
+        self, labels: Mapping[str, str], predictions: Sequence[str] = PREDICTIONS
+    ) -> pd.DataFrame:
+        """Rows levels, columns ``(label, prediction)``: the median over graphs and seeds of
+        each metric of ``labels`` (Agreement field -> label) for each prediction."""
+        columns = {
+            (label, p): {k: float(np.median(self.values(k, metric, p))) for k in self.runs}
+            for metric, label in labels.items()
+            for p in predictions
+        }
+        return pd.DataFrame(columns).rename_axis(self.axis)
+
+    def cells(self) -> dict[tuple[Hashable, str], experiments.SeedRuns]:
+        """``(level, graph)`` -> seed runs."""
+        return {(k, g): r for k, runs in self.runs.items() for g, r in runs.items()}
+
+    def cell_medians(self, fields: Sequence[str] = experiments.SUMMARY) -> pd.DataFrame:
+        """Rows ``(level, graph)``, columns ``(field, "closed form" | "control")``: the
+        median over seeds of each Agreement field in every cell
+        (:meth:`companion.experiments.SeedRuns.median`)."""
+        kinds = {"closed form": False, "control": True}
+        rows = {
+            cell: {
+                (field, kind): r.median(field, control=control)
+                for field in fields
+                for kind, control in kinds.items()
+            }
+            for cell, r in self.cells().items()
+        }
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis([self.axis, "graph"])
+
+    def orderings(self) -> pd.DataFrame:
+        """Rows ``(level, graph)``: the median over seeds of the two fractions of
+        :func:`companion.metrics.ordering` ("full order" and "worst agent" agree)."""
+        medians = {c: np.median(r.orderings(), axis=0) for c, r in self.cells().items()}
+        rows = {c: {"full order": m[0], "worst agent": m[1]} for c, m in medians.items()}
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis([self.axis, "graph"])
+
+    def _series(self, values: dict, name: str) -> pd.Series:
+        return pd.Series(values, name=name).rename_axis(self.axis)
+
+    def identified(
+        self, distance: Callable[[Trajectory, Trajectory], float] = metrics.graph_distance
+    ) -> pd.Series:
+        """By level, the fraction of seeds at which every network's own graph has the
+        closest closed form (:func:`companion.experiments.identified`)."""
+        found = {k: experiments.identified(r, distance) for k, r in self.runs.items()}
+        return self._series({k: float(np.mean(v)) for k, v in found.items()}, "identified")
+
+    def fraction_ahead(self) -> pd.Series:
+        """By level, the fraction of runs (graphs x seeds) whose trained final loss is below
+        the closed form's (``final_loss_ratio`` above 1: the network trained faster)."""
+        ratios = {k: np.array(self.values(k, "final_loss_ratio")) for k in self.runs}
+        return self._series({k: float(np.mean(r > 1)) for k, r in ratios.items()}, "ahead")
+
+    def kernel_drift(self, graph: str) -> pd.Series:
+        """By level, the median over seeds of the kernel drift on ``graph``
+        (:meth:`companion.experiments.SeedRuns.kernel_drift`)."""
+        drift = {k: float(np.median(self[k, graph].kernel_drift())) for k in self.runs}
+        return self._series(drift, "kernel drift")
+
+    def gap_until(self, horizons: Sequence[int]) -> pd.DataFrame:
+        """Rows levels, columns ``horizons``: the median over graphs and seeds of the
+        log-loss gap up to each horizon (:func:`companion.metrics.log_loss_gap_until`)."""
+        rows = {}
+        for level, runs in self.runs.items():
+            pairs = [x for r in runs.values() for x in zip(r.predicted, r.observed, strict=True)]
+            rows[level] = np.median([metrics.log_loss_gap_until(*x, horizons) for x in pairs], 0)
+        frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(horizons))
+        return frame.rename_axis(index=self.axis, columns="horizon")
+
+    def confusion(self, level: Hashable, seed: int = 0) -> pd.DataFrame:
+        """Rows the graph a network was trained on, columns the graph of a closed form: the
+        graph distance between them at one level and seed index
+        (:func:`companion.experiments.confusions`)."""
+        table = experiments.confusions(self._level(level))[seed]
+        return pd.DataFrame(table).T.loc[self.graphs, self.graphs]
+
+    def effects(self, measure: str = "final_loss") -> dict[Hashable, GraphEffect]:
+        """Level -> the graph's effect on ``measure`` (:func:`effects`)."""
+        out = {}
+        for level, runs in self.runs.items():
+            predicted = {g: r.predicted for g, r in runs.items()}
+            out[level] = effects(predicted, {g: r.observed for g, r in runs.items()}, measure)
+        return out
+
+    def effect_table(self, measure: str = "final_loss") -> pd.DataFrame:
+        """Rows the pairs ``"a/b"``, columns ``(level, "predicted" | "trained")``: the
+        medians over seeds of the log ratios (:meth:`GraphEffect.medians`)."""
+        columns = {
+            (level, kind): {pair: m[i] for pair, m in effect.medians().items()}
+            for level, effect in self.effects(measure).items()
+            for i, kind in enumerate(("predicted", "trained"))
+        }
+        return pd.DataFrame(columns).rename_axis(index="log ratio", columns=[self.axis, None])
+
+    def effect_errors(self, measures: Sequence[str] = tuple(_MEASURES)) -> pd.DataFrame:
+        """Rows levels, columns ``(measure, "closed form" | "rival")``: the relative error of
+        the predicted effect (:meth:`GraphEffect.rel_err`, :meth:`GraphEffect.rival_rel_err`)."""
+        columns = {}
+        for measure in measures:
+            found = self.effects(measure)
+            columns[measure, "closed form"] = {k: e.rel_err() for k, e in found.items()}
+            columns[measure, "rival"] = {k: e.rival_rel_err() for k, e in found.items()}
+        return pd.DataFrame(columns).rename_axis(self.axis)
+
+    def margin(self, metric: str, level: Hashable) -> rivals.Margin:
+        """:func:`agreement_margin` of one metric at one level, against :attr:`rival`."""
+        return agreement_margin(self._level(level), metric, self.rival)

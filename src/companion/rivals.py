@@ -13,7 +13,8 @@ interval lies above zero: with 5 seeds that asks every seed to improve.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -49,11 +50,19 @@ class Margin:
         """Whether the interval excludes "no improvement"."""
         return bool(self.interval[0] > 0)
 
-    def fields(self) -> dict[str, object]:
+    def fields(self, rival_value: object = None) -> dict[str, Any]:
         """The keyword arguments :func:`companion.book.report.record` takes for a rival
-        (``rival_value``, ``margin``, ``margin_interval``), ready to unpack."""
+        (``rival_value``, ``margin``, ``margin_interval``), ready to unpack. ``rival_value``
+        replaces the rival's median, for a claim that reports the rival at several widths
+        and the margin at one.
+
+        Example:
+            >>> m = Margin(ours=0.1, rival=0.3, margin=0.2, interval=(0.1, 0.3), units=5)
+            >>> m.fields({64: 0.4})["rival_value"], m.fields()["rival_value"]
+            ({64: 0.4}, 0.3)
+        """
         return {
-            "rival_value": self.rival,
+            "rival_value": self.rival if rival_value is None else rival_value,
             "margin": self.margin,
             "margin_interval": list(self.interval),
         }
@@ -118,3 +127,46 @@ def margin(
         units=int(a.size),
         higher_is_better=higher_is_better,
     )
+
+
+def by_width(
+    ours: Mapping[float, float],
+    rival: Mapping[float, float],
+    judged: Margin,
+    *,
+    bound: float,
+    control: Mapping[float, float] | None = None,
+    falls: bool = False,
+) -> dict[str, Any]:
+    """The fields of :func:`companion.book.report.record` for a measurement by width that is
+    judged at the largest width: ``value`` (ours by width) and ``passed`` (ours at the
+    largest width at most ``bound``, and with ``falls`` a negative log-log slope against
+    width); the rival by width with the margin and interval of ``judged``
+    (:meth:`Margin.fields`); and for a deliberately wrong ``control`` by width, its values
+    and ``control_passed`` by the same bound, which a discriminating metric must fail.
+
+    Example:
+        >>> m = margin([0.25, 0.25, 0.25], [0.5, 0.5, 0.5])
+        >>> f = by_width({64: 0.2, 128: 0.1}, {64: 0.3, 128: 0.3}, m, bound=0.15, falls=True)
+        >>> f["value"], f["passed"], f["rival_value"], f["margin"]
+        ({64: 0.2, 128: 0.1}, True, {64: 0.3, 128: 0.3}, 0.25)
+    """
+    ours, rival = dict(ours), dict(rival)
+    control = None if control is None else dict(control)
+    if (
+        len(ours) < 2
+        or set(rival) != set(ours)
+        or not (control is None or set(control) == set(ours))
+    ):
+        raise ValueError(
+            f"by_width needs ours, the rival and the control at the same two or more widths, "
+            f"got {sorted(ours)}, {sorted(rival)} and {sorted(control or {})}: give each "
+            "quantity at every width"
+        )
+    widths = sorted(ours)
+    slope = np.polyfit(np.log(np.asarray(widths, float)), np.log([ours[w] for w in widths]), 1)[0]
+    passed = bool(ours[widths[-1]] <= bound) and (not falls or bool(slope < 0))
+    fields = {"value": ours, "passed": passed, **judged.fields(rival)}
+    if control is not None:
+        fields |= {"control_value": control, "control_passed": bool(control[widths[-1]] <= bound)}
+    return fields
