@@ -27,44 +27,40 @@
 # paper's closed form stays within 5% of training, over width and training time.
 
 # %% tags=["parameters"]
-# fmt: off
 quick = False  # small sizes for CI
 num_agents = 4  # agents Q on each graph [min: 2]
-samples_per_agent = 10  # training samples per agent; n is Q times this [quick: 5] [min: 1]
+samples_per_agent = 10  # digits per agent (n = Q times this) [quick: 5] [min: 1]
 n_test = 20  # held-out digits whose predictions are predicted too [quick: 10] [min: 1]
 depth = 2  # hidden layers of the ReLU MLP (NTK parameterization) [min: 1]
-lr_scale = 0.15  # step size eta as a fraction of 1 / max_q lambda_max(Theta_qq / n_q), analytic NTK [min: 0.0]
+# step size eta as a fraction of 1 / max_q lambda_max(Theta_qq / n_q), analytic NTK
+lr_scale = 0.15  # [min: 0.0]
 steps = 200  # gradient steps per run [quick: 30] [min: 1]
 save_every = 10  # steps between recorded predictions [quick: 5] [min: 1]
-widths = [16, 32, 64, 128, 256]  # hidden widths of the ensembles [quick: [16, 64, 256]] [min: 1]
-seeds = 64  # networks per ensemble up to budget_width (theta_0 seeded 0, 1, ...) [quick: 16] [min: 2]
-budget_width = 64  # wider ensembles shrink, keeping width times networks fixed [quick: 256] [min: 1]
-kernel_seeds = 8  # the first of them given their own closed forms (single network) [quick: 5] [min: 2]
+# hidden widths of the ensembles
+widths = [16, 32, 64, 128, 256]  # [quick: [16, 64, 256]] [min: 1]
+seeds = 64  # networks per ensemble up to budget_width [quick: 16] [min: 2]
+# wider ensembles shrink, keeping width times networks fixed
+budget_width = 64  # [quick: 256] [min: 1]
+kernel_seeds = 8  # networks given their own closed forms [quick: 5] [min: 2]
 graphs = ["cycle", "star", "complete"]  # topologies [quick: ["cycle", "star"]]
 algorithms = ["dgd", "atc", "cta"]  # algorithms [quick: ["dgd", "atc"]]
-peer_steps = [0, 1, 10, 100, 1000]  # steps of the check against neural-tangents [min: 0]
+peer_steps = [0, 1, 10, 100, 1000]  # steps checked against neural-tangents [min: 0]
 seed = 0  # seeds the data split and the partition [min: 0]
-# fmt: on
 
 # %% [markdown]
 # We import the helper package (which switches JAX to float64) and the plot theme.
+# `infinite` holds the exact moments, `ensembles` the ensembles of real networks against
+# them, `twins` the single network against its two closed forms, and `peer` the check
+# against neural-tangents.
 
 # %%
 import numpy as np
 import pandas as pd
 
-from companion import (
-    ensembles,
-    experiments,
-    infinite,
-    models,
-    peer,
-    plotting,
-    simulate,
-    twins,
-)
+from companion import ensembles, experiments, infinite, models, peer, plotting, twins
 from companion import problem as problem_lib
 from companion.book import report
+from companion.trajectory import SaveAt
 
 plotting.theme()
 
@@ -136,26 +132,27 @@ split = dict(
 networks = {w: models.mlp(w, depth, 10) for w in widths}
 base = problem_lib.digits(networks[max(widths)], **split)
 lr = lr_scale / infinite.analytic_problem(base).curvature
+n = base.num_samples
+
+# %% [markdown]
+# The settings are every pair of a graph of `graphs` (Metropolis weights) and an
+# algorithm of `algorithms`, the rows and columns of the figures below.
+
+# %%
 mixings = experiments.mixings(num_agents, graphs)
 cells = [(topo, alg) for topo in graphs for alg in algorithms]
-n = base.num_samples
 print(f"Q = {num_agents}, n = {n}, n_test = {n_test}, eta = {lr:.3g}")
 
 # %% [markdown]
 # `infinite.closed_form` builds the prediction for one (graph, algorithm); `steps` gives
-# the mean, the variances and the expected losses at every step. Beside it we build the
-# rival of the ensemble claims below: the same prediction at 1.2 times the step size.
+# the mean, the variances and the expected losses at every step. `ensembles.predict` does
+# both for every setting. Beside it we build the rival of the ensemble claims below: the
+# same prediction at 1.2 times the step size.
 
 # %%
-forms, rival_forms = (
-    {
-        cell: infinite.closed_form(base, cell[1], mixings[cell[0]], lr=f * lr)
-        for cell in cells
-    }
-    for f in (1.0, 1.2)
+predicted, rival = (
+    ensembles.predict(base, mixings, cells, lr=f * lr, steps=steps) for f in (1.0, 1.2)
 )
-moments = {cell: form.steps(steps) for cell, form in forms.items()}
-rival_moments = {cell: form.steps(steps) for cell, form in rival_forms.items()}
 
 # %% [markdown]
 # (infinite-peer)=
@@ -176,16 +173,22 @@ rival_moments = {cell: form.steps(steps) for cell, form in rival_forms.items()}
 
 # %%
 # the same digits, all held by one agent
-single = problem_lib.digits(
+pooled = problem_lib.digits(
     base.model, **split | {"num_agents": 1, "samples_per_agent": n}
 )
 uniform = np.full((num_agents, num_agents), 1 / num_agents)
-peer_errors = {
-    "one agent": infinite.closed_form(single, "dgd", np.eye(1), lr=lr),
+peer_forms = {
+    "one agent": infinite.closed_form(pooled, "dgd", np.eye(1), lr=lr),
     "ATC, complete, uniform": infinite.closed_form(base, "atc", uniform, lr=lr),
 }
-peer_errors = {k: peer.max_rel_err(f, peer_steps) for k, f in peer_errors.items()}
+
+# %% [markdown]
+# The uniform complete graph is centralized gradient descent only if every agent holds
+# the same number of digits, which the first line checks; then the errors of both cases.
+
+# %%
 print(f"shares: {sorted({len(rows) for rows in base.partition})}")
+peer_errors = {k: peer.max_rel_err(f, peer_steps) for k, f in peer_forms.items()}
 pd.Series(peer_errors).map(lambda e: f"{e:.1e}").rename("max relative error")
 
 # %% tags=["remove-input"]
@@ -220,24 +223,22 @@ entry = report.record(
 # every `save_every` steps.
 
 # %%
-every = simulate.SaveAt(every=save_every)
-counts = {
-    w: max(seeds * budget_width // max(w, budget_width), kernel_seeds) for w in widths
-}
+counts = ensembles.sizes(widths, seeds, budget_width, least=kernel_seeds)
 problems = {
     w: [problem_lib.digits(networks[w], init_seed=s, **split) for s in range(counts[w])]
     for w in widths
 }
-runs = {
-    (w, *cell): simulate.train_ensemble(
-        problems[w][0], [p.params for p in problems[w]], cell[1], mixings[cell[0]],
-        lr=lr, steps=steps, save_at=every, progress=False,
-    )
-    for w in widths
-    for cell in cells
-}  # fmt: skip
-saved = every.resolve(steps)
 print("networks per ensemble:", counts)
+
+# %% [markdown]
+# `ensembles.sizes` applies that rule, and `ensembles.train` trains the ensemble of every
+# width and setting, keyed by (width, graph, algorithm), saving predictions every
+# `save_every` steps from step 0, where each network's initial outputs are read.
+
+# %%
+every = SaveAt(every=save_every)
+runs = ensembles.train(problems, mixings, cells, lr=lr, steps=steps, save_at=every)
+saved = every.resolve(steps)
 
 # %% [markdown]
 # {numref}`fig-infinite-bands` follows one number through training: each agent's
@@ -248,21 +249,11 @@ print("networks per ensemble:", counts)
 # %%
 widest, digit = max(widths), 0
 label = int(np.argmax(base.targets_test[digit]))
-pick = (slice(None), slice(None), digit, label)
-sample = {
-    cell: np.stack([o.test_predictions[pick] for o in runs[widest, *cell]])
-    for cell in cells
-}
+bands = ensembles.bands(predicted, runs, widest, digit, label)
 
 # %% mystnb={"figure": {"caption": "Prediction of each agent (colours) for the true class of the first test digit: infinite-width mean (lines) and mean plus or minus two standard deviations (bands), against the sample mean (markers) and plus or minus two sample standard deviations (bars) of an ensemble of networks at the largest width, for each graph (rows) and algorithm (columns).", "name": "fig-infinite-bands"}}
 fig = plotting.ensemble_bands(
-    {cell: moments[cell].mean.test_predictions[pick] for cell in cells},
-    {cell: np.sqrt(moments[cell].test_variance[:, :, digit]) for cell in cells},
-    {cell: values.mean(0) for cell, values in sample.items()},
-    {cell: values.std(0, ddof=1) for cell, values in sample.items()},
-    saved,
-    ylabel=f"output {label}, test digit {digit}",
-    seeds=counts[widest],
+    *bands, saved, ylabel=f"output {label}, test digit {digit}", seeds=counts[widest]
 )
 
 # %% [markdown]
@@ -297,25 +288,8 @@ fig = plotting.ensemble_bands(
 # run does not test the dynamics the prediction is credited with.
 
 # %%
-tables = {
-    kind: [
-        [
-            ensembles.errors(m[cell], runs[w, *cell], f[cell].paired(runs[w, *cell]))
-            for w in widths
-        ]
-        for cell in cells
-    ]
-    for kind, f, m in (("ours", forms, moments), ("rival", rival_forms, rival_moments))
-}
-names = {
-    "mean": "ensemble mean",
-    "variance": "ensemble variance",
-    "loss": "expected loss",
-}
-sweeps = {
-    key: ensembles.sweep(tables["ours"], tables["rival"], widths, key) for key in names
-}
-pd.concat({names[k]: sw.frame() for k, sw in sweeps.items()}, axis=1).round(4)
+sweeps = ensembles.sweeps(predicted, rival, runs, widths)
+ensembles.frame(sweeps).round(4)
 
 # %% [markdown]
 # A power law $c\,w^{s}$ fitted to the median errors by least squares on log-log axes gives
@@ -325,6 +299,7 @@ pd.concat({names[k]: sw.frame() for k, sw in sweeps.items()}, axis=1).round(4)
 # their fits flatten where they meet it; the paired mean's floor falls with width itself.
 
 # %% mystnb={"figure": {"caption": "Errors of the ensembles against the infinite-width prediction by width: median over the (graph, algorithm) settings of the median over agents and steps (markers; band: range over settings), the fitted power law (dashed), the noise floor of the ensemble size (dotted) and the same error against the prediction at 1.2 times the step size (squares).", "name": "fig-infinite-errors"}}
+names = ensembles.NAMES
 fig = plotting.ensemble_errors_by_width(
     {names[k]: sw.error for k, sw in sweeps.items()},
     {names[k]: sw.floor for k, sw in sweeps.items()},
@@ -359,7 +334,7 @@ for key, sw in sweeps.items():
         + f", over {steps} steps; passes when it falls to at most half by the largest width "
         "and beats the rival there, paired over the settings",
         section="infinite-width-errors",
-    )  # fmt: skip
+    )
 
 # %% [markdown]
 # By width, beyond the noise floor: the ensemble mean's error is
@@ -419,19 +394,23 @@ entry = report.record(
 
 # %%
 analytic = infinite.analytic_problem(base)
-horizons = saved[np.unique(np.linspace(1, len(saved) - 1, 6).round().astype(int))]
-single = {
-    w: twins.combine(
-        [
-            twins.single_network(
-                problems[w][:kernel_seeds], runs[w, *cell][:kernel_seeds], cell[1],
-                mixings[cell[0]], lr=lr, analytic=analytic, horizons=horizons,
-            )
-            for cell in cells
-        ]
-    )
-    for w in widths
-}  # fmt: skip
+horizons = twins.horizons(saved, 6)  # for the validity map below
+
+# %% [markdown]
+# `twins.by_width` scores the first `kernel_seeds` networks of every width and setting
+# this way, the settings side by side:
+
+# %%
+single = twins.by_width(
+    problems,
+    runs,
+    mixings,
+    cells,
+    lr=lr,
+    analytic=analytic,
+    horizons=horizons,
+    seeds=kernel_seeds,
+)
 
 # %% [markdown]
 # Per width, the median over networks of each prediction's error, and the own kernel's
@@ -439,13 +418,7 @@ single = {
 
 # %%
 own_margins = {w: s.margin() for w, s in single.items()}
-columns = {"ours": "own kernel", "rival": "infinite-width twin", "margin": "margin"}
-table = pd.DataFrame(
-    [vars(m) for m in own_margins.values()], index=pd.Index(widths, name="width")
-)
-table[list(columns)].rename(columns=columns).assign(
-    interval=[np.round(m.interval, 4) for m in own_margins.values()]
-).round(4)
+twins.margin_table(own_margins).round(4)
 
 # %% tags=["remove-input"]
 top = own_margins[widest]
@@ -485,10 +458,7 @@ entry = report.record(
 
 # %% mystnb={"figure": {"caption": "Validity map: median over initializations of the log-loss gap between the paper's closed form (each network's empirical NTK) and training, up to each horizon (columns), by hidden width (rows), for each graph and algorithm. Outlined cells stay within 5% (gap at most log 1.05).", "name": "fig-infinite-validity"}}
 threshold = float(np.log(1.05))
-gap_maps = {
-    cell: np.stack([single[w].gap_map()[i] for w in widths])
-    for i, cell in enumerate(cells)
-}
+gap_maps = twins.gap_maps(single, cells)
 fig = plotting.validity_maps(
     gap_maps, widths, single[widest].horizons, threshold=threshold
 )
@@ -501,7 +471,7 @@ fig = plotting.validity_maps(
 # the largest width each network's own fraction is paired with its twin's.
 
 # %% tags=["remove-input"]
-fractions = {w: s.within(threshold) for w, s in single.items()}
+fractions = twins.fractions(single, threshold)
 entry = report.record(
     "validity.fraction_within_5pct",
     fractions,
@@ -509,7 +479,7 @@ entry = report.record(
     passed=fractions[widest] >= 0.5 and fractions[widest] > fractions[widths[0]],
     rival="the infinitely wide twin: the analytic-NTK closed form from the network's own f0",
     **single[widest].within_margin(threshold).fields()
-    | {"rival_value": {w: s.within(threshold, "twin") for w, s in single.items()}},
+    | {"rival_value": twins.fractions(single, threshold, "twin")},
     statement="by width, the fraction of (graph, algorithm, horizon) cells where the median "
     f"over {kernel_seeds} initializations of the log-loss gap up to the horizon is at most "
     "log 1.05; passes when at least 0.5 at the largest width, larger than at the smallest, "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from companion import ensembles, infinite, models, peer
+from companion import ensembles, infinite, models, peer, simulate
 from companion import problem as problem_lib
 
 WIDTHS = [16, 64, 256]
@@ -68,3 +68,63 @@ def test_sweep_slope_and_peer_refuse_bad_inputs():
     p = problem_lib.digits(models.mlp(8, 1, 10), num_agents=1, samples_per_agent=4)
     with pytest.raises(ValueError, match="test side"):
         peer.max_rel_err(infinite.closed_form(p, "dgd", np.eye(1), lr=0.5), [0, 1])
+
+
+def sweep_setting():
+    """Two widths of three networks each, on two settings, trained for 6 steps."""
+    split = dict(num_agents=2, samples_per_agent=4, n_test=3, seed=1)
+    problems = {
+        w: [problem_lib.digits(models.mlp(w, 1, 10), init_seed=s, **split) for s in range(3)]
+        for w in (8, 32)
+    }
+    mixings = {"pair": np.full((2, 2), 0.5), "lazy": np.array([[0.75, 0.25], [0.25, 0.75]])}
+    settings = [("pair", "atc"), ("lazy", "dgd")]
+    lr = 0.3 / infinite.analytic_problem(problems[32][0]).curvature
+    save = simulate.SaveAt(every=2)
+    runs = ensembles.train(problems, mixings, settings, lr=lr, steps=6, save_at=save)
+    return problems, mixings, settings, lr, runs
+
+
+def test_sweep_driver_is_the_reduction_done_by_hand():
+    problems, mixings, settings, lr, runs = sweep_setting()
+    alone = simulate.train_ensemble(
+        problems[8][0], [p.params for p in problems[8]], "dgd", mixings["lazy"], lr=lr,
+        steps=6, save_at=simulate.SaveAt(every=2), progress=False,
+    )  # fmt: skip
+    assert np.array_equal(runs[8, "lazy", "dgd"][2].predictions, alone[2].predictions)
+    base = problems[32][0]
+    ours, rival = (
+        ensembles.predict(base, mixings, settings, lr=f * lr, steps=6) for f in (1.0, 1.2)
+    )
+    form = infinite.closed_form(base, "dgd", mixings["lazy"], lr=lr)
+    assert np.array_equal(ours.moments["lazy", "dgd"].variance, form.steps(6).variance)
+    sweeps = ensembles.sweeps(ours, rival, runs, [8, 32])
+    by_hand = [
+        [
+            ensembles.errors(p.moments[c], runs[w, *c], p.forms[c].paired(runs[w, *c]))
+            for w in (8, 32)
+        ]
+        for p in (ours, rival)
+        for c in [settings[0]]
+    ]
+    first = ensembles.sweep(by_hand[:1], by_hand[1:], [8, 32], "variance")
+    assert np.array_equal(sweeps["variance"].error[0], first.error[0])
+    names = ensembles.frame(sweeps).columns.get_level_values(0).unique().tolist()
+    assert names == list(ensembles.NAMES.values())
+    bands = ensembles.bands(ours, runs, 32, 1, 4)
+    sample = np.stack([r.test_predictions[:, :, 1, 4] for r in runs[32, "pair", "atc"]])
+    assert np.array_equal(bands.sample_mean["pair", "atc"], sample.mean(0))
+    assert bands.sd["pair", "atc"].shape == (7, 2) and np.all(bands.sd["pair", "atc"] > 0)
+
+
+def test_sizes_shrink_ensembles_beyond_the_budget_width_down_to_the_least():
+    assert ensembles.sizes([16, 64, 256, 4096], 32, 64, 4) == {16: 32, 64: 32, 256: 8, 4096: 4}
+
+
+@pytest.mark.bad_input
+def test_sweep_driver_refuses_bad_inputs():
+    with pytest.raises(ValueError, match="seeds >= 2"):
+        ensembles.sizes([16], 1, 64, 4)
+    p = problem_lib.digits(models.mlp(8, 1, 10), num_agents=2, samples_per_agent=4, n_test=2)
+    with pytest.raises(ValueError, match="no mixing matrix for the graphs"):
+        ensembles.predict(p, {"pair": np.full((2, 2), 0.5)}, [("ring", "atc")], lr=0.1, steps=2)

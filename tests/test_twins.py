@@ -5,6 +5,7 @@ is exact (linearized training) and the twin where the own kernel is deliberately
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -113,3 +114,63 @@ def test_twin_and_single_network_refuse_mismatched_inputs():
     )
     with pytest.raises(ValueError, match="same seeds and horizons"):
         twins.combine([part, longer])
+
+
+def test_linearization_gaps_are_relative_distances_per_saved_step():
+    p = Problem(targets=np.ones((3, 2)), partition=[np.arange(3)], kernel=np.eye(6),
+                f0=np.full((3, 2), 0.5))  # fmt: skip
+    lin = dynamics.closed_form(p, "dgd", np.eye(1), lr=0.5).steps(3)
+    net = dataclasses.replace(lin, predictions=lin.predictions * 1.25)
+    gaps = twins.linearization_gaps(net, lin)
+    assert list(gaps) == ["training inputs"]  # no test side
+    assert np.allclose(gaps["training inputs"], 0.25)
+    table = twins.linearization_table(net, lin)
+    assert table.loc["network", "max prediction gap"] == pytest.approx(0.25)
+    assert table.loc["linearized", "final training loss"] == lin.mean_global_loss[-1]
+
+
+def test_linearization_gaps_grow_along_real_training():
+    problems, runs, _, lr = setting(False)
+    linearized = setting(True)[1]
+    gaps = twins.linearization_gaps(runs[0], linearized[0])
+    assert set(gaps) == {"training inputs", "test inputs"}
+    assert gaps["training inputs"][0] < 1e-12 < gaps["training inputs"][-1]
+
+
+def test_by_width_is_single_network_per_setting_and_its_tables_reduce_it():
+    problems, runs, analytic, lr = setting(False)
+    settings = [("pair", "atc"), ("again", "atc")]
+    results = twins.by_width(
+        {32: problems}, {(32, g, a): runs for g, a in settings},
+        {"pair": MIXING, "again": MIXING}, settings, lr=lr, analytic=analytic,
+        horizons=[5, STEPS], seeds=3,
+    )  # fmt: skip
+    alone = twins.single_network(
+        problems[:3], runs[:3], "atc", MIXING, lr=lr, analytic=analytic, horizons=[5, STEPS]
+    )
+    assert np.array_equal(results[32].own, np.concatenate([alone.own, alone.own]))
+    maps = twins.gap_maps(results, settings)
+    assert maps["again", "atc"].shape == (1, 2)
+    assert np.array_equal(maps["pair", "atc"][0], alone.gap_map()[0])
+    assert twins.fractions(results, 0.05, "twin") == {32: alone.within(0.05, "twin")}
+    table = twins.margin_table({32: results[32].margin()})
+    assert list(table.columns) == ["own kernel", "infinite-width twin", "margin", "interval"]
+    assert table.loc[32, "margin"] == results[32].margin().margin
+    assert twins.horizons(runs[0].saved_steps, 3).tolist() == [5, 20, 40]
+
+
+@pytest.mark.bad_input
+def test_new_twin_tables_refuse_bad_inputs():
+    problems, runs, analytic, lr = setting(True)
+    lin = dynamics.closed_form(problems[0], "atc", MIXING, lr=lr).steps(3)
+    with pytest.raises(ValueError, match="same steps"):
+        twins.linearization_gaps(runs[0], lin)
+    with pytest.raises(ValueError, match="at least 2 saved steps"):
+        twins.horizons([0], 3)
+    result = twins.single_network(
+        problems, runs, "atc", MIXING, lr=lr, analytic=analytic, horizons=[STEPS]
+    )
+    with pytest.raises(ValueError, match="one setting per row"):
+        twins.gap_maps({32: result}, [("a", "atc"), ("b", "atc")])
+    with pytest.raises(ValueError, match="at least one width"):
+        twins.margin_table({})

@@ -3,22 +3,49 @@
 :func:`errors` puts the sample mean, variance and mean global loss of S networks trained
 from independent initializations (:func:`companion.simulate.train_ensemble`) beside the
 moments :mod:`companion.infinite` predicts, each error with its noise floor: what S draws
-from a correctly predicted distribution would show by chance.
+from a correctly predicted distribution would show by chance. A width sweep runs on named
+settings, (graph, algorithm) pairs: :func:`predict` builds the prediction of every
+setting, :func:`train` the ensembles of every width and setting (:func:`sizes` networks
+each), and :func:`sweeps` reduces them to one :class:`Sweep` per error.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from companion import rivals
-from companion.infinite import Moments
-from companion.trajectory import Trajectory
+from companion import infinite, rivals, simulate
+from companion.infinite import InfiniteWidth, Moments
+from companion.problem import Problem
+from companion.trajectory import SaveAt, Trajectory
 
-__all__ = ["EnsembleErrors", "Sweep", "errors", "slope", "sweep"]
+__all__ = [
+    "NAMES",
+    "Bands",
+    "EnsembleErrors",
+    "Prediction",
+    "Sweep",
+    "bands",
+    "errors",
+    "frame",
+    "predict",
+    "sizes",
+    "slope",
+    "sweep",
+    "sweeps",
+    "train",
+]
+
+#: The errors of a sweep, by key, and what tables and figures call them.
+NAMES = {"mean": "ensemble mean", "variance": "ensemble variance", "loss": "expected loss"}
+
+Setting = tuple[str, str]  # (graph, algorithm)
+Runs = Mapping[tuple[int, str, str], Sequence[Trajectory]]  # by (width, graph, algorithm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,3 +273,128 @@ def sweep(
         rival_error=table(rival, "median"),
         rival_excess=table(rival, "excess"),
     )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Prediction:
+    """Per (graph, algorithm) setting, the infinite-width closed form and its moments."""
+
+    forms: dict[Setting, InfiniteWidth]
+    moments: dict[Setting, Moments]
+
+
+def predict(
+    problem: Problem,
+    mixings: Mapping[str, np.ndarray],
+    settings: Sequence[Setting],
+    *,
+    lr: float,
+    steps: int,
+) -> Prediction:
+    """The infinite-width closed form and moments over ``steps`` of each (graph, algorithm)
+    setting, the graph's mixing matrix taken from ``mixings``.
+
+    Example:
+        >>> from companion import models
+        >>> p = Problem(targets=np.eye(2), partition=[np.array([0]), np.array([1])],
+        ...             inputs=np.eye(2), model=models.affine(2), params=None,
+        ...             kernel=np.eye(4), f0=np.zeros((2, 2)))
+        >>> pred = predict(p, {"complete": np.full((2, 2), 0.5)}, [("complete", "atc")],
+        ...                lr=0.2, steps=3)
+        >>> pred.moments["complete", "atc"].variance.shape
+        (4, 2, 2)
+    """
+    unknown = sorted({graph for graph, _ in settings} - set(mixings))
+    if unknown:
+        raise ValueError(
+            f"no mixing matrix for the graphs {unknown}: give mixings for every graph of the "
+            f"settings (companion.experiments.mixings), got {sorted(mixings)}"
+        )
+    forms = {(g, a): infinite.closed_form(problem, a, mixings[g], lr=lr) for g, a in settings}
+    return Prediction(forms, {cell: form.steps(steps) for cell, form in forms.items()})
+
+
+def sizes(widths: Sequence[int], seeds: int, budget_width: int, least: int) -> dict[int, int]:
+    """Networks per ensemble, by width: ``seeds`` up to ``budget_width``, beyond it fewer,
+    in inverse proportion to the width (so each width costs about the same), and never
+    fewer than ``least``.
+
+    Example:
+        >>> sizes([16, 64, 256], 64, 64, 8)
+        {16: 64, 64: 64, 256: 16}
+    """
+    if seeds < 2 or least < 1 or budget_width < 1:
+        raise ValueError(
+            f"an ensemble needs seeds >= 2, least >= 1 and budget_width >= 1, got seeds="
+            f"{seeds}, least={least}, budget_width={budget_width}: raise the one too small"
+        )
+    return {w: max(seeds * budget_width // max(w, budget_width), least) for w in widths}
+
+
+def train(
+    problems: Mapping[int, Sequence[Problem]],
+    mixings: Mapping[str, np.ndarray],
+    settings: Sequence[Setting],
+    *,
+    lr: float,
+    steps: int,
+    save_at: SaveAt,
+) -> dict[tuple[int, str, str], tuple[Trajectory, ...]]:
+    """The ensemble of every width and setting, keyed ``(width, graph, algorithm)``: the
+    networks of ``problems[width]`` (one per initialization, same data) trained together
+    (:func:`companion.simulate.train_ensemble`) with the same step size."""
+    run = functools.partial(
+        simulate.train_ensemble, lr=lr, steps=steps, save_at=save_at, progress=False
+    )
+    return {
+        (w, graph, alg): run(members[0], [p.params for p in members], alg, mixings[graph])
+        for w, members in problems.items()
+        for graph, alg in settings
+    }
+
+
+def sweeps(ours: Prediction, rival: Prediction, runs: Runs, widths: Sequence[int]) -> dict:
+    """One :class:`Sweep` per error of :data:`NAMES`: the ensembles of ``runs`` against
+    ``ours`` and against the ``rival`` prediction, each paired with its infinitely wide
+    twin through that prediction's own closed form
+    (:meth:`companion.infinite.InfiniteWidth.paired`)."""
+    if list(ours.forms) != list(rival.forms):
+        raise ValueError("ours and the rival must predict the same (graph, algorithm) settings")
+
+    def table(p: Prediction) -> list[list[EnsembleErrors]]:
+        return [
+            [errors(p.moments[c], runs[w, *c], p.forms[c].paired(runs[w, *c])) for w in widths]
+            for c in p.forms
+        ]
+
+    tables = table(ours), table(rival)
+    return {key: sweep(*tables, widths, key) for key in NAMES}
+
+
+def frame(by_key: Mapping[str, Sweep]) -> pd.DataFrame:
+    """The :meth:`Sweep.frame` of each error side by side, under its name in :data:`NAMES`."""
+    return pd.concat({NAMES[key]: s.frame() for key, s in by_key.items()}, axis=1)
+
+
+class Bands(NamedTuple):
+    """Per setting, the infinite-width mean and standard deviation of one prediction, each
+    (K, Q), and the ensemble's sample mean and standard deviation, each (S, Q) at the saved
+    steps: the arguments of :func:`companion.plotting.ensemble_bands`, in order."""
+
+    mean: dict[Setting, np.ndarray]
+    sd: dict[Setting, np.ndarray]
+    sample_mean: dict[Setting, np.ndarray]
+    sample_sd: dict[Setting, np.ndarray]
+
+
+def bands(prediction: Prediction, runs: Runs, width: int, test_input: int, output: int) -> Bands:
+    """Every agent's prediction of ``output`` on test input ``test_input``, predicted and
+    sampled over the ensembles of ``width``, for each setting."""
+    pick = (slice(None), slice(None), test_input, output)
+    means, sds, sample = {}, {}, {}
+    for cell, m in prediction.moments.items():
+        means[cell] = np.asarray(m.mean.test_predictions)[pick]
+        sds[cell] = np.sqrt(np.asarray(m.test_variance)[:, :, test_input])
+        sample[cell] = np.stack([np.asarray(r.test_predictions)[pick] for r in runs[width, *cell]])
+    spread = {cell: values.std(0, ddof=1) for cell, values in sample.items()}
+    return Bands(means, sds, {cell: values.mean(0) for cell, values in sample.items()}, spread)

@@ -1,4 +1,10 @@
-"""The infinite-width moments against neural-tangents' infinite ensemble.
+"""Our closed forms against neural-tangents' predictors, where the two overlap.
+
+:func:`flow_max_rel_err` checks the single-agent gradient flow against
+``neural_tangents.predict.gradient_descent_mse``, whose loss is normalized by
+``y.size = n C`` instead of ``n``: its time runs C times slower, so our flow at ``t`` is
+theirs at ``C t`` (with the full ``(n, n, C, C)`` kernel and ``trace_axes=()``).
+:func:`max_rel_err` checks the infinite-width moments against its infinite ensemble.
 
 ``neural_tangents.predict.gradient_descent_mse_ensemble`` gives the mean and covariance
 over initializations of an infinitely wide network trained by centralized gradient *flow*
@@ -20,10 +26,11 @@ import jax.numpy as jnp
 import neural_tangents as nt
 import numpy as np
 
+from companion.dynamics import ClosedForm
 from companion.infinite import InfiniteWidth
 from companion.trajectory import relative_error
 
-__all__ = ["flow_kernels", "max_rel_err"]
+__all__ = ["flow_kernels", "flow_max_rel_err", "max_rel_err"]
 
 #: What neural-tangents reads from a ``kernel_fn``: attributes named after the kernels.
 _Kernels = collections.namedtuple("_Kernels", "nngp ntk")
@@ -95,4 +102,44 @@ def max_rel_err(form: InfiniteWidth, steps: Sequence[int]) -> float:
         )
         for m, c, (mean, var) in zip(means, blocks, theirs, strict=True)
         for q in range(p.num_agents)
+    )
+
+
+def flow_max_rel_err(form: ClosedForm, times: Sequence[float] | np.ndarray) -> float:
+    """Largest relative error of the gradient flow ``F(t) = y + exp(-K t / n)(f_0 - y)``
+    of a one-agent closed form (:meth:`companion.dynamics.ClosedForm.flow`) against
+    ``neural_tangents.predict.gradient_descent_mse`` at ``C t``, on the training and the
+    test predictions.
+
+    Raises:
+        ValueError: for a closed form of more than one agent, or without a test side.
+
+    Example:
+        >>> import companion.problem as pl
+        >>> from companion import dynamics, models
+        >>> p = pl.digits(models.mlp(8, 1, 10), num_agents=1, samples_per_agent=6, n_test=3)
+        >>> form = dynamics.closed_form(p, "dgd", np.eye(1), lr=0.5 / p.curvature)
+        >>> flow_max_rel_err(form, [0.0, 1.0, 10.0]) < 1e-8
+        True
+    """
+    p, times = form.problem, np.asarray(times, dtype=float)
+    if p.num_agents != 1 or p.kernel_test is None or p.f0_test is None:
+        raise ValueError(
+            f"neural-tangents' gradient_descent_mse is centralized and predicts test inputs "
+            f"too: give a closed form of one agent with a test side, got {p.num_agents} "
+            f"agents{'' if p.kernel_test is not None else ' and no test side'}"
+        )
+    ours = form.flow(times)
+    (n, c), n_test = p.f0.shape, p.f0_test.shape[0]
+    kernel = p.kernel.reshape(n, c, n, c).transpose(0, 2, 1, 3)
+    kernel_test = p.kernel_test.reshape(n_test, c, n, c).transpose(0, 2, 1, 3)
+    predict = nt.predict.gradient_descent_mse(
+        jnp.asarray(kernel), jnp.asarray(p.targets), trace_axes=()
+    )
+    train, test = predict(
+        c * times, jnp.asarray(p.f0), jnp.asarray(p.f0_test), jnp.asarray(kernel_test)
+    )
+    return max(
+        relative_error(ours.predictions[:, 0], np.asarray(train)),
+        relative_error(np.asarray(ours.test_predictions)[:, 0], np.asarray(test)),
     )

@@ -12,22 +12,42 @@ start from its own initial outputs ``f_0`` (training and test inputs):
 
 The twin is the own kernel's rival: it knows the draw's ``f_0`` but not the draw's kernel,
 which is what the own kernel is credited with. :func:`single_network` scores both against
-training over seeds; :class:`SingleNetwork` reduces the scores (medians over settings,
-paired margins over seeds, the validity map's fractions within a tolerance).
+training over seeds, :func:`by_width` for every width and (graph, algorithm) setting of
+a sweep; :class:`SingleNetwork` reduces the scores (medians over settings, paired margins
+over seeds, the validity map's fractions within a tolerance), and :func:`margin_table`,
+:func:`gap_maps` and :func:`fractions` lay them out by width.
+
+The own kernel's closed form is the network's linearization around ``theta_0`` (exactly:
+the closed form reproduces linearized training to rounding), so :func:`linearization_gaps`
+and :func:`linearization_table` put the network beside its own-kernel prediction run by
+run.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from companion import dynamics, metrics, rivals
 from companion.problem import Problem
 from companion.trajectory import Trajectory
 
-__all__ = ["SingleNetwork", "combine", "single_network", "twin_problem"]
+__all__ = [
+    "SingleNetwork",
+    "by_width",
+    "combine",
+    "fractions",
+    "gap_maps",
+    "horizons",
+    "linearization_gaps",
+    "linearization_table",
+    "margin_table",
+    "single_network",
+    "twin_problem",
+]
 
 
 def twin_problem(problem: Problem, analytic: Problem) -> Problem:
@@ -185,4 +205,145 @@ def combine(parts: Sequence[SingleNetwork]) -> SingleNetwork:
             for f in ("own", "twin", "own_gaps", "twin_gaps")
         ),
         horizons=parts[0].horizons,
+    )
+
+
+def horizons(saved_steps: Sequence[int] | np.ndarray, count: int) -> np.ndarray:
+    """About ``count`` saved steps after step 0, evenly spread up to the last one: the
+    horizons of a validity map.
+
+    Example:
+        >>> horizons(np.arange(0, 35, 5), 3).tolist()
+        [5, 20, 30]
+    """
+    saved = np.asarray(saved_steps)
+    if saved.ndim != 1 or saved.size < 2 or count < 1:
+        raise ValueError(
+            f"horizons need at least 2 saved steps and count >= 1, got {saved.size} steps "
+            f"and count={count}: save more steps"
+        )
+    return saved[np.unique(np.linspace(1, len(saved) - 1, count).round().astype(int))]
+
+
+def by_width(
+    problems: Mapping[int, Sequence[Problem]],
+    runs: Mapping[tuple[int, str, str], Sequence[Trajectory]],
+    mixings: Mapping[str, np.ndarray],
+    settings: Sequence[tuple[str, str]],
+    *,
+    lr: float,
+    analytic: Problem,
+    horizons: Sequence[int],
+    seeds: int,
+) -> dict[int, SingleNetwork]:
+    """:func:`single_network` for the first ``seeds`` networks of every width (keys of
+    ``problems``) and every (graph, algorithm) setting (runs keyed ``(width, graph,
+    algorithm)``, as :func:`companion.ensembles.train` returns them), the settings side by
+    side (:func:`combine`)."""
+    return {
+        w: combine(
+            [
+                single_network(
+                    problems[w][:seeds],
+                    runs[w, graph, alg][:seeds],
+                    alg,
+                    mixings[graph],
+                    lr=lr,
+                    analytic=analytic,
+                    horizons=horizons,
+                )
+                for graph, alg in settings
+            ]
+        )
+        for w in problems
+    }
+
+
+def margin_table(margins: Mapping[int, rivals.Margin]) -> pd.DataFrame:
+    """By width, the own kernel's error, the twin's, the margin and its interval."""
+    if not margins:
+        raise ValueError("margin_table needs the margin of at least one width")
+    frame = pd.DataFrame([vars(m) for m in margins.values()], index=pd.Index(margins, name="width"))
+    columns = {"ours": "own kernel", "rival": "infinite-width twin", "margin": "margin"}
+    intervals = [np.round(m.interval, 4) for m in margins.values()]
+    chosen: pd.DataFrame = frame.loc[:, list(columns)]
+    return chosen.rename(columns=columns).assign(interval=intervals)
+
+
+def gap_maps(
+    results: Mapping[int, SingleNetwork], settings: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], np.ndarray]:
+    """Per setting, the (widths, horizons) median gap over seeds of the own kernel."""
+    counts = {len(r.own) for r in results.values()}
+    if counts != {len(settings)}:
+        raise ValueError(
+            f"give one setting per row of the results: {len(settings)} settings for results "
+            f"of {sorted(counts)} settings"
+        )
+    return {
+        cell: np.stack([r.gap_map()[i] for r in results.values()])
+        for i, cell in enumerate(settings)
+    }
+
+
+def fractions(
+    results: Mapping[int, SingleNetwork], tolerance: float, which: str = "own"
+) -> dict[int, float]:
+    """By width, :meth:`SingleNetwork.within` of ``"own"`` or ``"twin"``."""
+    return {w: r.within(tolerance, which) for w, r in results.items()}
+
+
+def linearization_gaps(network: Trajectory, linearized: Trajectory) -> dict[str, np.ndarray]:
+    """Per saved step, ``||F_net - F_lin|| / ||F_lin||`` over every agent's predictions, on
+    the training inputs and (where both runs have them) on the test inputs.
+
+    Raises:
+        ValueError: when the two runs did not save the same steps.
+
+    Example:
+        >>> from companion.trajectory import Trajectory
+        >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0, 1])],
+        ...             kernel=np.eye(2), f0=np.full((2, 1), 0.5))
+        >>> lin = dynamics.closed_form(p, "dgd", np.eye(1), lr=0.5).steps(2)
+        >>> net = dataclasses.replace(lin, predictions=1.1 * lin.predictions)
+        >>> linearization_gaps(net, lin)["training inputs"].round(6).tolist()
+        [0.1, 0.1, 0.1]
+    """
+    if not np.array_equal(network.saved_steps, linearized.saved_steps):
+        raise ValueError(
+            "the network and its linearization must save the same steps: train both with the "
+            "same steps and save_at"
+        )
+    pairs = {"training inputs": (network.predictions, linearized.predictions)}
+    if network.test_predictions is not None and linearized.test_predictions is not None:
+        pairs["test inputs"] = (network.test_predictions, linearized.test_predictions)
+    return {
+        name: np.linalg.norm((a - b).reshape(len(b), -1), axis=1)
+        / np.linalg.norm(np.reshape(b, (len(b), -1)), axis=1)
+        for name, (a, b) in pairs.items()
+    }
+
+
+def linearization_table(network: Trajectory, linearized: Trajectory) -> pd.DataFrame:
+    """The network (row ``"network"``) against its linearization (``"linearized"``): final
+    global loss, final test accuracy (mean over agents) and the largest prediction gap on
+    the training inputs (:func:`linearization_gaps`).
+
+    Example:
+        >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0, 1])],
+        ...             kernel=np.eye(2), f0=np.full((2, 1), 0.5))
+        >>> lin = dynamics.closed_form(p, "dgd", np.eye(1), lr=0.5).steps(2)
+        >>> linearization_table(lin, lin)["max prediction gap"].tolist()[0]
+        0.0
+    """
+    gap = linearization_gaps(network, linearized)["training inputs"].max()
+    runs = (network, linearized)
+    accuracy = [np.nan if r.test_accuracy is None else r.test_accuracy[-1].mean() for r in runs]
+    return pd.DataFrame(
+        {
+            "final training loss": [r.mean_global_loss[-1] for r in runs],
+            "final test accuracy": accuracy,
+            "max prediction gap": [gap, np.nan],
+        },
+        index=["network", "linearized"],
     )
