@@ -53,41 +53,33 @@
 # and with the real network.
 
 # %% tags=["parameters"]
-# fmt: off
 quick = False  # small sizes for CI
 num_agents = 4  # agents Q [min: 2]
-samples_per_agent = 3  # digits per agent, small so that Q*m stays small [quick: 2] [min: 1]
+# digits per agent, small so that Q*m stays small
+samples_per_agent = 3  # [quick: 2] [min: 1]
 width = 256  # hidden width of the ReLU MLP (NTK parameterization) [quick: 128] [min: 1]
 depth = 2  # hidden layers [min: 1]
 num_lrs = 24  # step sizes on the spectral-radius curves [quick: 10] [min: 2]
 lr_max = 5.0  # largest step size on the curves, in units of 1 / L_max [min: 0.0]
 steps = 600  # training steps just below and above the threshold [quick: 300] [min: 1]
 far = 20.0  # a step size far above the threshold, as a multiple of it [min: 1.0]
-seeds = 5  # initializations theta_0 (seeded seed, seed + 1, ...) crossing the threshold [min: 2]
+# initializations theta_0 (seeded seed, seed + 1, ...) crossing the threshold
+seeds = 5  # [min: 2]
 seed = 0  # seed of the data split and of theta_0 [min: 0]
-# fmt: on
 
 # %% [markdown]
 # We import the helper package (float64) and the plot theme.
 
 # %%
+import functools
 import warnings
 
 import numpy as np
 import pandas as pd
 
-from companion import (
-    experiments,
-    graphs,
-    metrics,
-    models,
-    plotting,
-    simulate,
-    stability,
-)
+from companion import experiments, graphs, models, plotting, rates, simulate, stability
 from companion import problem as problem_lib
 from companion.book import report
-from companion.trajectory import relative_error
 
 plotting.theme()
 
@@ -95,10 +87,9 @@ plotting.theme()
 # ## The problem and the iteration matrix
 #
 # Four agents hold a few digits each; the network is a ReLU MLP at its initialization
-# $\theta_0$, and $K$ its full-output empirical NTK. The iteration matrix is
-# $Qm \times Qm$ with $m = nC$, small enough here for dense eigendecompositions. Step sizes
-# are quoted in units of $1/L_{\max}$, $L_{\max} = \max_q \lambda_{\max}(K_{qq}/n_q)$,
-# the largest local curvature.
+# $\theta_0$, and $K$ its full-output empirical NTK. Step sizes are quoted in units of
+# $1/L_{\max}$, $L_{\max} = \max_q \lambda_{\max}(K_{qq}/n_q)$, the largest local
+# curvature, which the problem computes once from its own kernel blocks.
 
 # %%
 problem = problem_lib.digits(
@@ -108,6 +99,13 @@ problem = problem_lib.digits(
     seed=seed,
 )
 curvature = problem.curvature  # L_max
+
+# %% [markdown]
+# The four graphs carry Metropolis weights. The iteration matrix is $Qm \times Qm$ with
+# $m = nC$, small enough here for the dense eigendecompositions that the scans below
+# repeat many times.
+
+# %%
 topologies = ["cycle", "star", "complete", "path"]
 mixing = experiments.mixings(num_agents, topologies)
 size = problem.num_agents * problem.kernel.shape[0]
@@ -130,20 +128,18 @@ pd.Series(lambda_min, name="lambda_min(W)").round(4)
 # ## Spectral radius against step size
 #
 # `companion.stability.spectral_radius` builds $M$ and returns its largest eigenvalue
-# modulus. We scan step sizes from near zero to `lr_max` $/L_{\max}$ for the three
-# algorithms on the four graphs.
+# modulus. We scan `num_lrs` step sizes from `lr_max / num_lrs` to `lr_max`, in units of
+# $1/L_{\max}$, for the three algorithms on the four graphs: one dense eigenvalue problem
+# per point, cheap at this size, and a picture of the whole stable range rather than of
+# its edge alone.
 
 # %%
 algorithms = ["dgd", "atc", "cta"]
 lr_scale = np.linspace(lr_max / num_lrs, lr_max, num_lrs)
+lrs = lr_scale / curvature  # the same step sizes, absolute
 radii = {
-    (t, a): np.array(
-        [
-            stability.spectral_radius(problem, a, mixing[t], s / curvature)
-            for s in lr_scale
-        ]
-    )
-    for t in topologies
+    (t, a): np.array([stability.spectral_radius(problem, a, w, lr) for lr in lrs])
+    for t, w in mixing.items()
     for a in algorithms
 }
 
@@ -169,33 +165,24 @@ radii = {
 # is part of each algorithm's entry in the package's algorithm table.
 # `sufficient_lr_bound` gives the statement's bound (and $2/L_{\max}$ for ATC and CTA, the
 # sufficient bound that $\|W\|_2 = 1$ gives them).
+#
+# `stability.threshold_table` puts both side by side: one row per graph, with
+# $\lambda_{\min}(W)$ and, for each algorithm, its sufficient bound and its exact
+# threshold, all in units of $1/L_{\max}$.
 
 # %%
-exact = {
-    (t, a): stability.max_stable_lr(problem, a, mixing[t]) * curvature
-    for t in topologies
-    for a in algorithms
-}
-sufficient = {
-    t: stability.sufficient_lr_bound(problem, mixing[t]) * curvature for t in mixing
-}
-sufficient_diffusion = {
-    t: stability.sufficient_lr_bound(problem, w, algorithm="atc") * curvature
-    for t, w in mixing.items()
-}
+table = stability.threshold_table(problem, mixing, algorithms)
 
 # %% [markdown]
 # Below its threshold every curve in {numref}`fig-stability-radius` stays below one, just
 # below it for small steps: the slowest modes (the smallest eigenvalues of $K$, which the
 # gradient term barely damps) decay at $1 - O(\eta\,\lambda_{\min}(K)/n)$ per step. At the
 # exact threshold of its algorithm a curve crosses one and climbs. The vertical lines mark
-# the sufficient DGD bound and the exact DGD threshold.
+# the sufficient DGD bound and the exact DGD threshold, read off the table.
 
 # %% mystnb={"figure": {"caption": "Spectral radius of the iteration matrix of the linearized model against the step size (in units of 1/L_max) for DGD (solid), ATC (dashed) and CTA (dotted), one panel per topology; the red line is radius 1, the vertical lines the sufficient DGD bound and the exact DGD threshold.", "name": "fig-stability-radius"}}
-marks = {
-    t: {"sufficient DGD bound": sufficient[t], "exact DGD threshold": exact[t, "dgd"]}
-    for t in topologies
-}
+columns = {"DGD sufficient": "sufficient DGD bound", "DGD exact": "exact DGD threshold"}
+marks = table[list(columns)].rename(columns=columns).T.to_dict()
 fig = plotting.stability_radius(
     lr_scale, radii, marks, xlabel=r"step size $\eta\,L_{\max}$"
 )
@@ -212,20 +199,12 @@ fig = plotting.stability_radius(
 # ## The sufficient bound against the exact threshold
 #
 # The table puts the sufficient bound next to the exact threshold, both in units of
-# $1/L_{\max}$, with the ATC/CTA thresholds and the ratio of the diffusion threshold to
-# DGD's.
+# $1/L_{\max}$, with the ATC and CTA bounds and thresholds. Two ratios summarize it: how
+# far DGD's exact threshold lies above its sufficient bound (the price of the bound's
+# worst-case pairing), and how much longer a step the diffusion strategies tolerate than
+# DGD on the same graph.
 
 # %%
-table = pd.DataFrame(
-    {
-        "lambda_min(W)": lambda_min,
-        "DGD sufficient": sufficient,
-        "DGD exact": {t: exact[t, "dgd"] for t in topologies},
-        "ATC/CTA sufficient": sufficient_diffusion,
-        "ATC exact": {t: exact[t, "atc"] for t in topologies},
-        "CTA exact": {t: exact[t, "cta"] for t in topologies},
-    }
-)
 table["DGD exact / sufficient"] = table["DGD exact"] / table["DGD sufficient"]
 table["ATC exact / DGD exact"] = table["ATC exact"] / table["DGD exact"]
 table.round(3)
@@ -238,61 +217,65 @@ table.round(3)
 # of $K_{qq}$ need not align. {numref}`fig-stability-thresholds` shows the same numbers.
 
 # %% mystnb={"figure": {"caption": "Largest stable DGD step size per topology: the sufficient bound (hatched) against the exact threshold where the spectral radius reaches 1 (solid), in units of 1/L_max.", "name": "fig-stability-thresholds"}}
+sufficient, exact = table["DGD sufficient"], table["DGD exact"]
 fig = plotting.stability_thresholds(
-    sufficient, table["DGD exact"].to_dict(), ylabel=r"step size $\eta\,L_{\max}$"
+    sufficient.to_dict(), exact.to_dict(), ylabel=r"step size $\eta\,L_{\max}$"
 )
 
 # %% [markdown]
 # Whether a given step size diverges depends on the problem, so we measure rather than
-# assume. On this problem the exact DGD threshold on the cycle is below $1/L_{\max}$: the
-# step $\eta = 1/L_{\max}$ makes the linearized DGD diverge there.
+# assume. The check allows a relative slack of $10^{-9}$, far below the bisection's
+# precision, for the thresholds that are bisected rather than solved. On this problem the
+# exact DGD threshold on the cycle is below $1/L_{\max}$: the step $\eta = 1/L_{\max}$
+# makes the linearized DGD diverge there.
 
 # %%
 tolerance = 1e-9  # max_stable_lr bisects to relative precision 1e-6; DGD is exact
-bound_is_conservative = all(
-    sufficient[t] <= exact[t, "dgd"] * (1 + tolerance) for t in topologies
-)
+bound_is_conservative = bool((sufficient <= exact * (1 + tolerance)).all())
 print(f"sufficient bound <= exact threshold on every topology: {bound_is_conservative}")
-print(
-    f"cycle: eta = 1/L_max above the exact DGD threshold: {exact['cycle', 'dgd'] < 1}"
-)
+print(f"cycle: eta = 1/L_max above the exact DGD threshold: {exact['cycle'] < 1}")
 
 # %% [markdown]
 # (stability-crossing)=
 # ## Crossing the threshold: the linearized model
 #
-# We now train the linearized network (`simulate.train` with `linearize=True`) with DGD on
-# the cycle at 0.95 and 1.05 times the exact threshold. The package warns when a step size
-# is above the threshold; we catch the warning and print it.
+# Every run from here on is DGD on the 4-cycle for `steps` steps, at a multiple of the
+# cycle's exact threshold; only the step size, the model (linearized or not) and whether
+# the package checks the step size change, so we fix the rest once.
 
 # %%
 cycle = mixing["cycle"]
-threshold = exact["cycle", "dgd"] / curvature
+threshold = float(exact["cycle"]) / curvature
+train = functools.partial(
+    simulate.train, algorithm="dgd", mixing=cycle, steps=steps, progress=False
+)
+
+# %% [markdown]
+# We train the linearized network (`linearize=True`) at 0.95 and 1.05 times the exact
+# threshold. The package warns when a step size is above the threshold; we catch the
+# warning and print it.
+
+# %%
 runs, messages = {}, []
 for factor in (0.95, 1.05):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        runs["linearized", factor] = simulate.train(
-            problem,
-            "dgd",
-            cycle,
-            lr=factor * threshold,
-            steps=steps,
-            linearize=True,
-            progress=False,
+        runs["linearized", factor] = train(
+            problem, lr=factor * threshold, linearize=True
         )
     messages += [str(w.message) for w in caught]
 print(*messages, sep="\n")
 
 # %% [markdown]
 # Below the threshold the loss decays geometrically; above it, it grows geometrically,
-# at the rate the spectral radius predicts: the squared loss grows like $\rho(M)^{2k}$.
+# at the rate the spectral radius predicts: the squared loss grows like $\rho(M)^{2k}$,
+# so the growth per step over the second half of the run (`rates.growth_per_step`, read
+# off the loss with `order=2`) should match $\rho(M)$ at 1.05x.
 
 # %%
 rho_above = stability.spectral_radius(problem, "dgd", cycle, 1.05 * threshold)
 loss_above = runs["linearized", 1.05].mean_global_loss
-half = steps // 2
-observed_rate = (loss_above[-1] / loss_above[half]) ** (1 / (2 * (steps - half)))
+observed_rate = rates.growth_per_step(loss_above, since=steps // 2, order=2)
 print(
     f"rho(M) at 1.05x: {rho_above:.4f}, observed growth per step: {observed_rate:.4f}"
 )
@@ -303,16 +286,7 @@ print(
 
 # %%
 try:
-    simulate.train(
-        problem,
-        "dgd",
-        cycle,
-        lr=far * threshold,
-        steps=steps,
-        linearize=True,
-        check=False,
-        progress=False,
-    )
+    train(problem, lr=far * threshold, linearize=True, check=False)
     diverged_far = False
 except simulate.DivergenceError as error:
     diverged_far = True
@@ -321,20 +295,13 @@ except simulate.DivergenceError as error:
 # %% [markdown]
 # ## Crossing the threshold: the real network
 #
-# The same step sizes on the real network, from the same $\theta_0$ and data:
+# The same step sizes on the real network, from the same $\theta_0$ and data. A run that
+# overflows is reported and left out of what follows.
 
 # %%
 for factor in (0.95, 1.05, far):
     try:
-        runs["network", factor] = simulate.train(
-            problem,
-            "dgd",
-            cycle,
-            lr=factor * threshold,
-            steps=steps,
-            check=False,
-            progress=False,
-        )
+        runs["network", factor] = train(problem, lr=factor * threshold, check=False)
     except simulate.DivergenceError as error:
         print(f"network at {factor}x: {error}")
 
@@ -358,41 +325,36 @@ fig = plotting.stability_runs(
 # %%
 pd.DataFrame(
     {
-        "final loss": {
-            f"{k}, {f:g}x": run.mean_global_loss[-1] for (k, f), run in runs.items()
-        },
-        "max ||theta_q - theta_0||": {
-            f"{k}, {f:g}x": run.param_distance[-1].max() for (k, f), run in runs.items()
-        },
+        f"{kind}, {f:g}x": {
+            "final loss": run.mean_global_loss[-1],
+            "max ||theta_q - theta_0||": run.param_distance[-1].max(),
+        }
+        for (kind, f), run in runs.items()
     }
-).map("{:.3g}".format)
+).T.map("{:.3g}".format)
 
 # %% [markdown]
 # The real network does **not** follow the linearized model past 1.05x the threshold: its
 # loss bumps up where the linearized loss turns around (the unstable mode starting to
-# grow), and then falls again, to the final loss of the table. This is where the linearization fails. The instability of
-# the linearized model is a single mode of $M$, the alternating disagreement pattern of
-# $\lambda_{\min}(W) = -1/3$ on the cycle, with a thin margin: $\rho(M) \approx 1.04$. It
-# grows by that fixed factor per step only because $K$ is frozen at $\theta_0$. The real
-# network's kernel moves, so we measure it: the empirical NTK at the end of each network
-# run, how far it moved, and the exact DGD threshold of the linearization *there*, in
-# units of the threshold at $\theta_0$.
-
+# grow), and then falls again, to the final loss of the table. This is where the
+# linearization fails. The instability of the linearized model is a single mode of $M$,
+# the alternating disagreement pattern of $\lambda_{\min}(W) = -1/3$ on the cycle, with a
+# thin margin: $\rho(M) \approx 1.04$. It grows by that fixed factor per step only because
+# $K$ is frozen at $\theta_0$. The real network's kernel moves, so we measure it.
+#
+# `stability.kernel_at_end` computes the empirical NTK at each agent's final parameters
+# and returns two numbers: the kernel drift, $\|K(\theta_q) - K_0\| / \|K_0\|$ averaged
+# over agents, and the exact DGD threshold of the linearization at the agents' mean end
+# kernel, in units of the threshold at $\theta_0$. An end threshold above the run's own
+# step size means the step that was unstable at $\theta_0$ is stable where training ended.
 
 # %%
-def moved(run, start=problem, limit=threshold):
-    """Drift of the NTK at the end of a run from `start`, and the DGD threshold of the
-    kernel there in units of `limit`, the threshold at theta_0."""
-    kernels = metrics.agent_kernels(start.network, run.final_params, start.inputs)
-    drift = np.mean([relative_error(k, start.kernel) for k in kernels])
-    end = start.replace(kernel=np.mean(kernels, axis=0))
-    ratio = stability.max_stable_lr(end, "dgd", cycle) / limit
-    return {"kernel drift": drift, "threshold at the end / at theta_0": ratio}
-
-
 network_runs = {f: run for (kind, f), run in runs.items() if kind == "network"}
 pd.DataFrame(
-    {f"network, {f:g}x": moved(run) for f, run in network_runs.items()}
+    {
+        f"network, {f:g}x": stability.kernel_at_end(problem, run, cycle, unit=threshold)
+        for f, run in network_runs.items()
+    }
 ).T.round(3)
 
 # %% [markdown]
@@ -400,57 +362,58 @@ pd.DataFrame(
 # ### Over initializations
 #
 # One initialization is an anecdote. We repeat the two runs across the threshold for
-# `seeds` initializations $\theta_0$ of the same data, each at 0.95 and 1.05 times its own
-# exact threshold, and measure the kernel at the end of each.
-
-
-# %%
-def crossing(init_seed):
-    """The kernel's drift and end threshold after 0.95x and 1.05x runs from one theta_0."""
-    split = dict(num_agents=num_agents, samples_per_agent=samples_per_agent, seed=seed)
-    start = problem_lib.digits(problem.network, init_seed=init_seed, **split)
-    limit = stability.max_stable_lr(start, "dgd", cycle)
-
-    def run(factor):
-        return simulate.train(
-            start,
-            "dgd",
-            cycle,
-            lr=factor * limit,
-            steps=steps,
-            check=False,
-            progress=False,
-        )
-
-    return {factor: moved(run(factor), start, limit) for factor in (0.95, 1.05)}
-
+# `seeds` initializations $\theta_0$ of the same data (`init_seed` changes $\theta_0$
+# and keeps the split), each at 0.95 and 1.05 times its own exact threshold, so that
+# every run sits at the same distance from its own edge.
 
 # %%
-crossings = {s: crossing(s) for s in range(seed, seed + seeds)}
-pd.DataFrame(
-    {(s, f"{f:g}x"): row for s, c in crossings.items() for f, row in c.items()}
-).T.round(3).rename_axis(["theta_0 seed", "step size / threshold"])
+split = dict(num_agents=num_agents, samples_per_agent=samples_per_agent, seed=seed)
+starts = {
+    s: problem_lib.digits(problem.network, init_seed=s, **split)
+    for s in range(seed, seed + seeds)
+}
+limit = {s: stability.max_stable_lr(p, "dgd", cycle) for s, p in starts.items()}
 
 # %% [markdown]
-# The end thresholds of the unstable runs against their step size, and the kernel drift
-# of the two runs, over the initializations:
+# Each initialization is trained twice, and the kernel at the end of each run is
+# measured as above, in units of that initialization's threshold:
+
+# %%
+crossings = pd.DataFrame(
+    {
+        (s, f"{f:g}x"): stability.kernel_at_end(
+            p, train(p, lr=f * limit[s], check=False), cycle, unit=limit[s]
+        )
+        for s, p in starts.items()
+        for f in (0.95, 1.05)
+    }
+).T.rename_axis(["theta_0 seed", "step size / threshold"])
+crossings.round(3)
+
+# %% [markdown]
+# We record the end thresholds of the unstable runs (their smallest and their median),
+# the median end threshold of the stable runs, and the median kernel drift of each
+# group, over the initializations:
 
 # %% tags=["nbval-check-output", "remove-input"]
-ratio, drift = "threshold at the end / at theta_0", "kernel drift"
-above = [c[1.05][ratio] for c in crossings.values()]
+above = crossings.xs("1.05x", level=1)["end threshold"]
+median = crossings.groupby(level=1).median()
 entry = report.record(
     "stability.catapult_end_threshold_ratio",
-    {"unstable_min": min(above), "unstable_median": float(np.median(above)),
-     "stable_median": float(np.median([c[0.95][ratio] for c in crossings.values()])),
-     "unstable_drift_median": float(np.median([c[1.05][drift] for c in crossings.values()])),
-     "stable_drift_median": float(np.median([c[0.95][drift] for c in crossings.values()]))},
+    {
+        "unstable_min": float(above.min()),
+        "unstable_median": float(median.loc["1.05x", "end threshold"]),
+        "stable_median": float(median.loc["0.95x", "end threshold"]),
+        "unstable_drift_median": float(median.loc["1.05x", "kernel drift"]),
+        "stable_drift_median": float(median.loc["0.95x", "kernel drift"]),
+    },
     kind="observation",
-    passed=bool(min(above) > 1.05),
+    passed=bool(above.min() > 1.05),
     statement=f"DGD on the 4-cycle, real network at 1.05x its exact threshold, {seeds} "
     "initializations: the exact threshold of the kernel at the end of the run, in units of "
     "the threshold at theta_0; holds when every run ends above 1.05 (its own step is stable)",
     section="stability-catapult",
-)  # fmt: skip
+)
 print(f"every 1.05x run ends with a stable step: {entry['passed']}")
 
 # %% [markdown]
@@ -460,24 +423,25 @@ print(f"every 1.05x run ends with a stable step: {entry['passed']}")
 # ends with a kernel whose own threshold lies above its step size:
 # {claim}`stability.catapult_end_threshold_ratio:verdict`. Where it holds, training bends
 # the kernel along the unstable direction until the step becomes stable, the behaviour of
-# wide networks trained near their curvature limit known as the "catapult" phase {cite}`lewkowycz2020catapult`. The
-# linearization at $\theta_0$ cannot see this: it is a measured failure of the frozen
-# kernel, not of the closed form's algebra. Far above the threshold (`far` times it) no
-# such correction is possible, and the real network diverges within a few steps as well.
+# wide networks trained near their curvature limit known as the "catapult" phase
+# {cite}`lewkowycz2020catapult`. The linearization at $\theta_0$ cannot see this: it is a
+# measured failure of the frozen kernel, not of the closed form's algebra. Far above the
+# threshold (`far` times it) no such correction is possible, and the real network
+# diverges within a few steps as well. The claim is an observation, not evidence for a
+# prediction: nothing in the closed forms predicts the end threshold, so there is no rival
+# to beat, only a pattern to record.
 #
 # We record the claims: the bound is conservative on every topology we tested (and a
 # wrong bound that ignores $\lambda_{\min}(W)$, $2/L_{\max}$, is not), and the linearized
 # model diverges above and converges below the exact threshold.
 
 # %% tags=["nbval-check-output"]
-wrong_bound = {t: 2.0 for t in topologies}  # 2 / L_max in units of 1 / L_max
+wrong_bound = 2.0  # 2 / L_max in units of 1 / L_max, on every topology
 report.record(
     "stability.bound_is_conservative",
     bool(bound_is_conservative),
     kind="theorem",
-    control_value=all(
-        wrong_bound[t] <= exact[t, "dgd"] * (1 + tolerance) for t in topologies
-    ),
+    control_value=bool((wrong_bound <= exact * (1 + tolerance)).all()),
     control="the same test for 2 / L_max, a bound that ignores lambda_min(W)",
     section="stability-bound",
     statement="the sufficient DGD bound (1 + lambda_min(W)) / L_max never exceeds the exact "
@@ -487,12 +451,11 @@ report.record(
 print(f"bound conservative on every topology: {bound_is_conservative}")
 
 # %% [markdown]
-# And the two runs across the threshold:
+# And the two runs across the threshold. Above it, the loss must grow by a factor of
+# $10^3$ over the run and the spectral radius exceed one:
 
 # %% tags=["nbval-check-output"]
-loss_below = runs["linearized", 0.95].mean_global_loss
 diverges_above = bool(loss_above[-1] > 1e3 * loss_above[0] and rho_above > 1)
-converges_below = bool(loss_below[-1] < 1e-3 * loss_above[0])
 report.record(
     "stability.linearized_diverges_above_threshold",
     diverges_above,
@@ -500,6 +463,15 @@ report.record(
     section="stability-crossing",
     statement="linearized DGD on the 4-cycle at 1.05x the exact threshold: loss grows by 1e3",
 )
+print(f"linearized diverges at 1.05x: {diverges_above}")
+
+# %% [markdown]
+# Below it, the loss must end $10^3$ times below where the unstable run started (both
+# runs start from the same $\theta_0$, so from the same loss):
+
+# %% tags=["nbval-check-output"]
+loss_below = runs["linearized", 0.95].mean_global_loss
+converges_below = bool(loss_below[-1] < 1e-3 * loss_above[0])
 report.record(
     "stability.linearized_converges_below_threshold",
     converges_below,
@@ -507,9 +479,7 @@ report.record(
     section="stability-crossing",
     statement="linearized DGD on the 4-cycle at 0.95x the exact threshold: loss falls by 1e3",
 )
-print(
-    f"linearized diverges at 1.05x: {diverges_above}, converges at 0.95x: {converges_below}"
-)
+print(f"linearized converges at 0.95x: {converges_below}")
 
 # %% [markdown]
 # ## In this chapter we

@@ -38,44 +38,40 @@
 # them against long training, and measures how the bias grows with the step size.
 
 # %% tags=["parameters"]
-# fmt: off
 quick = False  # small sizes for CI
 num_agents = 8  # agents Q on each graph of the grid [quick: 4] [min: 2]
-samples_per_agent = 10  # training samples per agent; n is Q times this [quick: 5] [min: 1]
+samples_per_agent = 10  # digits per agent (n = Q times this) [quick: 5] [min: 1]
 n_test = 100  # held-out digits for test loss and accuracy [quick: 30] [min: 1]
-lr_scale = 0.5  # step size eta as a fraction of 1 / max_q lambda_max(K_qq / n_q) [min: 0.0]
+lr_scale = 0.5  # eta times L_max = max_q lambda_max(K_qq / n_q) [min: 0.0]
 steps = 200  # gradient steps per run [quick: 60] [min: 1]
 regime_agents = 4  # agents of the two-regime experiments [min: 2]
-dims = 16  # principal components of the inputs in the two-regime experiments [quick: 8] [min: 1]
-interpolating_per_agent = 4  # samples per agent below the threshold (n at most dims + 1) [quick: 2] [min: 1]
+dims = 16  # principal components of the two-regime inputs [quick: 8] [min: 1]
+# samples per agent below the threshold (n at most dims + 1)
+interpolating_per_agent = 4  # [quick: 2] [min: 1]
 biased_per_agent = 20  # samples per agent above the threshold [quick: 10] [min: 1]
-bias_scales = [0.0078125, 0.015625, 0.03125, 0.0625, 0.125, 0.25, 0.5]  # step sizes of the bias sweep, times 1 / L_max, down to 1/128 [min: 0.0]
+# step sizes of the bias sweep, times 1 / L_max, down to 1/128
+bias_scales = [0.0078125, 0.015625, 0.03125, 0.0625, 0.125, 0.25, 0.5]  # [min: 0.0]
 seed = 0  # seeds the data split, the partition and theta_0 [min: 0]
-# fmt: on
 
 # %% [markdown]
 # We import the helper package (which switches JAX to float64) and the plot theme.
 
 # %%
-import numpy as np
 import pandas as pd
-from IPython.display import display
 
 from companion import algorithms as algorithms_lib
 from companion import (
-    data,
     dynamics,
     experiments,
     graphs,
     limits,
+    linear,
     models,
     plotting,
     rates,
-    simulate,
 )
 from companion import problem as problem_lib
 from companion.book import report
-from companion.cost import loglog_slope
 from companion.trajectory import relative_error
 
 plotting.theme()
@@ -90,23 +86,22 @@ plotting.theme()
 # $1 / \max_q \lambda_{\max}(K_{qq}/n_q)$; at `lr_scale = 0.5` it is below the sufficient
 # DGD stability bound on all three graphs ({ref}`the DGD stability statement
 # <stability-theorem>`), so every run converges. Which side of the interpolation threshold
-# is this grid on? It interpolates when $n \le \operatorname{rank}[X, \mathbf{1}]$:
+# is this grid on? It interpolates when $n \le \operatorname{rank}[X, \mathbf{1}]$
+# (`limits.affine_rank`). We print the sizes that matter below: the number of agents and
+# samples, the kernel's side $m$, the number of parameters $P = (d + 1) C$ that the primal
+# form works with, and the absolute step size.
 
 # %%
 model = models.affine(10)
 split = dict(num_agents=num_agents, samples_per_agent=samples_per_agent, n_test=n_test)
 problem = problem_lib.digits(model, seed=seed, **split)
 lr = lr_scale / problem.curvature
-num_params = problem.jacobian.shape[1]
-features = np.linalg.matrix_rank(
-    np.hstack([problem.inputs, np.ones((problem.num_samples, 1))])
-)
-print(
-    f"Q = {problem.num_agents}, n = {problem.num_samples}, m = n C = {problem.kernel.shape[0]}"
-)
-print(f"P = {num_params} parameters, eta = {lr:.4f}, rank [X, 1] = {features}")
-print(f"interpolation regime: {problem.num_samples <= features}")
+features = limits.affine_rank(problem)
 interpolates = problem.num_samples <= features
+m, num_params = problem.kernel.shape[0], problem.jacobian.shape[1]
+print(f"Q = {problem.num_agents}, n = {problem.num_samples}, m = n C = {m}")
+print(f"P = {num_params} parameters, eta = {lr:.4f}, rank [X, 1] = {features}")
+print(f"interpolation regime: {interpolates}")
 
 # %% [markdown]
 # The three graphs of the paper carry Metropolis–Hastings weights ({ref}`graphs-mixing`).
@@ -181,36 +176,35 @@ table.style.format({"max rel. error": "{:.1e}"}, precision=4)
 # interpolates only if the first is at most the second. Above that threshold the limit
 # statement does not apply: the runs converge to biased fixed points that depend on the
 # graph and the algorithm ({ref}`affine-regimes`), and the grid checks the closed form's
-# transient, not its limit. Solving DGD's fixed point exactly on each graph, the worst
-# agent's bias from the centralized fit ranges from
-# {claim}`affine.grid_limit_bias:value.least_bias` to
-# {claim}`affine.grid_limit_bias:value.worst_bias` over the graphs (the table gives each),
-# and the slowest mode of DGD on the cycle contracts by
-# {claim}`affine.grid_limit_bias:value.dgd_cycle_contraction` per step: shrinking the
-# distance to its limit by $10^{-12}$ takes
-# {claim}`affine.grid_limit_bias:value.steps_to_limit` steps, against the grid's `steps`.
-# The claim {claim}`affine.grid_limit_bias:verdict`: every limit is unbiased when the grid
-# interpolates, and some are biased when it does not.
+# transient, not its limit. We solve DGD's fixed point exactly on each graph and take the
+# worst agent's distance from the centralized fit (`limits.bias`):
 
 # %%
 grid_forms = {t: dynamics.closed_form(problem, "dgd", mixings[t], lr=lr) for t in names}
-worst_bias = {t: float(limits.bias(form).max()) for t, form in grid_forms.items()}
+worst_bias = {t: float(limits.bias(f).max()) for t, f in grid_forms.items()}
+pd.Series(worst_bias, name="worst agent's bias, DGD").map(lambda v: f"{v:.1e}")
+
+# %% [markdown]
+# The worst agent's bias ranges from {claim}`affine.grid_limit_bias:value.least_bias` to
+# {claim}`affine.grid_limit_bias:value.worst_bias` over the graphs, and the slowest mode
+# of DGD on the cycle contracts by
+# {claim}`affine.grid_limit_bias:value.dgd_cycle_contraction` per step
+# (`limits.contraction`): shrinking the distance to its limit by $10^{-12}$ takes
+# {claim}`affine.grid_limit_bias:value.steps_to_limit` steps (`limits.steps_to_limit`),
+# against the grid's `steps`. The claim {claim}`affine.grid_limit_bias:verdict`: every
+# limit is unbiased when the grid interpolates, and some are biased when it does not.
+
+# %%
 grid_limits = {
     "samples": problem.num_samples,
-    "rank": int(features),
+    "rank": features,
     "worst_bias": max(worst_bias.values()),
     "least_bias": min(worst_bias.values()),
     "dgd_cycle_contraction": limits.contraction(grid_forms["cycle"]),
+    "steps_to_limit": limits.steps_to_limit(grid_forms["cycle"], 1e-12),
 }
-# %% [markdown]
-# How long the slowest mode takes:
 
-# %%
-grid_limits["steps_to_limit"] = int(  # to shrink the distance to the limit by 1e-12
-    np.ceil(np.log(1e-12) / np.log(grid_limits["dgd_cycle_contraction"]))
-)
-pd.Series(worst_bias, name="worst agent's bias, DGD").map(lambda v: f"{v:.1e}")
-#
+# %% [markdown]
 # ## How far the agents drift apart
 #
 # The closed form also predicts quantities of parameter space without forming $\theta$.
@@ -218,21 +212,27 @@ pd.Series(worst_bias, name="worst agent's bias, DGD").map(lambda v: f"{v:.1e}")
 # with $\bar\theta$ the network average, is $(\alpha_q - \bar\alpha)^\top K
 # (\alpha_q - \bar\alpha)$ averaged over agents, square-rooted. All agents start at
 # $\theta_0$, so it starts at zero; each local gradient pulls its agent towards its own
-# data, and mixing pulls the agents back together.
+# data, and mixing pulls the agents back together. We compare the predicted and the
+# trained distance of DGD on each graph:
 
-# %% mystnb={"figure": {"caption": "Consensus distance of the agents' parameters under DGD on each graph: training (markers) against the closed form (lines).", "name": "fig-affine-consensus"}}
+# %%
 dgd = {t: comparisons[t, "dgd"] for t in names}
 consensus_err = max(
     relative_error(c.predicted.consensus_distance, c.observed.consensus_distance)
     for c in dgd.values()
 )
+print(f"worst relative error of the consensus distance: {consensus_err:.1e}")
+
+# %% [markdown]
+# {numref}`fig-affine-consensus` shows the two curves per graph.
+
+# %% mystnb={"figure": {"caption": "Consensus distance of the agents' parameters under DGD on each graph: training (markers) against the closed form (lines).", "name": "fig-affine-consensus"}}
 fig = plotting.rate_curves(
     {t: c.predicted.consensus_distance for t, c in dgd.items()},
     {t: c.observed.consensus_distance for t, c in dgd.items()},
     ylabel=r"consensus distance $\|\theta_q - \bar\theta\|$ (RMS over agents)",
     title="DGD: training (markers) vs closed form (lines)",
 )
-print(f"worst relative error of the consensus distance: {consensus_err:.1e}")
 
 # %% [markdown]
 # The distance jumps at the first step, when every agent takes a gradient step on its own
@@ -262,38 +262,23 @@ print(f"worst relative error of the consensus distance: {consensus_err:.1e}")
 # %%
 jacobian = problem.jacobian
 kernel_err = relative_error(jacobian @ jacobian.T, problem.kernel)
-print(
-    f"J: {jacobian.shape}, relative error of J J^T against the kernel: {kernel_err:.1e}"
-)
+print(f"J: {jacobian.shape}, relative error of J J^T vs the kernel: {kernel_err:.1e}")
 
 # %% [markdown]
 # With the Jacobian, `ClosedForm.steps(..., form="primal")` runs the parameter-space
-# recursion. We compare it with the dual trajectory of each cell on the per-agent losses,
-# the predictions, the test predictions and the parameter distance
-# $\|\theta_q - \theta_0\|$, which the dual form obtains as
-# $\sqrt{\alpha_q^\top K \alpha_q}$ without ever forming $\theta$.
-
-
-# %%
-def primal(algorithm, mixing):
-    form = dynamics.closed_form(problem, algorithm, mixing, lr=lr)
-    return form.steps(steps, form="primal")
-
-
-def primal_vs_dual(p, d):
-    fields = ("local_loss", "predictions", "test_predictions", "param_distance")
-    return max(relative_error(getattr(p, f), getattr(d, f)) for f in fields)
-
-
-# %% [markdown]
-# We run the primal form on every cell of the grid and tabulate the disagreement.
+# recursion. `linear.primal_dual_gap` runs it for every step of a dual trajectory and
+# returns the worst relative error over the per-agent losses, the predictions, the test
+# predictions and the parameter distance $\|\theta_q - \theta_0\|$, which the dual form
+# obtains as $\sqrt{\alpha_q^\top K \alpha_q}$ without ever forming $\theta$. We run it on
+# every cell of the grid, against the grid's own dual trajectories, and tabulate the
+# disagreement.
 
 # %%
 primal_err = {
-    (topo, alg): primal_vs_dual(
-        primal(alg, mixings[topo]), comparisons[topo, alg].predicted
+    (t, a): linear.primal_dual_gap(
+        dynamics.closed_form(problem, a, mixings[t], lr=lr), c.predicted
     )
-    for topo, alg in comparisons
+    for (t, a), c in comparisons.items()
 }
 pd.Series(primal_err).unstack().map(lambda e: f"{e:.1e}")
 
@@ -314,51 +299,43 @@ pd.Series(primal_err).unstack().map(lambda e: f"{e:.1e}")
 # limits in a few thousand steps we project the inputs on their `dims` leading principal
 # components (`data.principal_components`), where $\operatorname{rank}[X, \mathbf{1}] =
 # d + 1$, and take `regime_agents` agents with `interpolating_per_agent` samples each
-# (below the threshold) or `biased_per_agent` (above it).
-
+# (below the threshold) or `biased_per_agent` (above it), split i.i.d.
+# (`limits.projected_digits`).
 
 # %%
-def regime(per_agent):
-    d = data.load_digits_dataset(
-        regime_agents * per_agent, seed=seed, center_targets=True
-    )
-    parts = data.partition_indices(d.labels_train, regime_agents, seed=seed)
-    return problem_lib.from_dataset(
-        model, data.principal_components(d, dims), parts, seed=seed
-    )
-
-
+per_agent = {"interpolating": interpolating_per_agent, "biased": biased_per_agent}
 regimes = {
-    "interpolating": regime(interpolating_per_agent),
-    "biased": regime(biased_per_agent),
+    label: limits.projected_digits(
+        model, num_agents=regime_agents, samples_per_agent=k, dims=dims, seed=seed
+    )
+    for label, k in per_agent.items()
 }
-regime_mixings = experiments.mixings(regime_agents, names)
 for label, p in regimes.items():
-    rank = np.linalg.matrix_rank(np.hstack([p.inputs, np.ones((p.num_samples, 1))]))
-    print(f"{label}: n = {p.num_samples}, rank [X, 1] = {rank}")
+    print(f"{label}: n = {p.num_samples}, rank [X, 1] = {limits.affine_rank(p)}")
 
 # %% [markdown]
 # `limits.fixed_point` solves $(I - M) F = c$ on the range of $K$, where the step has no
 # eigenvalue 1, and `limits.centralized` gives where centralized gradient descent on the
 # global loss ends (the targets, when it interpolates). The bias of each agent is the
 # distance of its limiting predictions from the centralized ones,
-# $\|F^\star_q - F_c\| / \|F_c - f_0\|$; the table lists the worst agent's.
-
+# $\|F^\star_q - F_c\| / \|F_c - f_0\|$. We build the closed form of every graph and
+# algorithm in both regimes, at the grid's `lr_scale`, and list the worst agent's bias
+# of each: one column per regime, one row per (graph, algorithm) pair. The entries are
+# relative distances, so values of a few machine epsilons are the rounding of the linear
+# solve, not a bias.
 
 # %%
-def limit_form(p, topology, algorithm, scale=lr_scale):
-    return dynamics.closed_form(
-        p, algorithm, regime_mixings[topology], lr=scale / p.curvature
+regime_mixings = experiments.mixings(regime_agents, names)
+regime_forms = {
+    (label, t, a): dynamics.closed_form(
+        p, a, regime_mixings[t], lr=lr_scale / p.curvature
     )
-
-
-cells = [(t, a) for t in names for a in algorithms]
-biases = pd.DataFrame(
-    {
-        label: {cell: limits.bias(limit_form(p, *cell)).max() for cell in cells}
-        for label, p in regimes.items()
-    }
-)
+    for label, p in regimes.items()
+    for t in names
+    for a in algorithms
+}
+worst = {key: limits.bias(form).max() for key, form in regime_forms.items()}
+biases = pd.Series(worst).unstack(0, sort=False)
 biases.map(lambda v: f"{v:.1e}")
 
 # %% [markdown]
@@ -372,25 +349,13 @@ biases.map(lambda v: f"{v:.1e}")
 # These fixed points come from a linear solve. We check one against long training of the
 # real model: DGD on the cycle above the threshold, trained until the distance to its
 # limit has shrunk by $10^{-12}$, the number of steps given by the contraction factor of
-# the step (`limits.contraction`).
+# the step (`limits.steps_to_limit`), and compare its last predictions with the solved
+# fixed point (`limits.trained_limit`, which keeps only the last step of the run).
 
 # %%
-biased_form = limit_form(regimes["biased"], "cycle", "dgd")
-rate = limits.contraction(biased_form)
-long_steps = int(np.ceil(np.log(1e-12) / np.log(rate)))
-long_run = simulate.train(
-    regimes["biased"],
-    "dgd",
-    regime_mixings["cycle"],
-    lr=biased_form.lr,
-    steps=long_steps,
-    save_at=simulate.SaveAt(steps=(long_steps,)),
-    chunk=1000,
-    progress=False,
-)
-fixed = limits.fixed_point(biased_form)
-biased_limit_err = relative_error(long_run.predictions[-1], fixed)
-print(f"contraction {rate:.5f} per step: {long_steps} steps")
+biased_form = regime_forms["biased", "cycle", "dgd"]
+long_steps, biased_limit_err = limits.trained_limit(biased_form, 1e-12)
+print(f"contraction {limits.contraction(biased_form):.5f} per step: {long_steps} steps")
 print(f"fixed point against long training: relative error {biased_limit_err:.1e}")
 
 # %% [markdown]
@@ -401,40 +366,21 @@ print(f"fixed point against long training: relative error {biased_limit_err:.1e}
 # order $\eta$ from one another and from the centralized limit; the excess global loss at
 # the network average, a smooth function at its minimum, then grows like $\eta^2$. These
 # are statements about small $\eta$, so we measure the three for DGD on the cycle down to
-# $1/128$ of $1/L_{\max}$ and report the local slope between neighbouring step sizes: a
-# first-order quantity has local slopes that settle at 1 as $\eta$ shrinks.
-
+# $1/128$ of $1/L_{\max}$ (`limits.bias_sweep`, one exact fixed point per step size).
 
 # %%
-def at_scale(scale):
-    form = limit_form(regimes["biased"], "cycle", "dgd", scale)
-    end, central = limits.fixed_point(form), limits.centralized(form.problem)
-    scale_of = np.linalg.norm(central - form.problem.f0)
-    return {
-        "bias": limits.bias(form).max(),
-        "disagreement": np.linalg.norm(end - end.mean(0)) / scale_of,
-        "excess loss": form.problem.global_loss(end.mean(0))
-        - form.problem.global_loss(central),
-    }
-
-
-bias_sweep = pd.DataFrame({s: at_scale(s) for s in bias_scales}).T.rename_axis(
-    "eta L_max"
-)
-bias_slopes = {k: loglog_slope(bias_scales, bias_sweep[k]) for k in bias_sweep}
+sweep = limits.bias_sweep(regimes["biased"], "dgd", biased_form.mixing, bias_scales)
+bias_sweep = pd.DataFrame(sweep, index=bias_scales).rename_axis("eta L_max")
+bias_sweep.map(lambda v: f"{v:.3g}")
 
 # %% [markdown]
-# The local slopes, between each step size and the next:
+# The local slopes between neighbouring step sizes (`rates.local_slope_table`) of a
+# first-order quantity settle at 1 as $\eta$ shrinks, those of a second-order one at 2;
+# the rows for larger step sizes show how far from those orders the sweep starts.
 
 # %%
-local = pd.DataFrame(  # slope between each step size and the next
-    {k: rates.local_slopes(bias_scales, bias_sweep[k]) for k in bias_sweep},
-    index=[
-        f"{a:g} to {b:g}"
-        for a, b in zip(bias_scales[:-1], bias_scales[1:], strict=True)
-    ],
-)
-display(bias_sweep.map(lambda v: f"{v:.3g}"), local.round(3))
+local = rates.local_slope_table(bias_scales, bias_sweep)
+local.round(3)
 
 # %% [markdown]
 # {numref}`fig-affine-bias` shows the three power laws.
@@ -458,7 +404,11 @@ fig = plotting.power_laws(
 #
 # ## Recorded claims
 #
-# The exactness of the closed form over the grid, in both forms:
+# Each claim carries its kind: `exact` where two computations must agree to rounding
+# (bound $10^{-10}$, or $10^{-8}$ where a long run accumulates rounding), `theorem` where
+# a proven statement is checked numerically under the hypotheses the sections above state,
+# with a control that must fail where one exists. The exactness of the closed form over
+# the grid, in both forms:
 
 # %% tags=["nbval-check-output"]
 affine_err = max(c.max_rel_err for c in comparisons.values())

@@ -7,6 +7,7 @@ import pytest
 
 from companion import dynamics, graphs, limits, models
 from companion import problem as problem_lib
+from companion.problem import Problem
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,54 @@ def test_bias_vanishes_only_where_the_theory_says(affine_problem, mixing_for, st
     )
     assert large > 1e-3
     assert 2 < large / small < 8, "first order in the step size"
+
+
+def test_steps_to_limit_and_trained_limit(problem):
+    form = dynamics.closed_form(
+        problem,
+        "dgd",
+        graphs.mixing_matrix(graphs.topology("cycle", 3)),
+        lr=0.5 / problem.curvature,
+    )
+    steps = limits.steps_to_limit(form, 1e-6)
+    assert limits.contraction(form) ** steps <= 1e-6 < limits.contraction(form) ** (steps - 1)
+    trained_steps, error = limits.trained_limit(form, 1e-6)
+    assert trained_steps == steps and error < 1e-4
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("shrink", [0.0, 1.0, 2.0])
+def test_steps_to_limit_refuses_a_shrink_outside_zero_one(problem, shrink):
+    form = dynamics.closed_form(problem, "atc", np.full((3, 3), 1 / 3), lr=0.5 / problem.curvature)
+    with pytest.raises(ValueError, match="shrink"):
+        limits.steps_to_limit(form, shrink)
+
+
+def test_bias_sweep_is_first_order_outside_interpolation():
+    biased = limits.projected_digits(
+        models.affine(10), num_agents=2, samples_per_agent=6, dims=4, seed=0
+    )
+    assert limits.affine_rank(biased) == 5 < biased.num_samples  # above the threshold
+    w = np.full((2, 2), 0.5) + np.array([[0.25, -0.25], [-0.25, 0.25]])
+    sweep = limits.bias_sweep(biased, "dgd", w, [0.01, 0.02])
+    assert set(sweep) == {"bias", "disagreement", "excess loss"}
+    assert sweep["bias"][1] / sweep["bias"][0] == pytest.approx(2.0, rel=0.05)
+    assert sweep["excess loss"][1] / sweep["excess loss"][0] == pytest.approx(4.0, rel=0.1)
+
+
+def test_projected_digits_interpolates_below_the_rank():
+    small = limits.projected_digits(
+        models.affine(10), num_agents=2, samples_per_agent=2, dims=4, seed=0
+    )
+    assert limits.affine_rank(small) == small.num_samples == 4  # n <= dims + 1: full rank
+    form = dynamics.closed_form(small, "dgd", np.full((2, 2), 0.5), lr=0.5 / small.curvature)
+    assert limits.bias(form).max() < 1e-8
+
+
+@pytest.mark.bad_input
+def test_affine_rank_needs_inputs():
+    p = Problem(
+        targets=np.zeros((2, 1)), partition=[np.arange(2)], kernel=np.eye(2), f0=np.zeros((2, 1))
+    )
+    with pytest.raises(ValueError, match="inputs"):
+        limits.affine_rank(p)

@@ -57,3 +57,24 @@ def test_slopes_refuse_non_positive_values_and_mismatched_shapes():
         rates.median_interval([1.0])
     with pytest.raises(ValueError, match="positive"):
         rates.local_slopes([1.0, 2.0], [1.0, 0.0])
+
+
+def test_local_slope_table_labels_neighbouring_points():
+    table = rates.local_slope_table([1.0, 2.0, 4.0], {"a": [1.0, 2.0, 4.0], "b": [1.0, 4.0, 16.0]})
+    assert list(table.index) == ["1 to 2", "2 to 4"]
+    np.testing.assert_allclose(table["a"], [1.0, 1.0])
+    np.testing.assert_allclose(table["b"], [2.0, 2.0])
+
+
+def test_growth_per_step_reads_the_rate_of_a_state_off_its_square():
+    rho = 1.03
+    loss = rho ** (2 * np.arange(101))
+    assert rates.growth_per_step(loss, since=50, order=2) == pytest.approx(rho, rel=1e-12)
+    assert rates.growth_per_step(loss, since=50) == pytest.approx(rho**2, rel=1e-12)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("since, order", [(10, 1), (-1, 1), (0, 0)])
+def test_growth_per_step_refuses_bad_arguments(since, order):
+    with pytest.raises(ValueError, match="growth_per_step"):
+        rates.growth_per_step(np.ones(11), since=since, order=order)

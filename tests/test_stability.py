@@ -180,3 +180,46 @@ def test_divergence_beyond_the_dense_limit_still_says_why(mlp_problem, monkeypat
             mlp_problem, "atc", cycle, lr=lr, steps=3000, chunk=500, linearize=True,
             check=False, progress=False,
         )  # fmt: skip
+
+
+def test_threshold_table_matches_the_threshold_functions(mlp_problem, mixing_for):
+    p, mixings = mlp_problem, {t: mixing_for(t) for t in ("cycle", "complete")}
+    table = stability.threshold_table(p, mixings, ["dgd", "atc"])
+    columns = ["lambda_min(W)", "DGD sufficient", "DGD exact", "ATC sufficient", "ATC exact"]
+    assert list(table.columns) == columns
+    for t, w in mixings.items():
+        assert table.loc[t, "lambda_min(W)"] == pytest.approx(np.linalg.eigvalsh(w)[0])
+        exact = stability.max_stable_lr(p, "dgd", w) * p.curvature
+        assert table.loc[t, "DGD exact"] == exact
+        assert table.loc[t, "DGD sufficient"] <= exact * (1 + 1e-9)
+
+
+@pytest.mark.bad_input
+def test_threshold_table_refuses_no_algorithms(mlp_problem, mixing_for):
+    with pytest.raises(ValueError, match="topologies and algorithms"):
+        stability.threshold_table(mlp_problem, {"cycle": mixing_for("cycle")}, [])
+
+
+def test_kernel_at_end_sees_no_drift_in_the_affine_model():
+    from companion import models
+    from companion import problem as problem_lib
+
+    p = problem_lib.digits(models.affine(10), num_agents=2, samples_per_agent=2)
+    w = np.full((2, 2), 0.5)
+    limit = stability.max_stable_lr(p, "dgd", w)
+    run = simulate.train(p, "dgd", w, lr=0.5 * limit, steps=5, progress=False)
+    end = stability.kernel_at_end(p, run, w, unit=limit)
+    assert end["kernel drift"] < 1e-12  # the affine model's kernel does not move
+    assert end["end threshold"] == pytest.approx(1.0, rel=1e-9)
+
+
+@pytest.mark.bad_input
+def test_kernel_at_end_refuses_a_closed_form_trajectory():
+    from companion import models
+    from companion import problem as problem_lib
+
+    p = problem_lib.digits(models.affine(10), num_agents=2, samples_per_agent=1)
+    w = np.full((2, 2), 0.5)
+    dual = dynamics.closed_form(p, "dgd", w, lr=0.1 / p.curvature).steps(2)
+    with pytest.raises(ValueError, match="final_params"):
+        stability.kernel_at_end(p, dual, w)

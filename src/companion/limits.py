@@ -18,24 +18,31 @@ from __future__ import annotations
 import dataclasses
 import functools
 import weakref
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.linalg
 
-from companion import linear
+from companion import data, dynamics, linear, models, simulate
 from companion.dynamics import ClosedForm
-from companion.problem import Problem
+from companion.problem import Problem, from_dataset
+from companion.trajectory import relative_error
 
 __all__ = [
     "Approach",
+    "affine_rank",
     "approach",
     "bias",
+    "bias_sweep",
     "centralized",
     "contraction",
     "fixed_point",
     "min_norm_coefficients",
     "min_norm_distance",
     "ntk_regression",
+    "projected_digits",
+    "steps_to_limit",
+    "trained_limit",
 ]
 
 
@@ -267,7 +274,6 @@ def fixed_point(form: ClosedForm) -> np.ndarray:
         >>> p = Problem(targets=np.array([[1.0], [3.0]]),
         ...             partition=[np.array([0]), np.array([1])],
         ...             kernel=np.eye(2), f0=np.zeros((2, 1)))
-        >>> from companion import dynamics
         >>> w = np.full((2, 2), 0.5)
         >>> fixed_point(dynamics.closed_form(p, "atc", w, lr=0.5)).round(6).ravel().tolist()
         [1.0, 3.0, 1.0, 3.0]
@@ -294,7 +300,6 @@ def bias(form: ClosedForm) -> np.ndarray:
         >>> p = Problem(targets=np.array([[1.0], [3.0]]),
         ...             partition=[np.array([0]), np.array([1])],
         ...             kernel=np.eye(2), f0=np.zeros((2, 1)))
-        >>> from companion import dynamics
         >>> bias(dynamics.closed_form(p, "dgd", np.full((2, 2), 0.5), lr=0.5)).round(6).tolist()
         [0.0, 0.0]
     """
@@ -311,8 +316,85 @@ def contraction(form: ClosedForm) -> float:
     Example:
         >>> p = Problem(targets=np.ones((1, 1)), partition=[np.array([0])],
         ...             kernel=np.eye(1), f0=np.zeros((1, 1)))
-        >>> from companion import dynamics
         >>> contraction(dynamics.closed_form(p, "dgd", np.eye(1), lr=0.25))
         0.75
     """
     return _range_step(form).radius
+
+
+def steps_to_limit(form: ClosedForm, shrink: float = 1e-12) -> int:
+    """Steps for the distance to :func:`fixed_point` to shrink by ``shrink`` at the long-run
+    rate :func:`contraction`: ``ceil(log(shrink) / log(contraction))``.
+
+    Example:
+        >>> p = Problem(targets=np.ones((1, 1)), partition=[np.array([0])],
+        ...             kernel=np.eye(1), f0=np.zeros((1, 1)))
+        >>> steps_to_limit(dynamics.closed_form(p, "dgd", np.eye(1), lr=0.5), 1e-3)  # 2**-10
+        10
+    """
+    if not 0 < shrink < 1:
+        raise ValueError(f"shrink is the factor the distance shrinks by, in (0, 1): {shrink=}")
+    return int(np.ceil(np.log(shrink) / np.log(contraction(form))))
+
+
+def bias_sweep(
+    problem: Problem, algorithm: str, mixing: np.ndarray, scales: Sequence[float]
+) -> dict[str, list[float]]:
+    """Where the closed form ends at each step size ``scale / L_max``: the worst agent's
+    ``"bias"``, the ``"disagreement"`` ``||F* - mean_q F*_q|| / ||F_c - f_0||`` and the
+    ``"excess loss"`` of the agents' mean limit over the centralized one's global loss.
+
+    Example:
+        >>> p = Problem(targets=np.array([[1.0], [3.0]]),
+        ...             partition=[np.array([0]), np.array([1])],
+        ...             kernel=np.ones((2, 2)), f0=np.zeros((2, 1)))
+        >>> sweep = bias_sweep(p, "dgd", np.full((2, 2), 0.5), [0.001, 0.002])
+        >>> round(float(sweep["bias"][1] / sweep["bias"][0]), 2)  # first order in the step
+        2.0
+    """
+    sweep: dict[str, list[float]] = {"bias": [], "disagreement": [], "excess loss": []}
+    for scale in scales:
+        form = dynamics.closed_form(problem, algorithm, mixing, lr=scale / problem.curvature)
+        end, central = fixed_point(form), centralized(form.problem)
+        unit = np.linalg.norm(central - form.problem.f0)
+        sweep["bias"].append(float(bias(form).max()))
+        sweep["disagreement"].append(float(np.linalg.norm(end - end.mean(0)) / unit))
+        loss = form.problem.global_loss
+        sweep["excess loss"].append(float(loss(end.mean(0)) - loss(central)))
+    return sweep
+
+
+def affine_rank(problem: Problem) -> int:
+    """``rank [X, 1]`` of the training inputs: the affine model's kernel has rank C times
+    this, so it interpolates (the limit statement applies) exactly when n is at most it.
+    """
+    if problem.inputs is None:
+        raise ValueError("affine_rank needs a problem with inputs (problem.digits, from_dataset)")
+    ones = np.ones((problem.num_samples, 1))
+    return int(np.linalg.matrix_rank(np.hstack([problem.inputs, ones])))
+
+
+def trained_limit(form: ClosedForm, shrink: float = 1e-12) -> tuple[int, float]:
+    """A solved limit against the iteration it solves: the form's problem trained (the real
+    model, by :func:`companion.simulate.train`) for :func:`steps_to_limit` steps, and the
+    relative error of its last predictions against :func:`fixed_point`.
+    """
+    steps, w = steps_to_limit(form, shrink), form.fixed_mixing("a trained limit")
+    last = {"save_at": simulate.SaveAt(steps=(steps,)), "chunk": 1000, "progress": False}
+    run = simulate.train(form.problem, form.algorithm, w, lr=form.lr, steps=steps, **last)
+    return steps, relative_error(run.predictions[-1], fixed_point(form))
+
+
+def projected_digits(
+    model: models.Model, *, num_agents: int, samples_per_agent: int, dims: int, seed: int = 0
+) -> Problem:
+    """Digits on their ``dims`` leading principal components, split i.i.d.: ``rank [X, 1] =
+    dims + 1`` (:func:`affine_rank`), so the affine model interpolates its ``n = num_agents *
+    samples_per_agent`` samples exactly when ``n <= dims + 1``, and outside that regime its
+    limits are reached in thousands of steps, not the millions the raw pixels need.
+    """
+    dataset = data.load_digits_dataset(
+        num_agents * samples_per_agent, seed=seed, center_targets=True
+    )
+    partition = data.partition_indices(dataset.labels_train, num_agents, seed=seed)
+    return from_dataset(model, data.principal_components(dataset, dims), partition, seed=seed)

@@ -11,20 +11,29 @@ of the stacked dual coefficients (``theta_q - theta_0 = J^T alpha_q``, agent-maj
 with ``D_q = diag(1/n_q on agent q's outputs)``. :func:`iteration_map` builds ``(M, c)``
 by running the algorithm's own update on an augmented identity, and :func:`powers`
 evaluates ``x_k`` at any steps from the binary powers of ``[[M, c], [0, 1]]``.
+:func:`primal_dual_gap` checks the same map run on the parameters ``theta_q - theta_0``
+(the primal form) against its run on the coefficients (the dual form).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from companion import algorithms
 from companion.problem import Problem
+from companion.trajectory import Trajectory, relative_error
 
-__all__ = ["SPACES", "iteration_map", "mixer", "powers"]
+if TYPE_CHECKING:  # dynamics builds on this module
+    from companion.dynamics import ClosedForm
+
+__all__ = ["FORM_FIELDS", "SPACES", "iteration_map", "mixer", "powers", "primal_dual_gap"]
 
 SPACES = ("coefficients", "predictions")
+#: What the primal and the dual forms both compute, compared by :func:`primal_dual_gap`.
+FORM_FIELDS = ("local_loss", "predictions", "test_predictions", "param_distance")
 
 
 def mixer(mixing: np.ndarray, size: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -116,3 +125,32 @@ def powers(matrix: np.ndarray, offset: np.ndarray, steps: Sequence[int] | np.nda
         if bit + 1 < top:
             square = square @ square
     return states[:size].T
+
+
+def primal_dual_gap(form: ClosedForm, dual: Trajectory) -> float:
+    """The worst relative error between ``form``'s primal recursion (on ``theta - theta_0``,
+    with the model's Jacobian) and ``dual``, its dual trajectory for the same steps, over
+    :data:`FORM_FIELDS` (the test predictions where the problem has a test side): one
+    affine map in two coordinates, so the gap is rounding.
+
+    Example:
+        >>> from companion import dynamics, models, problem
+        >>> p = problem.digits(models.affine(10), num_agents=2, samples_per_agent=1)
+        >>> form = dynamics.closed_form(p, "atc", np.full((2, 2), 0.5), lr=0.5 / p.curvature)
+        >>> primal_dual_gap(form, form.steps(5)) < 1e-12
+        True
+    """
+    steps = np.asarray(dual.steps)
+    every = np.arange(steps.size)
+    if not (np.array_equal(steps, every) and np.array_equal(dual.saved_steps, every)):
+        raise ValueError(
+            f"dual must hold every step 0..k (ClosedForm.steps(k), no save_at), got saved steps "
+            f"{np.asarray(dual.saved_steps)[:5]}...: run the dual form again without save_at"
+        )
+    primal = form.steps(steps.size - 1, form="primal")
+    gaps = [
+        relative_error(getattr(primal, f), getattr(dual, f))
+        for f in FORM_FIELDS
+        if getattr(dual, f) is not None
+    ]
+    return max(gaps)

@@ -11,15 +11,19 @@ bootstrap interval of its median, and the two are compared seed by seed
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from companion import rivals
 
 __all__ = [
     "SlopeComparison",
     "compare_slopes",
+    "growth_per_step",
+    "local_slope_table",
+    "local_slopes",
     "median_interval",
     "misfit",
     "per_seed_slopes",
@@ -174,3 +178,36 @@ def local_slopes(x: Sequence[float], y: Sequence[float]) -> np.ndarray:
     if (a <= 0).any() or (b <= 0).any():
         raise ValueError("local_slopes works in log-log: x and y must be positive")
     return np.diff(np.log(b)) / np.diff(np.log(a))
+
+
+def local_slope_table(x: Sequence[float], columns: Mapping[str, Sequence[float]]) -> pd.DataFrame:
+    """:func:`local_slopes` of every column against ``x``, one row per pair of neighbouring
+    points, labelled ``"a to b"``.
+
+    Example:
+        >>> local_slope_table([1.0, 2.0, 4.0], {"y": [1.0, 2.0, 8.0]}).round(12)
+                  y
+        1 to 2  1.0
+        2 to 4  2.0
+    """
+    labels = [f"{a:g} to {b:g}" for a, b in zip(x[:-1], x[1:], strict=True)]
+    return pd.DataFrame({k: local_slopes(x, columns[k]) for k in columns}, index=labels)
+
+
+def growth_per_step(values: Sequence[float], *, since: int, order: int = 1) -> float:
+    """The geometric rate per step of a sequence recorded at every step, from index
+    ``since`` to the last: ``(values[-1] / values[since]) ** (1 / (order * k))`` over the
+    ``k`` steps between them. ``order=2`` reads the rate of a state off its squared size
+    (a loss grows like ``rho ** (2 k)`` when the state grows like ``rho ** k``).
+
+    Example:
+        >>> round(growth_per_step(1.1 ** (2 * np.arange(11)), since=5, order=2), 12)
+        1.1
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or not 0 <= since < v.size - 1 or order < 1 or v[since] <= 0:
+        raise ValueError(
+            f"growth_per_step needs a 1-D sequence, 0 <= since < len - 1 and order >= 1 with "
+            f"a positive values[since]: got length {v.size}, {since=}, {order=}"
+        )
+    return float((v[-1] / v[since]) ** (1 / (order * (v.size - 1 - since))))

@@ -33,25 +33,30 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import scipy.linalg
 from threadpoolctl import ThreadpoolController
 
-from companion import algorithms, linear
+from companion import algorithms, linear, metrics
 from companion._checks import check_lr_value
 from companion.graphs import validate_mixing
 from companion.problem import Problem
+from companion.trajectory import Trajectory, relative_error
 
 __all__ = [
     "check_lr",
     "crossing_error",
     "iteration_matrix",
+    "kernel_at_end",
     "symmetric_lambda_min",
     "max_stable_lr",
     "minus_one_crossing",
     "spectral_radius",
     "sufficient_lr_bound",
+    "threshold_table",
 ]
 
 DENSE_LIMIT = 3000  # largest Q*m for a dense eigendecomposition (seconds on 2 cores)
@@ -336,3 +341,60 @@ def check_lr(
     if strict and threshold is not None:
         raise ValueError(message)
     warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def threshold_table(
+    problem: Problem, mixings: Mapping[str, np.ndarray], names: Sequence[str]
+) -> pd.DataFrame:
+    """Per topology (rows): ``lambda_min(W)``, then for each algorithm its
+    :func:`sufficient_lr_bound` and its exact threshold (:func:`max_stable_lr`), both in
+    units of ``1 / L_max``; columns ``"<NAME> sufficient"``, ``"<NAME> exact"``.
+
+    Example:
+        >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
+        ...             kernel=np.eye(2), f0=np.zeros((2, 1)))
+        >>> threshold_table(p, {"pair": np.full((2, 2), 0.5)}, ["dgd"]).round(6).to_dict("list")
+        {'lambda_min(W)': [0.0], 'DGD sufficient': [1.0], 'DGD exact': [1.333333]}
+    """
+    if not mixings or not names:
+        raise ValueError(f"threshold_table needs topologies and algorithms, got {names=}")
+    curvature, rows = problem.curvature, {}
+    for topology, mixing in mixings.items():
+        lambda_min = symmetric_lambda_min(_mixing(problem, mixing))
+        row = rows[topology] = {"lambda_min(W)": np.nan if lambda_min is None else lambda_min + 0}
+        for name in names:
+            title = algorithms.get(name).name.upper()
+            bound = sufficient_lr_bound(problem, mixing, algorithm=name)
+            row[f"{title} sufficient"] = bound * curvature
+            row[f"{title} exact"] = max_stable_lr(problem, name, mixing) * curvature
+    return pd.DataFrame(rows).T
+
+
+def kernel_at_end(
+    problem: Problem, run: Trajectory, mixing: np.ndarray, *, unit: float = 1.0
+) -> dict[str, float]:
+    """Where a network run left the NTK: ``"kernel drift"``, the relative distance of each
+    agent's end kernel from ``problem.kernel`` (at theta_0) averaged over agents, and
+    ``"end threshold"``, the exact threshold of the run's algorithm for the agents' mean
+    end kernel (:func:`max_stable_lr`) in units of ``unit`` (the threshold at theta_0, say).
+
+    Example:
+        >>> from companion import models, problem as problems, simulate
+        >>> p = problems.digits(models.mlp(16, 1, 10), num_agents=2, samples_per_agent=1)
+        >>> w = np.full((2, 2), 0.5)
+        >>> limit = max_stable_lr(p, "dgd", w)
+        >>> run = simulate.train(p, "dgd", w, lr=0.5 * limit, steps=3, progress=False)
+        >>> end = kernel_at_end(p, run, w, unit=limit)
+        >>> 0 < end["kernel drift"] < 1, 0.5 < end["end threshold"] < 2
+        (True, True)
+    """
+    if run.final_params is None or problem.inputs is None or not np.isfinite(unit) or unit <= 0:
+        raise ValueError(
+            "kernel_at_end needs a training run with final_params (simulate.train), a problem "
+            f"with inputs and a positive finite unit: got {unit=}"
+        )
+    kernels = metrics.agent_kernels(problem.network, run.final_params, problem.inputs)
+    drift = np.mean([relative_error(k, problem.kernel) for k in kernels])
+    end = problem.replace(kernel=np.mean(kernels, axis=0))
+    threshold = max_stable_lr(end, run.algorithm, mixing) / unit
+    return {"kernel drift": float(drift), "end threshold": float(threshold)}
