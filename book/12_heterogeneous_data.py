@@ -20,45 +20,41 @@
 # end, and how well the closed form still describes real networks.
 
 # %% tags=["parameters"]
-# fmt: off
 quick = False  # small sizes for CI
-width = 256  # hidden width of the ReLU MLP for the closed-form experiments [quick: 64] [min: 1]
+# hidden width of the ReLU MLP for the closed-form experiments
+width = 256  # [quick: 64] [min: 1]
 num_agents = 4  # agents Q on a cycle [min: 2]
 samples_per_agent = 8  # digits per agent on average [quick: 4] [min: 1]
-alphas = [0.1, 0.5, 1.0, 10.0]  # Dirichlet concentrations of the sweep [quick: [0.1, 10.0]] [min: 0.0]
+# Dirichlet concentrations of the sweep
+alphas = [0.1, 0.5, 1.0, 10.0]  # [quick: [0.1, 10.0]] [min: 0.0]
 lr_scale = 0.5  # eta times the largest local curvature L_max [min: 0.0]
 steps = 150  # length of every run [quick: 50] [min: 1]
 widths = [64, 256, 1024]  # widths of the real networks [quick: [64, 256]] [min: 1]
-network_samples_per_agent = 25  # digits per agent in the real-network section [quick: 10] [min: 1]
+# digits per agent in the real-network section
+network_samples_per_agent = 25  # [quick: 10] [min: 1]
 seeds = 5  # network initializations per (partition, width) [min: 1]
 dims = 8  # principal components of the affine model outside interpolation [min: 1]
-biased_per_agent = 20  # samples per agent of the affine model (above interpolation) [quick: 5] [min: 1]
+# samples per agent of the affine model (above interpolation)
+biased_per_agent = 20  # [quick: 5] [min: 1]
 seed = 0  # seed of data, partitions and the first theta_0 [min: 0]
-# fmt: on
 
 # %% [markdown]
 # We import the helper package (float64) and the plot theme.
 
 # %%
-import numpy as np
-import pandas as pd
 from IPython.display import display
 
 from companion import (
     data,
-    dynamics,
     experiments,
     graphs,
     heterogeneity,
-    limits,
     metrics,
     models,
     plotting,
-    simulate,
 )
 from companion import problem as problem_lib
 from companion.book import claims, report
-from companion.trajectory import relative_error
 
 plotting.theme()
 
@@ -79,14 +75,10 @@ plotting.theme()
 digits = data.load_digits_dataset(
     num_agents * samples_per_agent, 50, seed=seed, center_targets=True
 )
-schemes = {f"alpha = {a:g}": dict(scheme="dirichlet", alpha=a) for a in alphas}
-schemes["iid"] = dict(scheme="iid")
-partitions = {
-    name: data.partition_indices(
-        digits.labels_train, num_agents, seed=seed, num_classes=10, **kw
-    )
-    for name, kw in schemes.items()
-}
+schemes = heterogeneity.schemes(alphas)
+partitions = heterogeneity.partitions(
+    digits.labels_train, num_agents, schemes, seed=seed
+)
 fig = plotting.label_mix(
     {n: [digits.labels_train[r] for r in p] for n, p in partitions.items()}
 )
@@ -106,31 +98,51 @@ fig = plotting.label_mix(
 # %%
 mlp = models.mlp(width, 2, 10)
 cycle = graphs.mixing_matrix(graphs.topology("cycle", num_agents))
+
+# %% [markdown]
+# One problem per partition: the same network at the same $\theta_0$ on the same digits,
+# so every problem has the same kernel and the same initial predictions, and only who
+# holds which rows differs. The step size is shared, set by the largest $L_{\max}$:
+
+# %%
 problems = {
     name: problem_lib.from_dataset(mlp, digits, parts, seed=seed)
     for name, parts in partitions.items()
 }
 lr = lr_scale / max(p.curvature for p in problems.values())  # one step size for all
-forms, exact_err = {}, {}
-for name, p in problems.items():
-    forms[name] = dynamics.closed_form(p, "dgd", cycle, lr=lr)
-    run = simulate.train(
-        p, "dgd", cycle, lr=lr, steps=steps, linearize=True, progress=False
-    )
-    exact_err[name] = relative_error(
-        forms[name].steps(steps).predictions, run.predictions
-    )
+
+# %% [markdown]
+# Each comparison runs the closed form and trains the linearized network for `steps`
+# steps from the same $\theta_0$; the error is the relative distance between the two
+# trajectories of every agent's predictions on every training input, over all steps, so
+# an error in the transient would show even where both runs end at the same limit.
+
+# %%
+linearized = {
+    name: experiments.compare(p, "dgd", cycle, lr=lr, steps=steps, linearize=True)
+    for name, p in problems.items()
+}
+exact_err = {
+    name: metrics.prediction_error(c.predicted, c.observed)
+    for name, c in linearized.items()
+}
 print({k: f"{v:.1e}" for k, v in exact_err.items()})
 
 # %% [markdown]
+# Every partition matches to rounding (worst error
+# {claim}`noniid.linearized_max_rel_err:value`): skew changes which rows enter each
+# agent's gradient, not the algebra of the closed form.
+#
 # (noniid-transient)=
 # ## Transient and consensus distance
 #
 # {numref}`fig-noniid-transient` shows the global loss at the network average, the
-# consensus distance and the test loss for each partition, at the common step size.
+# consensus distance and the test loss for each partition, at the common step size. The
+# curves are the closed form's, from the comparisons above: no further training is needed,
+# and since the step size is shared the partitions differ only through their data.
 
 # %% mystnb={"figure": {"caption": "DGD on the cycle, linearized network, closed form: global loss at the network average, consensus distance and test loss, for each partition of the same digits.", "name": "fig-noniid-transient"}}
-transients = {name: form.steps(steps) for name, form in forms.items()}
+transients = {name: c.predicted for name, c in linearized.items()}
 fig = plotting.algorithm_comparison(transients, title=f"DGD, cycle, Q = {num_agents}")
 
 # %% [markdown]
@@ -139,18 +151,12 @@ fig = plotting.algorithm_comparison(transients, title=f"DGD, cycle, Q = {num_age
 # the last step, from the largest peak down:
 
 # %%
-consensus = pd.DataFrame(
-    {
-        "L_max": {n: p.curvature for n, p in problems.items()},
-        "consensus distance, peak": {
-            n: t.consensus_distance.max() for n, t in transients.items()
-        },
-        "consensus distance, last step": {
-            n: t.consensus_distance[-1] for n, t in transients.items()
-        },
-    }
-)
-consensus.sort_values("consensus distance, peak", ascending=False).round(5)
+heterogeneity.consensus_table(problems, transients).round(5)
+
+# %% [markdown]
+# The peak measures how far the agents drift apart while their local fits pull them in
+# different directions; the last column shows how much of that drift the mixing has
+# removed by the end of the run, at the same step size for every partition.
 
 # %% [markdown]
 # (noniid-limit)=
@@ -165,23 +171,16 @@ consensus.sort_values("consensus distance, peak", ascending=False).round(5)
 # kernel's definiteness, not a property of heterogeneous data.
 
 # %%
-fixed = {name: limits.fixed_point(form) for name, form in forms.items()}
-targets = digits.y_train
-partition_free_err = max(
-    relative_error(point[q], targets)
-    for point in fixed.values()
-    for q in range(num_agents)
-)
-print(
-    f"interpolating: worst agent's limit vs the targets, every partition: "
-    f"{partition_free_err:.1e}"
-)
+partition_free_err = heterogeneity.interpolation_gap(problems, cycle, lr=lr)
+print(f"worst agent's limit vs the targets, every partition: {partition_free_err:.1e}")
 
 # %% [markdown]
 # Outside the interpolation regime this fails, and the same computation shows it. We take
 # the affine model on the leading `dims` principal components with `biased_per_agent`
 # samples per agent, more than the $d + 1$ it can interpolate, so DGD with a fixed step
-# ends at a biased point ({ref}`affine-regimes`), and that point depends on the partition:
+# ends at a biased point ({ref}`affine-regimes`), and that point depends on the partition.
+# Its kernel has rank at most `dims` + 1, below the number of samples, so it is singular
+# and the hypothesis of the interpolating check fails:
 
 # %%
 many = data.principal_components(
@@ -190,31 +189,28 @@ many = data.principal_components(
     ),
     dims,
 )
-affine = models.affine(10)
-biased_limits, sizes = {}, {}
-for name, kw in schemes.items():
-    parts = data.partition_indices(
-        many.labels_train, num_agents, seed=seed, num_classes=10, **kw
-    )
-    p = problem_lib.from_dataset(affine, many, parts, seed=seed)
-    form = dynamics.closed_form(p, "dgd", cycle, lr=0.25 / p.curvature)
-    biased_limits[name] = (limits.fixed_point(form), limits.centralized(p))
-    sizes[name] = [len(r) for r in parts]
-bias_by_partition = {
-    name: relative_error(point, np.broadcast_to(central, point.shape))
-    for name, (point, central) in biased_limits.items()
-}
 
 # %% [markdown]
-# Each partition's centralized fit, against the i.i.d. split's:
+# The same schemes split these rows, with the same seed, so the i.i.d. split and each
+# Dirichlet split again differ only in who holds which rows:
 
 # %%
-central_shift = {  # each partition's centralized fit against the i.i.d. split's
-    name: relative_error(central, biased_limits["iid"][1])
-    for name, (_, central) in biased_limits.items()
-    if name != "iid"
-}
-print({k: f"{v:.2e}" for k, v in bias_by_partition.items()}, sizes)
+many_partitions = heterogeneity.partitions(
+    many.labels_train, num_agents, schemes, seed=seed
+)
+
+# %% [markdown]
+# For each partition we solve DGD's fixed point exactly at the step size $0.25 / L_{\max}$
+# and compare it with that partition's centralized least-squares fit
+# (`limits.centralized`), the point centralized gradient descent on the global loss
+# reaches; we also measure how far each Dirichlet partition's centralized fit lies from the
+# i.i.d. split's. The bias and the agents' sizes, by partition:
+
+# %%
+biased = heterogeneity.biased_fits(
+    models.affine(10), many, many_partitions, cycle, seed=seed
+)
+print({k: f"{v:.2e}" for k, v in biased.bias.items()}, biased.sizes)
 
 # %% [markdown]
 # Each partition has its own bias away from its centralized solution. The centralized
@@ -243,30 +239,26 @@ print({k: f"{v:.2e}" for k, v in bias_by_partition.items()}, sizes)
 net_digits = data.load_digits_dataset(
     num_agents * network_samples_per_agent, 50, seed=seed, center_targets=True
 )
-net_partitions = {
-    name: data.partition_indices(
-        net_digits.labels_train, num_agents, seed=seed, num_classes=10, **kw
-    )
-    for name, kw in schemes.items()
-}
+net_partitions = heterogeneity.partitions(
+    net_digits.labels_train, num_agents, schemes, seed=seed
+)
 
+# %% [markdown]
+# Every (partition, width) pair trains a ReLU MLP of two hidden layers with DGD on the
+# cycle from `seeds` initializations, each at the step size `lr_scale` over its own
+# $L_{\max}$, beside its closed form and the closed form at 1.2 times that step:
 
 # %%
-def runs_for(name: str, w: int) -> experiments.SeedRuns:
-    net = models.mlp(w, 2, 10)
-    return experiments.over_seeds(
-        lambda s: problem_lib.from_dataset(
-            net, net_digits, net_partitions[name], seed=seed + s
-        ),
-        "dgd",
-        cycle,
-        lr_scale=lr_scale,
-        steps=steps,
-        seeds=range(seeds),
-    )
-
-
-network = {(name, w): runs_for(name, w) for name in schemes for w in widths}
+network = heterogeneity.network_runs(
+    net_digits,
+    net_partitions,
+    widths,
+    cycle,
+    lr_scale=lr_scale,
+    steps=steps,
+    seeds=seeds,
+    seed=seed,
+)
 
 # %% [markdown]
 # The closed form credits the partition: it predicts each agent from the rows that agent
@@ -280,22 +272,20 @@ network = {(name, w): runs_for(name, w) for name in schemes for w in widths}
 # medians over initializations; a negative margin means the rival is closer to training.
 
 
+# %% [markdown]
+# `heterogeneity.judge` scores, at one width, the closed form and both rivals by that
+# metric on every (partition, initialization) pair. The first table has one row per
+# partition and width: the medians over initializations of the closed form's error and of
+# each rival's. The second has one row per width and rival: the paired margin, the median
+# improvement of the closed form over the rival across the pairs it applies to, with its
+# 95% bootstrap interval.
+
 # %%
 judged = {
     w: heterogeneity.judge({n: network[n, w] for n in schemes}, "iid", cycle)
     for w in widths
 }
-table = pd.DataFrame(
-    {
-        (name, w): {"closed form": judged[w].medians()[name]}
-        | {key: judged[w].medians(key).get(name, np.nan) for key in judged[w].rivals}
-        for name in schemes
-        for w in widths
-    }
-).T.rename_axis(["partition", "width"])
-margins = pd.DataFrame(
-    {(w, key): vars(judged[w].margin(key)) for w in widths for key in judged[w].rivals}
-).T.rename_axis(["width", "rival"])
+table, margins = heterogeneity.judged_tables(judged)
 display(table.round(3), margins[["ours", "rival", "margin", "interval"]].round(3))
 
 # %% [markdown]
@@ -303,18 +293,16 @@ display(table.round(3), margins[["ours", "rival", "margin", "interval"]].round(3
 # partition.
 
 # %% mystnb={"figure": {"caption": "Worst agent's relative error of its final local loss, closed form against trained networks (median over initializations, bars from minimum to maximum), by width, one line per partition.", "name": "fig-noniid-width"}}
-spreads = {
-    name: {
-        w: metrics.spread(
-            [a.worst_agent_loss_rel_err for a in network[name, w].agreements()]
-        )
-        for w in widths
-    }
-    for name in schemes
-}
+spreads = heterogeneity.error_spreads(network, "worst_agent_loss_rel_err")
 fig = plotting.error_by_partition(
     spreads, ylabel="worst agent's final local loss, rel. error"
 )
+
+# %% [markdown]
+# Each bar spans the initializations of one partition and width. A line that falls with
+# width belongs to a partition whose networks approach their linearization as they widen,
+# the regime where the closed form is exact; the claims below judge the smallest and the
+# largest width against both rivals.
 
 # %% [markdown]
 # ## Recorded numbers
@@ -329,6 +317,13 @@ report.record(
     "Dirichlet partition and the i.i.d. split: worst relative error of the predictions",
     section="noniid-exact",
 )
+print(max(exact_err.values()) < claims.EXACT)
+
+# %% [markdown]
+# The limit check holds for a positive definite kernel, the hypothesis of
+# {ref}`limit-theorem`; a partition cannot break it, so it guards the fixed-point solver.
+
+# %% tags=["nbval-check-output"]
 report.record(
     "noniid.limit_partition_independent_max_rel_err",
     partition_free_err,
@@ -338,24 +333,27 @@ report.record(
     "point vs the targets, worst over agents and partitions",
     section="noniid-limit",
 )
-print(max(exact_err.values()) < claims.EXACT, partition_free_err < claims.LIMIT)
+print(partition_free_err < claims.LIMIT)
 
 # %% [markdown]
 # The outside-interpolation shift of the centralized fit, and the real networks at the
 # smallest and the largest width: each partition's closed form within the book's agreement
-# bound, and its margin over the stronger rival above zero.
+# bound, and its margin over the stronger rival above zero. Each network claim carries
+# both rivals' medians and the margin over the stronger one with its interval, so the
+# report shows which rival came closest to the trained networks.
 
 # %% tags=["nbval-check-output"]
 report.record(
     "noniid.centralized_fit_shift",
-    central_shift,
+    biased.shift,
     kind="observation",
-    passed=min(central_shift.values()) > claims.LIMIT,
+    passed=min(biased.shift.values()) > claims.LIMIT,
     statement="affine model outside interpolation: relative distance of each Dirichlet "
     "partition's centralized least-squares fit from the i.i.d. split's; the global loss "
     "weights agents equally, so unequal agent sizes move it (passes if every one moves)",
     section="noniid-limit",
 )
+print(min(biased.shift.values()) > claims.LIMIT)
 
 # %% tags=["nbval-check-output"]
 network_claims = {
@@ -396,4 +394,6 @@ print({k: c["passed"] for k, c in network_claims.items()})
 #   centralized interpolant, while outside interpolation the biased fixed point depends
 #   on the partition, and that the centralized fit itself moves with the agents' sizes;
 # - measured how well the closed form describes real networks under skew, by width,
-#   against the closed form at a wrong step size and the closed form of the i.i.d. split.
+#   against the closed form at a wrong step size and the closed form of the i.i.d. split,
+#   and recorded the paired margin over the stronger of the two at the smallest and the
+#   largest width.

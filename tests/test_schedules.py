@@ -335,3 +335,30 @@ def test_a_schedule_refuses_a_layout_other_than_one_device():
         ValueError, match="a schedule of mixing matrices runs on one device, not on Elsewhere"
     ):
         agents.schedule_tables(Elsewhere(), drawn)
+
+
+def test_one_peer_average_gap_is_zero_for_every_window_of_a_period():
+    one_peer = schedules.one_peer_exponential(8)
+    assert max(one_peer.average_gap(3, start) for start in range(3)) < 1e-15
+    assert one_peer.average_gap(2) > 0.1  # one step short of a period
+    assert one_peer.average_gap(1) == pytest.approx(0.5 - 1 / 8)
+
+
+def test_consensus_by_messages_counts_each_graph_in_its_own_messages():
+    start = np.random.default_rng(0).normal(size=8)
+    cycle = graphs.mixing_matrix(graphs.topology("cycle", 8))
+    one_peer = schedules.one_peer_exponential(8)
+    curves = schedules.consensus_by_messages(
+        {"cycle": (cycle, 2), "one-peer": (one_peer, 1)}, start, 6
+    )
+    np.testing.assert_array_equal(curves["cycle"][0], [0, 2, 4, 6])
+    np.testing.assert_array_equal(curves["cycle"][1], graphs.gossip(cycle, start, 3))
+    assert curves["one-peer"][1][3] < 1e-12  # exact average after log2 8 steps
+
+
+@pytest.mark.bad_input
+def test_schedule_helpers_refuse_bad_lengths_and_costs():
+    with pytest.raises(ValueError, match="length >= 1"):
+        schedules.one_peer_exponential(4).average_gap(0)
+    with pytest.raises(ValueError, match="between 1 and the budget"):
+        schedules.consensus_by_messages({"complete": (np.full((4, 4), 0.25), 5)}, np.arange(4.0), 4)

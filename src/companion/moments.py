@@ -18,15 +18,24 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import networkx as nx
 import numpy as np
 
-from companion import algorithms, dynamics, linear
+from companion import algorithms, dynamics, graphs, limits, linear, stability
 from companion._checks import check_steps
 from companion.problem import Problem
 from companion.schedules import RandomSchedule
-from companion.trajectory import Trajectory
+from companion.trajectory import Trajectory, relative_error
 
-__all__ = ["mean", "realizations", "second_moment"]
+__all__ = [
+    "ExpectedLimit",
+    "expected_limit",
+    "mean",
+    "naive_mean",
+    "realization_blocks",
+    "realizations",
+    "second_moment",
+]
 
 SECOND_MOMENT_LIMIT = 400  # largest Q m whose (Q m)^2 second moment is propagated
 
@@ -110,3 +119,92 @@ def realizations(form: dynamics.ClosedForm, steps: int, seeds: Sequence[int]) ->
             for seed in seeds
         ]
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpectedLimit:
+    """Where the expected dynamics go and how fast.
+
+    Attributes:
+        rate: spectral radius of the iteration map with ``E[W]``, the long-run rate of
+            the mean.
+        limit_error: worst relative error of any agent's exact fixed point of the mean
+            against the training targets (zero to rounding in the interpolating regime).
+    """
+
+    rate: float
+    limit_error: float
+
+
+def expected_limit(
+    problem: Problem,
+    algorithm: str | algorithms.Algorithm,
+    schedule: RandomSchedule,
+    *,
+    lr: float,
+) -> ExpectedLimit:
+    """The rate (:func:`companion.stability.spectral_radius`) and the exact fixed point
+    (:func:`companion.limits.fixed_point`) of the expected dynamics, the closed form with
+    ``E[W]``; the fixed point is compared with the targets.
+
+    Example:
+        >>> from companion import graphs, schedules
+        >>> p = Problem(targets=np.ones((3, 1)), partition=[np.array([0]), np.array([1]),
+        ...             np.array([2])], kernel=np.eye(3), f0=np.zeros((3, 1)))
+        >>> s = schedules.random_links(graphs.topology("cycle", 3), 0.5)
+        >>> e = expected_limit(p, "dgd", s, lr=0.5)
+        >>> e.limit_error < 1e-12, 0 < e.rate < 1
+        (True, True)
+    """
+    if not isinstance(schedule, RandomSchedule):
+        raise ValueError(
+            f"expected_limit needs a random schedule, got {schedule!r}: build one with "
+            "random_links(...) or randomized_gossip(...)"
+        )
+    form = dynamics.closed_form(problem, algorithm, schedule.expected, lr=lr)
+    rate = stability.spectral_radius(problem, algorithm, schedule.expected, lr)
+    error = max(relative_error(point, problem.targets) for point in limits.fixed_point(form))
+    return ExpectedLimit(rate=float(rate), limit_error=error)
+
+
+def realization_blocks(
+    form: dynamics.ClosedForm, steps: int, *, size: int, blocks: int
+) -> list[np.ndarray]:
+    """``blocks`` independent Monte Carlo blocks of :func:`realizations`, ``size`` each:
+    block b re-seeds the schedule with ``b * size, ..., (b + 1) * size - 1``.
+
+    Example:
+        >>> from companion import graphs, schedules
+        >>> p = Problem(targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
+        ...             kernel=np.eye(2), f0=np.zeros((2, 1)))
+        >>> s = schedules.random_links(graphs.topology("path", 2), 0.5)
+        >>> b = realization_blocks(dynamics.closed_form(p, "dgd", s, lr=0.5), 3, size=4, blocks=2)
+        >>> len(b), b[0].shape
+        (2, (4, 4, 2, 2, 1))
+    """
+    if size < 2 or blocks < 1:
+        raise ValueError(
+            f"size={size!r}, blocks={blocks!r}: a block needs at least 2 realizations and "
+            "there must be at least one block"
+        )
+    return [realizations(form, steps, range(b * size, (b + 1) * size)) for b in range(blocks)]
+
+
+def naive_mean(
+    problem: Problem,
+    algorithm: str | algorithms.Algorithm,
+    graph: nx.Graph,
+    probability: float,
+    *,
+    lr: float,
+    steps: int,
+) -> Trajectory:
+    """The rival of :func:`mean` under random link failures: the closed form with
+    ``p W + (1 - p) I`` (W the base graph's Metropolis matrix), the guess that ignores how
+    an edge's weight depends on the random degrees of its ends; not ``E[W]``."""
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"probability={probability!r}: a link probability lies in [0, 1]")
+    naive = probability * graphs.mixing_matrix(graph) + (1 - probability) * np.eye(
+        graph.number_of_nodes()
+    )
+    return dynamics.closed_form(problem, algorithm, naive, lr=lr).steps(steps)

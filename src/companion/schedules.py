@@ -18,18 +18,19 @@ import abc
 import dataclasses
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import networkx as nx
 import numpy as np
 import scipy.stats
 
-from companion.graphs import validate_mixing
+from companion.graphs import gossip, validate_mixing
 
 __all__ = [
     "PeriodicSchedule",
     "RandomSchedule",
     "Schedule",
+    "consensus_by_messages",
     "metropolis",
     "one_peer_exponential",
     "periodic",
@@ -125,6 +126,23 @@ class PeriodicSchedule(Schedule):
 
     def _draw(self, steps: int) -> np.ndarray:
         return np.stack([self.cycle[k % self.period] for k in range(steps)])
+
+    def average_gap(self, length: int, start: int = 0) -> float:
+        """Largest entry of ``|W(start + length - 1) ... W(start) - 11^T / Q|``: zero when
+        those ``length`` steps average exactly.
+
+        Example:
+            >>> one_peer_exponential(4).average_gap(2), one_peer_exponential(4).average_gap(1)
+            (0.0, 0.25)
+        """
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1 or start < 0:
+            raise ValueError(
+                f"length={length!r}, start={start!r}: give a product of length >= 1 steps "
+                "starting at a step >= 0"
+            )
+        chosen = list(self.matrices(start + length)[start:][::-1])
+        product = chosen[0] if len(chosen) == 1 else np.linalg.multi_dot(chosen)
+        return float(np.abs(product - 1 / self.num_agents).max())
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -329,3 +347,36 @@ def randomized_gossip(graph: nx.Graph, *, seed: int = 0) -> RandomSchedule:
         kind="gossip",
         seed=seed,
     )
+
+
+def consensus_by_messages(
+    mixings: Mapping[str, tuple[np.ndarray | Schedule, int]], start: np.ndarray, budget: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Plain consensus ``x <- W(k) x`` from ``start`` (:func:`companion.graphs.gossip`)
+    against the messages each agent has sent, for a fair comparison at equal communication.
+
+    Args:
+        mixings: name -> (one mixing matrix or a schedule, messages per agent per step).
+        start: the initial values, one per agent.
+        budget: messages per agent; each graph runs ``budget // cost`` steps.
+
+    Returns:
+        name -> (messages sent after each step, disagreement after each step).
+
+    Example:
+        >>> curves = consensus_by_messages(
+        ...     {"one-peer": (one_peer_exponential(4), 1)}, np.arange(4.0), 2)
+        >>> curves["one-peer"][0].tolist(), curves["one-peer"][1].round(6).tolist()
+        ([0, 1, 2], [1.0, 0.632456, 0.0])
+    """
+    out = {}
+    for name, (mixing, cost) in mixings.items():
+        if isinstance(cost, bool) or not isinstance(cost, int) or not 1 <= cost <= budget:
+            raise ValueError(
+                f"{name}: {cost!r} messages per step with a budget of {budget!r}: give a "
+                "whole number of messages between 1 and the budget"
+            )
+        rounds = budget // cost
+        ws = mixing.matrices(rounds) if isinstance(mixing, Schedule) else mixing
+        out[name] = (cost * np.arange(rounds + 1), gossip(ws, start, rounds))
+    return out
