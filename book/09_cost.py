@@ -37,29 +37,30 @@
 # predictions on all outputs are carried along by the same updates.
 
 # %% tags=["parameters"]
-# fmt: off
 quick = False  # small sizes for CI
 width = 256  # hidden width of the pipeline comparison [quick: 64] [min: 1]
 num_samples = 100  # training samples n; m is 10 n [quick: 40] [min: 1]
 num_agents = 4  # agents Q [min: 2]
 steps = 100  # steps of the closed form and of training [quick: 30] [min: 1]
-ntk_ns = [25, 50, 100, 200]  # samples of the NTK scaling in m [quick: [10, 20]] [min: 1]
+ntk_ns = [25, 50, 100, 200]  # samples of the NTK scaling [quick: [10, 20]] [min: 1]
 ntk_widths = [64, 128, 256, 512]  # widths of the NTK scaling [quick: [32, 64]] [min: 1]
-dual_ns = [50, 100, 200]  # samples of the closed-form scaling in m [quick: [20, 40]] [min: 1]
-dual_agents = [2, 4, 8, 16]  # agents of the closed-form scaling in Q [quick: [2, 4]] [min: 1]
-sim_agents = [2, 4, 8]  # agents of the training scaling in Q, width 64 [quick: [2, 4]] [min: 1]
-sim_widths = [32, 64, 128, 256]  # widths of the training scaling, Q 4 [quick: [16, 32]] [min: 1]
+dual_ns = [50, 100, 200]  # samples, closed-form scaling [quick: [20, 40]] [min: 1]
+dual_agents = [2, 4, 8, 16]  # agents, closed-form scaling [quick: [2, 4]] [min: 1]
+sim_agents = [2, 4, 8]  # agents, training scaling (width 64) [quick: [2, 4]] [min: 1]
+# widths of the training scaling, Q 4
+sim_widths = [32, 64, 128, 256]  # [quick: [16, 32]] [min: 1]
 sim_samples = 48  # samples of the training scaling [quick: 12] [min: 1]
 scaling_steps = 100  # steps of the scaling runs [quick: 10] [min: 1]
 repeats = 3  # warm repetitions per timing (the median is reported) [quick: 1] [min: 1]
-reference_samples = 20  # samples of the check against neural-tangents [quick: 10] [min: 1]
+# samples of the check against neural-tangents
+reference_samples = 20  # [quick: 10] [min: 1]
 reference_width = 128  # width of the check against neural-tangents [quick: 32] [min: 1]
 seed = 0  # seed of data, partition and theta_0 [min: 0]
-# fmt: on
 
 # %% [markdown]
-# We import the helper package (float64 throughout) and neural-tangents, whose Jacobian
-# contraction is the reference for the NTK.
+# We import the helper package (float64 throughout) and the plot theme; neural-tangents,
+# whose Jacobian contraction is the reference for the NTK, comes in through
+# `companion.cost`.
 
 # %%
 import json
@@ -67,10 +68,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from companion import cost, dynamics, plotting, simulate
+from companion import cost, plotting
 from companion.book import paths, report
-
-import neural_tangents as nt
 
 plotting.theme()
 
@@ -81,19 +80,15 @@ plotting.theme()
 # `companion.ntk.empirical_ntk` sums, over the Dense layers, the Gram matrix of the layer
 # inputs times the Gram matrix of the backpropagated output sensitivities. That is an exact
 # rewriting of $J J^\top$, not an approximation, so it must agree with neural-tangents'
-# implementation 1 (which forms $J$) to rounding error. We check it on a small problem.
+# implementation 1 (which forms $J$) to rounding error. We check it on a small problem,
+# with neural-tangents' kernel laid out sample-major like ours
+# (`companion.cost.reference_ntk`); the metric is the largest entry of the difference,
+# relative to the largest entry of the reference.
 
 # %%
 small, _ = cost.setup(reference_samples, num_agents=4, width=reference_width, seed=seed)
-reference_fn = nt.empirical_ntk_fn(
-    small.model.apply_fn,
-    trace_axes=(),
-    vmap_axes=0,
-    implementation=nt.NtkImplementation.JACOBIAN_CONTRACTION,
-)
-reference = np.asarray(reference_fn(small.inputs, None, small.params))
+reference = cost.reference_ntk(small)
 ours = cost.compute_ntk(small)
-reference = reference.transpose(0, 2, 1, 3).reshape(ours.shape)  # sample-major
 ntk_rel_diff = float(np.max(np.abs(ours - reference)) / np.max(np.abs(reference)))
 
 # %% [markdown]
@@ -102,26 +97,14 @@ ntk_rel_diff = float(np.max(np.abs(ours - reference)) / np.max(np.abs(reference)
 # On one problem (digits, an iid split over a cycle of $Q$ agents, a 3-layer ReLU MLP) we
 # time the three stages: the NTK, the closed form with the kernel in hand, and DGD training
 # of the $Q$ real networks for the same number of steps. Each figure is the median of
-# `repeats` warm calls; the first call, which compiles, is not timed.
+# `repeats` warm calls; the first call, which compiles, is not timed. The step size is
+# half the sufficient DGD bound (`companion.cost.stable_lr`), and the closed form is built
+# once, outside the clock, so its time is that of the recursion alone.
 
 # %%
 problem, mixing = cost.setup(num_samples, num_agents=num_agents, width=width, seed=seed)
 lr = cost.stable_lr(problem, mixing)
-form = dynamics.closed_form(problem, "dgd", mixing, lr=lr)
-stage_seconds = {
-    "NTK (structured)": cost.median_seconds(
-        lambda: cost.compute_ntk(problem), repeats=repeats
-    ).median,
-    "closed form": cost.median_seconds(
-        lambda: form.steps(steps), repeats=repeats
-    ).median,
-    "training": cost.median_seconds(
-        lambda: simulate.train(
-            problem, "dgd", mixing, lr=lr, steps=steps, progress=False
-        ),
-        repeats=repeats,
-    ).median,
-}
+stage_seconds = cost.stages(problem, mixing, lr=lr, steps=steps, repeats=repeats)
 
 # %% [markdown]
 # The bar chart puts the three side by side. The prediction is the sum of the first two.
@@ -152,7 +135,7 @@ runs = {
 
 # %% [markdown]
 # Then the closed form (DGD, kernel in hand, including `dynamics.predict`'s stability
-# check) against $m$ and $Q$, and real training against $Q$ and the width.
+# check) against $m$ and $Q$, each run `scaling_steps` steps long.
 
 # %%
 dual_m, shared = "closed form vs m (Q = 4)", dict(steps=scaling_steps, repeats=repeats)
@@ -160,6 +143,12 @@ runs[dual_m] = cost.sweep("closed_form", "n", dual_ns, **shared)
 runs[f"closed form vs Q (n = {dual_ns[-1]})"] = cost.sweep(
     "closed_form", "num_agents", dual_agents, n=dual_ns[-1], **shared
 )
+
+# %% [markdown]
+# Last, real training against $Q$ at width 64 and against the width at $Q = 4$, on
+# `sim_samples` samples and for as many steps.
+
+# %%
 runs[f"training vs Q (n = {sim_samples}, width 64)"] = cost.sweep(
     "training", "num_agents", sim_agents, n=sim_samples, width=64, **shared
 )
@@ -182,12 +171,7 @@ fig = plotting.cost_scaling(runs)
 # the mixing term $Q^2 m$, which is small next to $m^2$ until $Q$ approaches $\sqrt{m}$.
 
 # %%
-pd.DataFrame(
-    {
-        name: {"measured slope": r["slope"], "count slope": r["theory_slope"]}
-        for name, r in runs.items()
-    }
-).T.round(2)
+cost.slopes(runs).round(2)
 
 # %% [markdown]
 # ## Where the time goes
@@ -223,19 +207,15 @@ rates = {
     stage: cost.fit_seconds_per_op(runs[name]["ops"][-1:], runs[name]["seconds"][-1:])
     for stage, name in (("ntk", ntk_m), ("closed_form", dual_m))
 }
+
+# %% [markdown]
+# With these rates, `companion.cost.estimates` gives the time of the NTK, of the closed
+# form and of both, and the memory, for problems up to $m = 20000$ at two widths and two
+# numbers of agents, to two significant digits:
+
+# %%
 sizes = [(m, q, w) for m in (1000, 5000, 20000) for q in (4, 16) for w in (1024, 4096)]
-fits = pd.DataFrame(
-    [
-        {
-            "m": m,
-            "Q": q,
-            "width": w,
-            **cost.estimate(rates, n=m // 10, num_agents=q, width=w),
-        }
-        for m, q, w in sizes
-    ]
-).set_index(["m", "Q", "width"])
-fits.map(lambda v: float(f"{v:.2g}"))
+cost.estimates(rates, sizes).map(lambda v: float(f"{v:.2g}"))
 
 # %% [markdown]
 # Read the table as orders of magnitude: the rates were measured at small sizes on a shared

@@ -28,44 +28,38 @@
 # for the closed form's dynamics only where it beats the best of these.
 
 # %% tags=["parameters"]
-# fmt: off
 quick = False  # small sizes for CI
 num_agents = 16  # agents Q [quick: 4] [min: 2]
 num_samples = 64  # training digits, split across the agents [quick: 32] [min: 2]
 n_test = 100  # held-out digits for the test loss and accuracy [quick: 50] [min: 1]
 depth = 2  # hidden layers of the ReLU MLP (NTK parameterization) [min: 1]
 width = 512  # hidden width of the grid [quick: 128] [min: 1]
-topologies = ["cycle", "star", "complete", "torus"]  # graphs of the grid [quick: ["cycle", "star", "complete"]]
+# graphs of the grid [quick: ["cycle", "star", "complete"]]
+topologies = ["cycle", "star", "complete", "torus"]
 rules = ["metropolis", "lazy"]  # mixing rules of the grid [quick: ["lazy"]]
 algorithms = ["dgd", "atc", "cta"]  # algorithms of the grid [quick: ["dgd", "atc"]]
-lr_fractions = [0.25, 0.5, 0.9, 1.1]  # step sizes, as fractions of each exact threshold [quick: [0.5, 0.9, 1.1]] [min: 0.0]
+# step sizes, as fractions of each exact threshold
+lr_fractions = [0.25, 0.5, 0.9, 1.1]  # [quick: [0.5, 0.9, 1.1]] [min: 0.0]
 target = 0.05  # the global loss L(theta_bar) to reach [min: 0.0]
 budget = 200  # gradient steps per run [quick: 60] [min: 1]
-save_every = 10  # steps between recorded losses, in predictions and training alike [quick: 5] [min: 1]
-sample = 30  # configurations trained (a seeded random subset when the grid has more) [min: 30]
-seeds = 5  # initializations theta_0 (seeded 0, 1, ...), each with its own prediction [quick: 3] [min: 3]
-small_widths = [16, 64]  # narrower networks of the section on where predictions mislead [quick: [16]] [min: 1]
+save_every = 10  # steps between the losses recorded [quick: 5] [min: 1]
+sample = 30  # configurations trained (a seeded subset of a larger grid) [min: 30]
+seeds = 5  # initializations theta_0, seeded 0, 1, ... [quick: 3] [min: 3]
+small_widths = [16, 64]  # widths where predictions mislead [quick: [16]] [min: 1]
 long_budget = 1000  # the long horizon of that section, in steps [quick: 150] [min: 1]
-grid_widths = [128, 256, 512, 1024]  # widths of the width-and-agents grid (predicted only) [quick: [64, 128]] [min: 1]
+# widths of the width-and-agents grid (predicted only)
+grid_widths = [128, 256, 512, 1024]  # [quick: [64, 128]] [min: 1]
 grid_agents = [4, 8, 16]  # numbers of agents of that grid [quick: [4, 8]] [min: 3]
 seed = 0  # seeds the data split, the partitions and the random subset [min: 0]
-# fmt: on
 
 # %% [markdown]
 # We import the helper package (which switches JAX to float64) and the plot theme, and
 # fix two of the claims' bounds, which the prose uses too.
 
 # %%
-import dataclasses
-import itertools
-import time
-
 import numpy as np
-import pandas as pd
 
-from companion import algorithms as algorithms_lib
-from companion import dynamics, graphs, plotting, rivals, stability, tune
-from companion import problem as problem_lib
+from companion import plotting, stability, tune
 from companion.book import report
 
 plotting.theme()
@@ -93,38 +87,26 @@ COST_BOUND = 50  # how many times cheaper than training predicting must be
 
 # %%
 small = tune.digits_family(8, 4, depth=depth, seed=seed).problem(64, 4)
-errors, controls = {}, {}
-for topo, rule, alg in itertools.product(
-    topologies[:3], ["metropolis", "lazy"], algorithms
-):
-    w = graphs.mixing_matrix(graphs.topology(topo, 4), rule)
-    theory = algorithms_lib.get(alg).theory
-    if not theory.crossing_is_threshold(True, np.linalg.eigvalsh(w)[0]):
-        continue  # not covered: indefinite W with ATC or CTA
-    exact = stability.max_stable_lr(small, alg, w)
-    errors[topo, rule, alg] = stability.crossing_error(small, alg, w, exact)
-    bound = stability.sufficient_lr_bound(small, w, algorithm=alg)
-    controls[topo, rule, alg] = stability.crossing_error(small, alg, w, bound)
-print(f"{len(errors)} configurations: worst error {max(errors.values()):.1e}, "
-      f"smallest control {min(controls.values()):.2e}")  # fmt: skip
+check = tune.thresholds.crossing_check(
+    small, topologies[:3], ["metropolis", "lazy"], algorithms
+)
+print(f"{len(check.errors)} configurations: worst error {check.worst:.1e}, "
+      f"smallest control {check.smallest_control:.2e}")  # fmt: skip
 
 # %% [markdown]
 # Where the hypothesis fails, so can the formula. Two agents with one sample each,
 # $K = I$ and the indefinite $W = \begin{pmatrix} 0.1 & 0.9 \\ 0.9 & 0.1
 # \end{pmatrix}$ (eigenvalues 1 and $-0.8$): for ATC, $-1$ is never an eigenvalue, yet
-# the spectral radius passes 1 at a finite step size.
+# the spectral radius passes 1 at a finite step size (`tune.thresholds.indefinite_pair`).
+# The bisection on the dense spectral radius finds that threshold all the same. Just
+# above it, the two eigenvalues of largest modulus show how the radius crosses 1: as a
+# complex conjugate pair leaving the unit circle, far from $-1$, where no crossing
+# formula looks.
 
 # %%
-pair = problem_lib.Problem(
-    targets=np.ones((2, 1)), partition=[np.array([0]), np.array([1])],
-    kernel=np.eye(2), f0=np.zeros((2, 1)),
-)  # fmt: skip
-swap = np.array([[0.1, 0.9], [0.9, 0.1]])
+pair, swap = tune.thresholds.indefinite_pair()
 exact = stability.max_stable_lr(pair, "atc", swap, tol=1e-10)
-eigenvalues = np.linalg.eigvals(
-    stability.iteration_matrix(pair, "atc", swap, 1.01 * exact)
-)
-top = eigenvalues[np.argsort(-abs(eigenvalues))[:2]]
+top = tune.thresholds.largest_eigenvalues(pair, "atc", swap, 1.01 * exact)
 print(f"-1 crossing: {stability.minus_one_crossing(pair, 'atc', swap)}")
 print(f"exact threshold: {exact:.4f}")
 print(f"largest eigenvalues at 1.01 x the threshold: {np.round(top, 3)}")
@@ -139,7 +121,11 @@ print(f"largest eigenvalues at 1.01 x the threshold: {np.round(top, 3)}")
 # exact stability threshold of its own configuration ({doc}`06_stability`), which
 # `tune.predict` computes; a fraction of at least 1 is reported as unstable, with the
 # threshold, and kept in the table. The mixing rule `lazy` is
-# $(I + W_{\mathrm{MH}})/2$, which is positive semidefinite on every graph.
+# $(I + W_{\mathrm{MH}})/2$, which is positive semidefinite on every graph. Every
+# configuration is scored at the same `budget` of steps, against the same `target` loss,
+# with its losses read every `save_every` steps; the confirmation below reuses these
+# settings, so that predictions and training are scored alike. The first rows of the
+# table, best first:
 
 # %%
 family = tune.digits_family(num_samples, n_test, depth=depth, seed=seed)
@@ -226,25 +212,13 @@ ranks.round(3)
 # seeds; it beats the rival only if the interval lies above zero, which with
 # `seeds` initializations asks nearly every seed to improve. The questions are the
 # loss after the budget, the order within one step-size fraction (where the step size
-# explains little), the fewest messages to the target loss, and the test loss.
+# explains little), the fewest messages to the target loss, and the test loss
+# (`tune.compare.QUESTIONS`). The table gives, per question, the strongest rival, both
+# medians, the margin with its interval, and whether the closed form beats the rival:
 
 # %%
-questions = {
-    "loss, rank correlation": ("final_loss", "rank correlation"),
-    "loss, pick in top 10%": ("final_loss", "best in top 10%"),
-    "loss, regret": ("final_loss", "relative regret"),
-    "within a fraction": ("final_loss", "within-fraction rank correlation"),
-    "messages to the target, regret": ("messages_to_target", "relative regret"),
-    "test loss, rank correlation": ("test_loss", "rank correlation"),
-}
-verdicts = {q: tune.compare.versus(confirmation, *key) for q, key in questions.items()}
-judged = pd.DataFrame({
-    q: {"strongest rival": v.rival, "closed form": v.margin.ours,
-        "rival": v.margin.rival, "margin": v.margin.margin,
-        "interval": "[{:.3g}, {:.3g}]".format(*v.margin.interval), "beats": v.beats}
-    for q, v in verdicts.items()
-}).T  # fmt: skip
-judged
+verdicts = tune.compare.verdicts(confirmation)
+tune.compare.verdict_table(verdicts)
 
 # %% [markdown]
 # Over the whole grid, the rank correlation with the observed losses is
@@ -271,11 +245,8 @@ judged
 # tie, last).
 
 # %%
-others = {
-    c: tune.compare.table(confirmation, c, draws=200)["rank correlation"]
-    for c in ("test_accuracy", "steps_to_target")
-}
-pd.DataFrame(others).round(3)
+others = ["test_accuracy", "steps_to_target"]
+tune.compare.rank_correlations(confirmation, others).round(3)
 
 # %% [markdown]
 # The infinite-width kernel ({doc}`10_infinite_width`) predicts the mean over
@@ -302,22 +273,11 @@ print(f"rank correlation, infinite-width kernel: median {np.median(infinite_rho)
 
 # %%
 timed = 5  # configurations timed one by one, trained and simulated
-cost_ratio = float(np.median(confirmation.cost_ratio))
-per_config = np.median(confirmation.predict_seconds) / len(configs)
-rows = tune.align(table, configs[:timed])
-tune.train(family, configs[0], rows["lr"][0], budget=1, linearize=True)  # compile it
-seconds = {False: [], True: []}
-for config, lr in zip(configs[:timed], rows["lr"], strict=True):
-    for linearize in (False, True):
-        start = time.perf_counter()
-        tune.train(family, config, lr, budget=budget, save_every=save_every,
-                   linearize=linearize)  # fmt: skip
-        seconds[linearize].append(time.perf_counter() - start)
-trained, simulated = np.array(seconds[False]), np.array(seconds[True])
-speedup = rivals.margin(
-    trained / per_config, trained / simulated, higher_is_better=True
+costs = tune.timing.measure(
+    family, table, confirmation, timed=timed, save_every=save_every
 )
-print(f"training / closed form: {cost_ratio:.0f} (median over initializations)")
+speedup = costs.speedup
+print(f"training / closed form: {costs.cost_ratio:.0f} (median over initializations)")
 print(f"per configuration, over the closed form and over the simulation: {speedup}")
 
 # %% [markdown]
@@ -350,33 +310,22 @@ by_messages[["topology", "rule", "algorithm", "lr_fraction", "messages_per_step"
 # %%
 best = tune.configurations(by_messages)[:3]
 example = tune.confirm(family, best, seeds=range(seeds), progress=False, **scoring)
-labels = [
-    f"{c.topology} {c.rule} {c.algorithm.upper()} {c.lr_fraction:g}" for c in best
-]
-sent = {
-    "predicted, median": [p["messages_to_target"] for p in example.predicted],
-    "observed, median": [o["messages_to_target"] for o in example.observed],
-}
-messages = pd.DataFrame({k: np.median(v, 0) for k, v in sent.items()}, index=labels)
-messages["observed, max"] = np.max(sent["observed, median"], 0)
-messages
+
+# %% [markdown]
+# Per configuration, the messages to the target predicted and observed, medians over the
+# initializations, and the most any initialization needed:
+
+# %%
+tune.messages.table(example)
 
 # %% [markdown]
 # {numref}`fig-tuning-messages` follows the loss of the three against the messages sent,
 # for the first initialization.
 
 # %% mystnb={"figure": {"caption": "Global loss at the network average against parameter vectors sent by all agents, for the three configurations predicted to reach the target with the fewest messages: closed form (lines) and training (hollow markers), first initialization; the dashed line is the target.", "name": "fig-tuning-messages"}}
-predicted_curves, observed_curves = {}, {}
-rows = tune.align(table, best)
-for label, config, lr, per_step in zip(
-    labels, best, rows["lr"], rows["messages_per_step"], strict=True
-):
-    problem = family.problem(config.width, config.num_agents)
-    form = dynamics.closed_form(problem, config.algorithm, config.mixing(), lr=lr)
-    closed = form.steps(budget)
-    run = tune.train(family, config, lr, budget=budget, save_every=save_every)
-    predicted_curves[label] = (per_step * closed.saved_steps, closed.average_loss)
-    observed_curves[label] = (per_step * run.saved_steps, run.average_loss)
+predicted_curves, observed_curves = tune.messages.curves(
+    family, table, best, budget=budget, save_every=save_every
+)
 fig = plotting.loss_by_messages(predicted_curves, observed_curves, target=target)
 
 # %% [markdown]
@@ -386,7 +335,9 @@ fig = plotting.loss_by_messages(predicted_curves, observed_curves, target=target
 # Width and the number of agents are choices too. Each width's kernel is computed once
 # and shared by every number of agents (the same digits, split more finely), so this
 # grid costs a few kernels and one closed form per cell. Here ATC with the lazy rule at
-# 0.9 of each threshold, on the cycle and the complete graph:
+# 0.9 of each threshold, on the cycle and the complete graph. A freshly seeded copy of
+# the family starts with no kernel, so its kernel timings count every kernel this grid
+# needs, one per width:
 
 # %%
 sizes = tune.Choices(
@@ -421,31 +372,17 @@ by_size.pivot_table(
 # network as the width shrinks and as training goes on ({ref}`infinite-validity` maps
 # where it stays within 5% of training), so a ranking by it should degrade there too. We
 # repeat the confirmation with the same configurations at narrower widths, and at the
-# narrowest width over a horizon of `long_budget` steps.
+# narrowest width over a horizon of `long_budget` steps. The table gives, per setting
+# (with the default width's confirmation above as the reference), the medians over
+# initializations (`tune.compare.by_setting`):
 
 # %%
-narrow = {w: [dataclasses.replace(c, width=w) for c in configs] for w in small_widths}
-settings = {(w, budget): (narrow[w], scoring) for w in small_widths}
-longer = dict(scoring, budget=long_budget)
-settings[min(small_widths), long_budget] = (narrow[min(small_widths)], longer)
-mislead = {
-    key: tune.confirm(family, cs, seeds=range(seeds), progress=False, **kw)
-    for key, (cs, kw) in settings.items()
-}
+settings = [(w, budget) for w in small_widths] + [(min(small_widths), long_budget)]
+mislead = tune.compare.confirm_at(
+    family, configs, settings, seeds=range(seeds), target=target, save_every=save_every
+)
 mislead[width, budget] = confirmation
-misleading = pd.DataFrame(
-    {
-        key: {
-            "rank correlation": np.median(c.rank_correlation("final_loss")),
-            "largest step first": np.median(
-                c.rank_correlation("final_loss", "largest_step")
-            ),
-            "loss error": np.median(c.relative_error("final_loss")),
-        }
-        for key, c in mislead.items()
-    }
-).T.sort_index()
-misleading.index.names = ["width", "steps"]
+misleading = tune.compare.by_setting(mislead, "final_loss")
 misleading
 
 # %% [markdown]
@@ -455,19 +392,12 @@ misleading
 # configurations of the relative error of the final loss, median over initializations.
 
 # %%
-worst = misleading["rank correlation"].idxmin()
-lowest = float(misleading.loc[worst, "rank correlation"])
+worst = tune.compare.worst_setting(misleading)
 report.record(
     "tuning.mislead_worst",
-    {
-        "width": int(worst[0]),
-        "steps": int(worst[1]),
-        "rank_correlation": lowest,
-        "loss_error": float(misleading.loc[worst, "loss error"]),
-        "rank_bound": RANK_BOUND,
-    },
+    {**worst, "rank_bound": RANK_BOUND},
     kind="observation",
-    passed=lowest >= RANK_BOUND,
+    passed=worst["rank_correlation"] >= RANK_BOUND,
     statement="the (width, steps) setting of the table above where the closed form's median "
     "rank correlation with training is lowest, with the median relative error of its "
     "predicted final losses; holds when the ranking keeps at least rank_bound there",
@@ -503,30 +433,27 @@ setting = (
 )
 
 
-def versus(claim_id, question, statement, *, at_least=None, bound=None, value=None):
+def versus(claim_id, question, statement, **judged):
     """Records one question of the rivals' table against its strongest rival."""
-    verdict = verdicts[question]
-    value = verdict.margin.ours if value is None else value
-    judged = dict(bound=bound) if at_least is None else dict(passed=value >= at_least)
     return report.record(
-        claim_id, value, kind="empirical", **judged,
-        rival=f"{verdict.rival} first (no dynamics; the strongest on this metric)",
-        **verdict.margin.fields(), statement=f"{statement} ({setting})",
+        claim_id,
+        **verdicts[question].claim_fields(**judged),
+        statement=f"{statement} ({setting})",
         section="tuning-rivals",
-    )  # fmt: skip
+    )
 
 
 # %% tags=["nbval-check-output", "remove-input"]
 threshold_claim = report.record(
     "tuning.reduced_threshold_first_crossing_err",
-    max(errors.values()),
+    check.worst,
     kind="theorem",
     bound=1e-10,
-    control_value=min(controls.values()),
+    control_value=check.smallest_control,
     control="the same metric at the sufficient stability bound",
     statement="DGD on symmetric W, ATC and CTA on positive semidefinite W: the m x m "
     "formula is the first step size where the spectral radius reaches 1; worst "
-    f"|rho - 1| there, or excess of rho over 1 below it, over {len(errors)} "
+    f"|rho - 1| there, or excess of rho over 1 below it, over {len(check.errors)} "
     "configurations of a small digits problem",
     section="tuning-threshold",
 )
@@ -588,9 +515,9 @@ print(lead_claim["passed"])
 # %% tags=["nbval-check-output", "remove-input"]
 cost_claim = report.record(
     "tuning.predict_vs_train_cost_ratio",
-    cost_ratio,
+    costs.cost_ratio,
     kind="empirical",
-    passed=cost_ratio >= COST_BOUND,
+    passed=costs.cost_ratio >= COST_BOUND,
     rival="predicting by simulating the linearized network step by step (no kernel)",
     **speedup.fields(),
     statement="time to train the configurations over the time to predict them (kernels, "

@@ -23,10 +23,13 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import neural_tangents as nt
 import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
 
 from companion import data as data_lib
 from companion import dynamics, graphs, models, simulate, stability
@@ -38,13 +41,17 @@ __all__ = [
     "Timing",
     "compute_ntk",
     "estimate",
+    "estimates",
     "fit_seconds_per_op",
     "loglog_slope",
     "median_seconds",
     "mlp_parameters",
     "operations",
+    "reference_ntk",
     "setup",
+    "slopes",
     "stable_lr",
+    "stages",
 ]
 
 
@@ -88,7 +95,7 @@ def median_seconds(fn: Callable[[], Any], *, repeats: int = 3, warmup: int = 1) 
     return Timing(tuple(times))
 
 
-def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
+def loglog_slope(x: ArrayLike, y: ArrayLike) -> float:
     """Least-squares slope of ``log y`` against ``log x``: the exponent of a power law.
 
     Example:
@@ -235,9 +242,50 @@ def compute_ntk(problem: Problem) -> np.ndarray:
     return ntk_lib.empirical_ntk(problem.network, problem.params, problem.inputs)
 
 
+def reference_ntk(problem: Problem) -> np.ndarray:
+    """The empirical NTK of ``problem``'s MLP by neural-tangents' Jacobian contraction
+    (implementation 1, which forms the Jacobian), in the sample-major layout of
+    :func:`compute_ntk`: the reference that the structured kernel must equal to rounding.
+
+    Example:
+        >>> p, _ = setup(4, num_agents=2, width=8)
+        >>> k = reference_ntk(p)
+        >>> k.shape, bool(np.abs(k - compute_ntk(p)).max() < 1e-12 * np.abs(k).max())
+        ((40, 40), True)
+    """
+    if problem.model is None or problem.inputs is None:
+        raise ValueError("reference_ntk needs a problem with a model and inputs: use cost.setup")
+    kernel_fn = nt.empirical_ntk_fn(
+        problem.model.apply_fn,
+        trace_axes=(),
+        vmap_axes=0,
+        implementation=nt.NtkImplementation.JACOBIAN_CONTRACTION,
+    )
+    kernel = np.asarray(kernel_fn(problem.inputs, None, problem.params))  # pyright: ignore[reportArgumentType]
+    n, _, c, _ = kernel.shape  # (n, n, C, C): sample-major is (n C, n C)
+    return kernel.transpose(0, 2, 1, 3).reshape(n * c, n * c)
+
+
 def stable_lr(problem: Problem, mixing: np.ndarray, fraction: float = 0.5) -> float:
     """A stable DGD step: ``fraction`` of the sufficient DGD bound on this problem."""
     return fraction * stability.sufficient_lr_bound(problem, mixing)
+
+
+def stages(
+    problem: Problem, mixing: np.ndarray, *, lr: float, steps: int, repeats: int = 3
+) -> dict[str, float]:
+    """Median warm seconds of the three stages on one problem: the structured NTK, the DGD
+    closed form for ``steps`` steps with the kernel in hand (built once, untimed), and DGD
+    training of the Q networks for as many steps, at step size ``lr``."""
+    form = dynamics.closed_form(problem, "dgd", mixing, lr=lr)
+    return {
+        "NTK (structured)": median_seconds(lambda: compute_ntk(problem), repeats=repeats).median,
+        "closed form": median_seconds(lambda: form.steps(steps), repeats=repeats).median,
+        "training": median_seconds(
+            lambda: simulate.train(problem, "dgd", mixing, lr=lr, steps=steps, progress=False),
+            repeats=repeats,
+        ).median,
+    }
 
 
 def measure(
@@ -317,3 +365,35 @@ def sweep(
         "slope": loglog_slope(x, seconds),
         "theory_slope": loglog_slope(x, ops),
     }
+
+
+def slopes(runs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Per :func:`sweep` (rows named by the keys of ``runs``), the log-log slope of the
+    measured seconds beside that of the operation count."""
+    rows = {
+        name: {"measured slope": r["slope"], "count slope": r["theory_slope"]}
+        for name, r in runs.items()
+    }
+    return pd.DataFrame(rows).T
+
+
+def estimates(
+    rates: Mapping[str, float], sizes: Sequence[tuple[int, int, int]], *, out_dim: int = 10
+) -> pd.DataFrame:
+    """:func:`estimate` for every ``(m, Q, width)`` of ``sizes`` (``n = m / out_dim``
+    samples), one row each, indexed by ``m``, ``Q`` and ``width``.
+
+    Raises:
+        ValueError: an ``m`` that is not a multiple of ``out_dim``.
+    """
+    bad = [m for m, _, _ in sizes if m % out_dim]
+    if bad:
+        raise ValueError(
+            f"m={bad[0]} is not a multiple of out_dim={out_dim}: m = n * out_dim, so choose "
+            "m among the multiples of the number of outputs"
+        )
+    rows = [
+        {"m": m, "Q": q, "width": w, **estimate(dict(rates), n=m // out_dim, num_agents=q, width=w)}
+        for m, q, w in sizes
+    ]
+    return pd.DataFrame(rows).set_index(["m", "Q", "width"])

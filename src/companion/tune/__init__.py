@@ -1,9 +1,12 @@
 """Tuning without training: choose topology, mixing rule, algorithm, step size, width and
 number of agents from the closed form alone (:func:`predict`), then measure how well it
 chose by training the networks (:func:`confirm`), against the rankings that use no
-dynamics (:mod:`companion.tune.rivals`, judged in :mod:`companion.tune.compare`)."""
+dynamics (:mod:`companion.tune.rivals`, judged in :mod:`companion.tune.compare`). The exact
+thresholds it relies on are checked in :mod:`companion.tune.thresholds`, what predicting
+costs against training is timed in :mod:`companion.tune.timing`, and the fewest messages to a
+target are followed in :mod:`companion.tune.messages`."""
 
-from companion.tune import compare, rivals
+from companion.tune import compare, messages, rivals, thresholds, timing
 from companion.tune.confirm import (
     MIN_SAMPLE,
     MIN_SEEDS,
@@ -45,10 +48,13 @@ __all__ = [
     "configurations",
     "confirm",
     "digits_family",
+    "messages",
     "mlp_family",
     "predict",
     "rivals",
     "score",
     "sort",
+    "thresholds",
+    "timing",
     "train",
 ]

@@ -14,24 +14,33 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from companion import rivals as paired
-from companion.tune.confirm import RANKINGS, Confirmation, _median, _spearman
+from companion.tune.confirm import RANKINGS, Confirmation, _median, _spearman, confirm
+from companion.tune.grid import Configuration, Family
 from companion.tune.rivals import RIVALS, WITHIN_FRACTION, validate
 
 __all__ = [
     "METRICS",
+    "QUESTIONS",
     "Verdict",
+    "by_setting",
+    "confirm_at",
     "configuration_margin",
     "interval",
+    "rank_correlations",
     "table",
     "values",
+    "verdict_table",
+    "verdicts",
     "versus",
     "within_fraction",
+    "worst_setting",
 ]
 
 #: Metrics of a ranking, and whether higher is better.
@@ -43,6 +52,17 @@ METRICS = {
 }
 #: Fewest configurations of one fraction whose order a rank correlation measures.
 MIN_WITHIN = 3
+#: What a practitioner asks of a ranking, as ``(criterion, metric)``: the loss after the
+#: budget (its order, the pick's place, the regret), the order within one step-size
+#: fraction, the fewest messages to the target, and the test loss.
+QUESTIONS = {
+    "loss, rank correlation": ("final_loss", "rank correlation"),
+    "loss, pick in top 10%": ("final_loss", "best in top 10%"),
+    "loss, regret": ("final_loss", "relative regret"),
+    "within a fraction": ("final_loss", "within-fraction rank correlation"),
+    "messages to the target, regret": ("messages_to_target", "relative regret"),
+    "test loss, rank correlation": ("test_loss", "rank correlation"),
+}
 
 
 def within_fraction(confirmation: Confirmation, criterion: str, ranking: str) -> np.ndarray:
@@ -98,6 +118,36 @@ class Verdict:
     def beats(self) -> bool:
         """Whether the closed form beats its strongest rival (interval above zero)."""
         return self.margin.beats
+
+    def claim_fields(
+        self,
+        *,
+        at_least: float | None = None,
+        bound: float | None = None,
+        value: float | None = None,
+    ) -> dict[str, Any]:
+        """The keyword arguments of an empirical claim on this verdict: its ``value`` (by
+        default the closed form's median), judged by ``at_least`` (passes at or above it;
+        the rival's margin then decides too) or by an upper ``bound``, with the strongest
+        rival named and the paired margin over it (:meth:`companion.rivals.Margin.fields`).
+
+        Raises:
+            ValueError: both or neither of ``at_least`` and ``bound``.
+        """
+        if (at_least is None) == (bound is None):
+            raise ValueError(
+                f"a claim is judged by exactly one of at_least and bound, got "
+                f"at_least={at_least!r}, bound={bound!r}: pass one of them"
+            )
+        value = self.margin.ours if value is None else value
+        judged = dict(bound=bound) if at_least is None else dict(passed=value >= at_least)
+        return dict(
+            value=value,
+            kind="empirical",
+            **judged,
+            rival=f"{self.rival} first (no dynamics; the strongest on this metric)",
+            **self.margin.fields(),
+        )
 
 
 def versus(
@@ -213,3 +263,122 @@ def table(confirmation: Confirmation, criterion: str, *, draws: int = 1000) -> p
         for ranking in RANKINGS
     }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def rank_correlations(confirmation: Confirmation, criteria: Sequence[str]) -> pd.DataFrame:
+    """Per ranking (rows, :data:`companion.tune.RANKINGS`) and criterion (columns), the
+    median over seeds of the rank correlation with the observed scores: the first column
+    of :func:`table`, for several criteria at once."""
+    return pd.DataFrame(
+        {
+            criterion: {
+                ranking: _median(confirmation.rank_correlation(criterion, ranking))
+                for ranking in RANKINGS
+            }
+            for criterion in criteria
+        }
+    )
+
+
+def verdicts(
+    confirmation: Confirmation,
+    questions: Mapping[str, tuple[str, str]] = QUESTIONS,
+) -> dict[str, Verdict]:
+    """Per question (``name: (criterion, metric)``, default :data:`QUESTIONS`), the closed
+    form against its strongest rival (:func:`versus`, every rival that has a meaning for
+    the metric)."""
+    return {name: versus(confirmation, *key) for name, key in questions.items()}
+
+
+def verdict_table(verdicts: Mapping[str, Verdict]) -> pd.DataFrame:
+    """One row per question (the keys of ``verdicts``, from :func:`versus`): the strongest
+    rival, the closed form's and the rival's medians, the margin with its 95% interval,
+    and whether the closed form beats the rival."""
+    rows = {
+        question: {
+            "strongest rival": v.rival,
+            "closed form": v.margin.ours,
+            "rival": v.margin.rival,
+            "margin": v.margin.margin,
+            "interval": "[{:.3g}, {:.3g}]".format(*v.margin.interval),
+            "beats": v.beats,
+        }
+        for question, v in verdicts.items()
+    }
+    return pd.DataFrame(rows).T
+
+
+def confirm_at(
+    family: Family,
+    configs: Sequence[Configuration],
+    settings: Sequence[tuple[int, int]],
+    *,
+    seeds: Sequence[int],
+    target: float,
+    save_every: int,
+) -> dict[tuple[int, int], Confirmation]:
+    """The same configurations confirmed (:func:`companion.tune.confirm`) at other
+    ``(width, steps)`` settings: each configuration's width replaced, the budget set to the
+    steps, everything else (choices, seeds, target, the steps between recorded losses)
+    unchanged."""
+    return {
+        (width, steps): confirm(
+            family,
+            [dataclasses.replace(c, width=width) for c in configs],
+            seeds=seeds,
+            target=target,
+            budget=steps,
+            save_every=save_every,
+            progress=False,
+        )
+        for width, steps in settings
+    }
+
+
+def by_setting(
+    confirmations: Mapping[tuple[int, int], Confirmation],
+    criterion: str,
+    rival: str = "largest_step",
+) -> pd.DataFrame:
+    """Per ``(width, steps)`` setting of the same configurations, the medians over seeds of
+    the closed form's rank correlation, ``rival``'s (which no drift of the kernel affects)
+    and the relative error of the predicted ``criterion`` (:meth:`Confirmation.relative_error`),
+    sorted by width and steps."""
+    validate(rival)
+    column = f"{rival.replace('_', ' ')} first"
+    rows = {
+        key: {
+            "rank correlation": np.median(c.rank_correlation(criterion)),
+            column: np.median(c.rank_correlation(criterion, rival)),
+            "loss error": np.median(c.relative_error(criterion)),
+        }
+        for key, c in confirmations.items()
+    }
+    out = pd.DataFrame(rows).T.sort_index()
+    out.index.names = ["width", "steps"]
+    return out
+
+
+def worst_setting(settings: pd.DataFrame) -> dict[str, float | int]:
+    """The row of a :func:`by_setting` table where the closed form's rank correlation is
+    lowest: its width, steps, rank correlation and loss error.
+
+    Example:
+        >>> import pandas as pd
+        >>> rows = pd.DataFrame({"rank correlation": [0.9, 0.7], "loss error": [0.1, 0.4]},
+        ...     index=pd.MultiIndex.from_tuples([(64, 100), (16, 100)], names=["width", "steps"]))
+        >>> worst_setting(rows)
+        {'width': 16, 'steps': 100, 'rank_correlation': 0.7, 'loss_error': 0.4}
+    """
+    if not len(settings) or bool(settings["rank correlation"].isna().all()):
+        raise ValueError(
+            "worst_setting needs a by_setting table with at least one defined rank "
+            f"correlation, got {len(settings)} rows: confirm at least one setting"
+        )
+    width, steps = cast(tuple[int, int], settings["rank correlation"].idxmin())
+    return {
+        "width": int(width),
+        "steps": int(steps),
+        "rank_correlation": float(settings.loc[(width, steps), "rank correlation"]),
+        "loss_error": float(settings.loc[(width, steps), "loss error"]),
+    }
