@@ -26,14 +26,13 @@
 # gradient evaluations.
 
 # %% tags=["parameters"]
-# fmt: off
 quick = False  # small sizes for CI
-width = 128  # hidden width of the ReLU MLP of the linearized sections [quick: 32] [min: 1]
+width = 128  # hidden width, linearized sections [quick: 32] [min: 1]
 classes = 3  # digit classes C [min: 2] [max: 10]
 num_agents = 4  # agents Q on a cycle [min: 3]
-samples_per_agent = 4  # rows per agent in the stability and Monte Carlo sections [quick: 2] [min: 2]
+samples_per_agent = 4  # rows per agent, stability and Monte Carlo [quick: 2] [min: 2]
 algorithm = "atc"  # algorithm of the Monte Carlo, the map and the networks
-mc_lr = 0.5  # Monte Carlo step size over the mean-square threshold of batch 1 [min: 0.0]
+mc_lr = 0.5  # Monte Carlo step over the batch-1 mean-square threshold [min: 0.0]
 mc_steps = 40  # steps of the Monte Carlo [quick: 20] [min: 1]
 realizations = 1000  # batch sequences per Monte Carlo block [quick: 300] [min: 2]
 net_samples_per_agent = 6  # rows per agent of the real networks [quick: 4] [min: 2]
@@ -43,30 +42,26 @@ ensemble = 16  # batch sequences per initialization [quick: 6] [min: 2]
 net_steps = 100  # steps of the network runs [quick: 30] [min: 1]
 net_lr = 0.5  # network step size over the full-batch threshold [min: 0.0]
 band_batch = 2  # batch size of the band comparison [min: 1]
-cost_batches = [1, 2, 3, 6]  # batch sizes of the cost comparison [quick: [1, 4]] [min: 1]
+# batch sizes of the cost comparison
+cost_batches = [1, 2, 3, 6]  # [quick: [1, 4]] [min: 1]
 seed = 0  # seed of the data and partitions [min: 0]
-# fmt: on
 
 # %% [markdown]
-# We import the helper package (float64) and the plot theme.
+# We import the helper package (float64) and the plot theme; `sgd_sequences` holds runs
+# over many batch sequences (listed, drawn or trained), `sgd_networks` measures them.
 
 # %%
 import numpy as np
 import pandas as pd
 
 from companion import (
-    algorithms,
-    dynamics,
     graphs,
-    monte_carlo,
     plotting,
-    rivals,
     sampling,
-    sgd_moments,
     sgd_networks,
+    sgd_sequences,
     sgd_stability,
     simulate,
-    stability,
 )
 from companion.book import claims, report
 from companion.plotting import sgd as sgd_plots
@@ -76,7 +71,6 @@ plotting.theme()
 # %% [markdown]
 # Every problem of the chapter is digits of `classes` classes split evenly across the
 # agents, a two-layer ReLU MLP at $\theta_0$ and its empirical NTK.
-
 
 # %%
 import functools
@@ -123,6 +117,9 @@ print(sampling.fixed_size(tiny, 2).inclusion(0).round(4))
 print(sampling.independent(tiny, 0.5).inclusion(0))
 
 # %% [markdown]
+# Each of the three pairs has probability 1/3, and each row is in two of them;
+# independent inclusion leaves the indicators uncorrelated, the diagonal's square off it.
+#
 # (sgd-mean)=
 # ## The mean is the full-batch closed form
 #
@@ -148,28 +145,27 @@ print(sampling.independent(tiny, 0.5).inclusion(0))
 #
 # We check it without using it: on a tiny problem (two agents of three rows, two classes)
 # we list every batch sequence with its probability, run the linearized dynamics on each
-# and sum. The same sum gives the second moment, which the next section derives.
+# and sum. The same sum gives the second moment, which the next section derives. Each
+# sampler runs for as many steps as keeps the list short: three steps of the fixed size
+# (three pairs per agent) and two of independent inclusion (eight subsets per agent). For
+# every algorithm the enumerated mean is held against the full-batch closed form, and the
+# enumerated second moment against the exact one, each as the largest entrywise error
+# over the largest entry, at a step size of 0.4 over $L_{\max}$.
 
 # %%
 tiny_w = graphs.mixing_matrix(graphs.topology("complete", 2))
-tiny_lr = 0.4 / tiny.curvature
 tiny_samplers = {
     "b = 2": (sampling.fixed_size(tiny, 2), 3),
     "rho = 0.5": (sampling.independent(tiny, 0.5), 2),
 }
-mean_err, second_err = {}, {}
-for name in algorithms.ALGORITHMS:
-    for label, (sampler, k) in tiny_samplers.items():
-        kw = dict(lr=tiny_lr, steps=k, sampler=sampler)
-        listed = sgd_moments.enumerate_sequences(tiny, name, tiny_w, **kw)
-        exact = sgd_moments.moments(tiny, name, tiny_w, **kw)
-        full = dynamics.closed_form(tiny, name, tiny_w, lr=tiny_lr).steps(k)
-        scale = [np.abs(m).max() for m in listed]
-        mean_err[name, label] = np.abs(full.predictions - listed[0]).max() / scale[0]
-        second_err[name, label] = np.abs(exact.second - listed[1]).max() / scale[1]
-pd.DataFrame({"mean vs full batch": mean_err, "second moment": second_err})
+tiny_lr = 0.4 / tiny.curvature
+enumerated = sgd_sequences.enumeration_errors(tiny, tiny_w, tiny_lr, tiny_samplers)
+pd.DataFrame(enumerated.table())
 
 # %% [markdown]
+# Both columns sit at rounding for all six rows: the mean is the full-batch closed form,
+# as the theorem says, and the second moment of the next section is exact.
+#
 # (sgd-second)=
 # ## The second moment, with the state-dependent noise
 #
@@ -215,36 +211,34 @@ pd.DataFrame({"mean vs full batch": mean_err, "second moment": second_err})
 # `num_agents` agents with `samples_per_agent` rows each on a cycle with lazy Metropolis
 # weights $(I + W)/2$, positive semidefinite, so that every full-batch threshold is one
 # exact eigenvalue problem ({doc}`06_stability`).
+#
+# For every algorithm and batch size (one row, half the rows, all of them) we solve for
+# the mean-square threshold, divide it by the full-batch threshold, and evaluate $\rho(T)$
+# at it, which must be 1. The full batch needs no such check: its threshold is the
+# full-batch one by construction, and its ratio must be exactly 1.
 
 # %%
 cycle = graphs.mixing_matrix(graphs.topology("cycle", num_agents), "lazy")
 small = digits_problem(width, samples_per_agent)
 batches = sorted({1, max(1, samples_per_agent // 2), samples_per_agent})
-ratios, radius_gap = {}, {}
-for name in algorithms.ALGORITHMS:
-    full = stability.max_stable_lr(small, name, cycle)
-    for b in batches:
-        sampler = sampling.fixed_size(small, b)
-        threshold = sgd_stability.mean_square_lr(small, name, cycle, sampler)
-        ratios[f"{name}_b{b}"] = threshold / full
-        if sampler.is_full:  # the full batch's threshold is stability's, exactly
-            continue
-        radius = sgd_stability.radius(small, name, cycle, threshold, sampler)
-        radius_gap[f"{name}_b{b}"] = abs(radius - 1)
-pd.DataFrame({"threshold / full batch": ratios, "|rho(T) - 1| there": radius_gap})
+thresholds = sgd_stability.thresholds_by_batch(small, cycle, batches)
+pd.DataFrame(thresholds.table())
 
 # %% [markdown]
+# Every ratio is at most 1, as the positivity argument requires, and the smallest batch
+# loses the most: the sampling term is $(n-b)/b$ times one fixed operator, and $T$ grows
+# with it. The thresholds of ATC and CTA coincide: with $\Phi$ the mix applied to both
+# sides of $S$ and $G$ the rest of a step, ATC's operator is $\Phi \circ G$ and CTA's
+# $G \circ \Phi$, which share their nonzero spectrum.
+#
 # {numref}`fig-sgd-map` maps $\rho(T)$ over batch size and step size for the chapter's
 # algorithm, beside the thresholds of all three.
 
 # %% mystnb={"figure": {"caption": "Left: log10 of the spectral radius of the second-moment operator by batch size and step size (a fraction of the full-batch threshold); white is the mean-square boundary, red unstable. Right: the exact mean-square threshold of each algorithm against batch size, over its full-batch threshold.", "name": "fig-sgd-map"}}
 map_fractions = [0.5, 0.75, 0.9, 1.0, 1.1]  # step sizes over the full-batch threshold
 radii = sgd_stability.stability_map(small, algorithm, cycle, batches, map_fractions)
-by_algorithm = {
-    name: {b: ratios[f"{name}_b{b}"] for b in batches} for name in algorithms.ALGORITHMS
-}
 fig = sgd_plots.stability_map(
-    batches, map_fractions, radii, by_algorithm, title=algorithm.upper()
+    batches, map_fractions, radii, thresholds.by_algorithm(), title=algorithm.upper()
 )
 
 # %% [markdown]
@@ -252,20 +246,26 @@ fig = sgd_plots.stability_map(
 # mean still converges. {numref}`fig-sgd-divergence` follows $\mathbb{E}[L(\bar\theta)]$ for batch 1 at 0.9 and
 # 1.1 times its mean-square threshold: exact (lines) and the average over
 # `realizations` batch sequences of the linearized dynamics, each exactly linearized
-# training on its sequence (markers).
+# training on its sequence (markers). The batch-1 threshold `ms_lr` also sets the step
+# size of the Monte Carlo section. The curves run three times the Monte Carlo horizon,
+# long enough for the unstable one to turn upward; the same `realizations` batch
+# sequences (seeds $0, 1, \dots$) serve both step sizes.
 
-# %% mystnb={"figure": {"caption": "Batch 1: expected global loss at the network average, exact second moment (lines) and Monte Carlo average over batch sequences (markers), below and above the mean-square threshold.", "name": "fig-sgd-divergence"}}
+# %%
 one = sampling.fixed_size(small, 1)
 ms_lr = sgd_stability.mean_square_lr(small, algorithm, cycle, one)
-exact_curves, sampled_curves = {}, {}
-for factor in (0.9, 1.1):
-    lr, steps = factor * ms_lr, 3 * mc_steps
-    exact_curves[factor] = sgd_moments.moments(
-        small, algorithm, cycle, lr=lr, steps=steps, sampler=one
-    ).average_loss
-    drawn = one.sequences(range(realizations), steps)
-    train, _ = sgd_moments.realizations(small, algorithm, cycle, lr=lr, batches=drawn)
-    sampled_curves[factor] = small.global_loss(train.mean(2)).mean(0)
+exact_curves, sampled_curves = sgd_sequences.loss_curves(
+    small,
+    algorithm,
+    cycle,
+    one,
+    threshold=ms_lr,
+    factors=(0.9, 1.1),
+    steps=3 * mc_steps,
+    count=realizations,
+)
+
+# %% mystnb={"figure": {"caption": "Batch 1: expected global loss at the network average, exact second moment (lines) and Monte Carlo average over batch sequences (markers), below and above the mean-square threshold.", "name": "fig-sgd-divergence"}}
 fig = sgd_plots.mean_square_runs(
     np.arange(3 * mc_steps + 1), exact_curves, sampled_curves, ylabel="E L(theta_bar)"
 )
@@ -282,32 +282,28 @@ fig = sgd_plots.mean_square_runs(
 # (`noise="fixed"`). It has the right mean and the wrong spread once the residuals shrink.
 
 # %%
-blocks, mc_kw = 5, dict(lr=mc_lr * ms_lr, steps=mc_steps, sampler=one)
-exact_mc = sgd_moments.moments(small, algorithm, cycle, **mc_kw)
-fixed_mc = sgd_moments.moments(small, algorithm, cycle, noise="fixed", **mc_kw)
-mc_blocks = [
-    sgd_moments.realizations(
-        small,
-        algorithm,
-        cycle,
-        lr=mc_kw["lr"],
-        batches=one.sequences(
-            range(b * realizations, (b + 1) * realizations), mc_steps
-        ),
-    )[0]
-    for b in range(blocks)
-]
-z_exact, z_fixed = (
-    monte_carlo.z_over_blocks(mc_blocks, m.second, power=2)
-    for m in (exact_mc, fixed_mc)
+mc = sgd_sequences.monte_carlo(
+    small,
+    algorithm,
+    cycle,
+    one,
+    lr=mc_lr * ms_lr,
+    steps=mc_steps,
+    size=realizations,
+    blocks=5,
 )
-pd.DataFrame({"exact": z_exact.summary(), "fixed noise": z_fixed.summary()}).T.round(3)
+pd.DataFrame(mc.table()).T.round(3)
+
+# %% [markdown]
+# Per prediction: the median over blocks (and range) of the fraction of z-scores within
+# three standard errors, of their mean and of their variance. {numref}`fig-sgd-band`
+# shows one output per agent from the first block.
 
 # %% mystnb={"figure": {"caption": "Batch 1, one training output of every agent: Monte Carlo over batch sequences (markers: mean; shaded: central 95%) against the exact moments (line: mean, the full-batch closed form; dashed: two standard deviations from the exact second moment).", "name": "fig-sgd-band"}}
 fig = plotting.expected_band(
-    mc_blocks[0][:, :, :, 0, 0],
-    exact_mc.mean[:, :, 0, 0],
-    exact_mc.second[:, :, 0, 0],
+    mc.blocks[0][:, :, :, 0, 0],
+    mc.exact.mean[:, :, 0, 0],
+    mc.exact.second[:, :, 0, 0],
     title=f"{algorithm.upper()}, batch 1, {realizations} batch sequences (block 0)",
 )
 
@@ -324,30 +320,32 @@ fig = plotting.expected_band(
 # are read every fifth step.
 
 # %%
-net_errors, net_runs, every_fifth = {}, {}, simulate.SaveAt(every=5)
+net_runs, every_fifth = {}, simulate.SaveAt(every=5)
 for w in widths:
     for init in range(seeds):
         p = digits_problem(w, net_samples_per_agent, init=init, n_test=20)
-        lr = net_lr * stability.max_stable_lr(p, algorithm, cycle)
-        sampler = sampling.fixed_size(p, band_batch)
-        kw = dict(lr=lr, steps=net_steps, sampler=sampler, save_at=every_fifth)
-        runs = simulate.train_batches(
-            p, algorithm, cycle, seeds=range(ensemble), progress=False, **kw
+        net_runs[w, init] = sgd_sequences.ensemble(
+            p,
+            algorithm,
+            cycle,
+            fraction=net_lr,
+            batch=band_batch,
+            steps=net_steps,
+            members=ensemble,
+            save_at=every_fifth,
         )
-        predicted = {
-            noise: sgd_moments.moments(p, algorithm, cycle, noise=noise, **kw)
-            for noise in ("exact", "fixed")
-        }
-        net_errors[w, init] = {
-            noise: sgd_networks.band_errors(m, runs) for noise, m in predicted.items()
-        }
-        net_runs[w, init] = (p, lr, predicted["exact"], runs)
-band = sgd_networks.band_summary(net_errors, widths)
-pd.DataFrame(band).rename_axis("width")
+
+# %% [markdown]
+# Each ensemble's error is reduced to its median over the saved steps, then to the median
+# over initializations, by width; the noise floor the same way.
+
+# %%
+band = sgd_networks.band_by_width(net_runs)
+pd.DataFrame(band.table()).rename_axis("width")
 
 # %% mystnb={"figure": {"caption": "Real networks: relative error of the summed variance of the agents' predictions over batch sequences, median over initializations, against width; the exact second moment of the linearized model, the fixed-noise rival, and the ensembles' noise floor.", "name": "fig-sgd-widths"}}
 fig = sgd_plots.band_errors_by_width(
-    band["exact"], band["fixed"], band["floor"], rival_label="fixed noise"
+    band.exact, band.fixed, band.floor, rival_label="fixed noise"
 )
 
 # %% [markdown]
@@ -364,54 +362,43 @@ fig = sgd_plots.band_errors_by_width(
 # the linear scaling rule assumes {cite}`goyal2017large`.
 
 # %%
-cost_runs = {}
-for init in range(seeds):
-    p, lr, band_moments, band_runs = net_runs[max(widths), init]
-    samplers = {f"b{b}": sampling.fixed_size(p, b) for b in cost_batches}
-    kw = dict(lr=lr, steps=net_steps, save_at=every_fifth)
-    predicted, trained = {}, {}
-    for label, s in samplers.items():
-        if s.batches == (float(band_batch),) * num_agents:  # already trained above
-            predicted[label], trained[label] = band_moments, band_runs
-            continue
-        predicted[label] = sgd_moments.moments(p, algorithm, cycle, sampler=s, **kw)
-        trained[label] = simulate.train_batches(
-            p, algorithm, cycle, sampler=s, seeds=range(ensemble), progress=False, **kw
-        )
-    form = dynamics.closed_form(p, algorithm, cycle, lr=lr)
-    full = form.steps(net_steps, save_at=every_fifth).average_loss
-    rival = dict.fromkeys(samplers, full)
-    cost_runs[init] = sgd_networks.costs(samplers, predicted, rival, trained, cycle)
+cost_runs = [
+    sgd_networks.batch_costs(net_runs[max(widths), init], cost_batches)
+    for init in range(seeds)
+]
 pd.DataFrame(cost_runs[0].table()).T
 
+# %% [markdown]
+# Where a batch size is the band comparison's, its ensembles are reused rather than
+# trained again. The table is the first initialization's: steps, messages (two per edge
+# and step) and gradient evaluations (rows per agent and step, over all agents) to the
+# target.
+
 # %% mystnb={"figure": {"caption": "Largest width, first initialization: steps, messages and gradient evaluations (over all agents) to the target E L(theta_bar), by batch size: trained ensembles (markers), the exact moments (line) and the rival that ignores the SGD noise (dashed).", "name": "fig-sgd-cost"}}
-first = cost_runs[0]
-fig = sgd_plots.cost_by_batch(
-    first.table("trained"),
-    first.table("predicted"),
-    first.table("rival"),
-    rival_label="noise ignored",
-)
+tables = [cost_runs[0].table(which) for which in ("trained", "predicted", "rival")]
+fig = sgd_plots.cost_by_batch(*tables, rival_label="noise ignored")
 
 # %% [markdown]
 # The cost of the exact second moment against the full-batch closed form, warm seconds per
 # step at the sizes of the stability and network sections (columns: $Qm$):
 
 # %%
-pd.DataFrame(
-    {
-        p.output_weights.size: sgd_networks.step_seconds(p, algorithm, cycle)
-        for p in (small, net_runs[max(widths), 0][0])
-    }
-).rename_axis("seconds per step")
+timed = (small, net_runs[max(widths), 0].problem)
+seconds = {
+    p.output_weights.size: sgd_networks.step_seconds(p, algorithm, cycle) for p in timed
+}
+pd.DataFrame(seconds).rename_axis("seconds per step")
 
 # %% [markdown]
 # ## Recorded numbers
+#
+# The two exactness checks of the enumeration: the theorem on the mean and the second
+# moment, each the worst case over the three algorithms and the two samplers.
 
 # %% tags=["remove-input"]
 report.record(
     "sgd.mean_equals_full_batch_max_rel_err",
-    max(mean_err.values()),
+    enumerated.worst_mean,
     kind="theorem",
     bound=claims.EXACT,
     statement="linearized network, unbiased batches drawn independently of the past: mean "
@@ -421,31 +408,33 @@ report.record(
 )
 report.record(
     "sgd.second_moment_enumeration_max_rel_err",
-    max(second_err.values()),
+    enumerated.worst_second,
     kind="exact",
     bound=claims.EXACT,
     statement="exact second moment vs the enumeration of every batch sequence of a tiny "
     "problem, worst of DGD, ATC, CTA and both samplers",
     section="sgd-second",
 )
-print(max(mean_err.values()) < claims.EXACT, max(second_err.values()) < claims.EXACT)
+print(enumerated.worst_mean < claims.EXACT, enumerated.worst_second < claims.EXACT)
+
+# %% [markdown]
+# The thresholds by batch size pass when they are what the theory of
+# {ref}`sgd-stability` requires of them.
 
 # %% tags=["remove-input"]
 report.record(
     "sgd.mean_square_threshold_by_batch",
-    ratios,
+    thresholds.ratios,
     kind="exact",
-    passed=max(radius_gap.values()) <= claims.EXACT
-    and max(ratios.values()) <= 1 + 1e-12
-    and all(ratios[f"{n}_b{samples_per_agent}"] == 1 for n in algorithms.ALGORITHMS),
+    passed=thresholds.consistent(claims.EXACT),
     statement=f"exact mean-square threshold over the full-batch threshold, by algorithm and "
     f"batch size ({samples_per_agent} rows per agent, {num_agents} agents on a cycle); "
     "passes if the second-moment operator's radius is 1 there to 1e-10 (largest gap "
-    f"{max(radius_gap.values()):.1e}), no threshold exceeds the full batch's and the full "
+    f"{thresholds.largest_gap:.1e}), no threshold exceeds the full batch's and the full "
     "batch gives it back",
     section="sgd-stability",
 )
-print(max(radius_gap.values()) <= claims.EXACT, max(ratios.values()) <= 1 + 1e-12)
+print(thresholds.largest_gap <= claims.EXACT, thresholds.largest_ratio <= 1 + 1e-12)
 
 # %% [markdown]
 # The Monte Carlo claim passes when the medians over blocks of the pooled z-scores of the
@@ -455,18 +444,18 @@ print(max(radius_gap.values()) <= claims.EXACT, max(ratios.values()) <= 1 + 1e-1
 # %% tags=["remove-input"]
 report.record(
     "sgd.linearized_within_3se_fraction",
-    z_exact.summary(),
+    mc.z_exact.summary(),
     kind="empirical",
-    passed=z_exact.standard() and z_exact.exact_max_abs <= claims.EXACT,
+    passed=mc.z_exact.standard() and mc.z_exact.exact_max_abs <= claims.EXACT,
     rival="SDE-style: the gradient-noise covariance frozen at theta_0 (z misfit "
     "|log mean z^2| per block, paired over blocks)",
-    **monte_carlo.margin(z_exact, z_fixed).fields(),
-    statement=f"Monte Carlo ({blocks} blocks of {realizations} batch sequences, batch 1, "
-    f"{algorithm.upper()}) vs the exact second moment of every agent's training "
+    **mc.margin().fields(),
+    statement=f"Monte Carlo ({len(mc.blocks)} blocks of {realizations} batch sequences, "
+    f"batch 1, {algorithm.upper()}) vs the exact second moment of every agent's training "
     "predictions: pooled z-scores, median over blocks (and range)",
     section="sgd-monte-carlo",
 )
-print(z_exact.standard(), z_fixed.standard())
+print(mc.z_exact.standard(), mc.z_fixed.standard())
 
 # %% [markdown]
 # The real networks: our band error at each width (with the noise floor beside it), the
@@ -474,26 +463,20 @@ print(z_exact.standard(), z_fixed.standard())
 # initializations; it passes if our error falls from the smallest to the largest width.
 
 # %% tags=["remove-input"]
-top = [net_errors[max(widths), i] for i in range(seeds)]
-band_margin = rivals.margin(*([e[n].median() for e in top] for n in ("exact", "fixed")))
-band_value = {str(w): v for w, v in band["exact"].items()}
-band_value |= {f"floor_{w}": v for w, v in band["floor"].items()}
 report.record(
     "sgd.network_band_err_by_width",
-    band_value,
+    band.value(),
     kind="empirical",
-    passed=bool(band["exact"][max(widths)] < band["exact"][min(widths)]),
+    passed=band.falls,
     rival="SDE-style fixed noise: the gradient-noise covariance frozen at theta_0",
-    rival_value={str(w): v for w, v in band["fixed"].items()},
-    margin=band_margin.margin,
-    margin_interval=list(band_margin.interval),
+    **band.fields(),
     statement=f"real networks, {algorithm.upper()} with batch {band_batch}, ensembles of "
     f"{ensemble} batch sequences from one theta_0: relative error of the summed variance of "
     f"all predictions, median over steps and over {seeds} initializations, by width "
     "(floor_W: the ensembles' noise floor); margin at the largest width",
     section="sgd-networks",
 )
-print(band_margin)
+print(band.margin)
 
 # %% [markdown]
 # The cost claim: the mean over batch sizes of $|\log(\text{predicted}/\text{trained})|$
@@ -501,13 +484,10 @@ print(band_margin)
 # the noise; it passes within the book's agreement bound {claim}`sgd.cost_to_target_by_batch:bound`.
 
 # %% tags=["remove-input"]
-cost_margin = rivals.margin(
-    [c.error for c in cost_runs.values()], [c.rival_error for c in cost_runs.values()]
-)
-cost_value = sgd_networks.cost_summary(list(cost_runs.values()))
+cost_margin = sgd_networks.cost_margin(cost_runs)
 report.record(
     "sgd.cost_to_target_by_batch",
-    cost_value | {"error": cost_margin.ours},
+    sgd_networks.cost_summary(cost_runs) | {"error": cost_margin.ours},
     kind="empirical",
     bound=claims.AGREEMENT,
     passed=cost_margin.ours <= claims.AGREEMENT,
@@ -523,7 +503,7 @@ report.record(
 print(cost_margin)
 
 # %% tags=["nbval-check-output"]
-print(z_exact.standard(), max(ratios.values()) <= 1 + 1e-12)
+print(mc.z_exact.standard(), thresholds.largest_ratio <= 1 + 1e-12)
 
 # %% [markdown]
 # ## What the numbers say

@@ -16,6 +16,7 @@ from companion import (  # noqa: E402
     monte_carlo,
     sampling,
     sgd_moments,
+    sgd_sequences,
     sgd_stability,
     simulate,
     stability,
@@ -66,7 +67,7 @@ ENUMERATED = {
 def test_enumeration_of_every_batch_sequence_gives_the_exact_moments(tiny, name, kind):
     build, steps = ENUMERATED[kind]
     sampler, lr = build(tiny), 0.4 / tiny.curvature
-    mean, second = sgd_moments.enumerate_sequences(
+    mean, second = sgd_sequences.enumerate_sequences(
         tiny, name, MIXING, lr=lr, steps=steps, sampler=sampler
     )
     exact = sgd_moments.moments(tiny, name, MIXING, lr=lr, steps=steps, sampler=sampler)
@@ -100,7 +101,7 @@ def test_a_realization_is_linearized_training_on_the_same_batches(tiny, name):
     run = simulate.train(
         tiny, name, MIXING, lr=lr, steps=5, linearize=True, sampler=sampler, progress=False
     )
-    train, test = sgd_moments.realizations(
+    train, test = sgd_sequences.realizations(
         tiny, name, MIXING, lr=lr, batches=sampler.weights(5)[None]
     )
     assert run.test_predictions is not None and test is not None
@@ -125,7 +126,7 @@ def test_monte_carlo_agrees_with_the_exact_moments_within_standard_errors(tiny):
         tiny, "atc", MIXING, lr=lr, steps=steps, sampler=sampler, noise="fixed"
     )
     batches = sampler.sequences(range(3000), steps)
-    train, _ = sgd_moments.realizations(tiny, "atc", MIXING, lr=lr, batches=batches)
+    train, _ = sgd_sequences.realizations(tiny, "atc", MIXING, lr=lr, batches=batches)
     for power, predicted in ((1, exact.mean), (2, exact.second)):
         z = monte_carlo.pooled_z(train**power, predicted)
         assert z.within_3se >= 0.98 and abs(z.mean) < 0.5 and z.exact_max_abs < 1e-12
@@ -186,11 +187,11 @@ def test_a_sampler_is_refused_where_it_cannot_run(tiny):
     with pytest.raises(ValueError, match="unknown noise"):
         sgd_moments.moments(tiny, "dgd", MIXING, lr=0.1, steps=2, sampler=sampler, noise="sde")
     with pytest.raises(ValueError, match="Sampler.sequences"):
-        sgd_moments.realizations(tiny, "dgd", MIXING, lr=0.1, batches=np.ones((2, 3)))
+        sgd_sequences.realizations(tiny, "dgd", MIXING, lr=0.1, batches=np.ones((2, 3)))
     with pytest.raises(ValueError, match="one per batch sequence"):
         simulate.train_batches(tiny, "dgd", MIXING, lr=0.1, steps=2, sampler=sampler, seeds=[])
     with pytest.raises(ValueError, match="exceed"):
-        sgd_moments.enumerate_sequences(tiny, "dgd", MIXING, lr=0.1, steps=9, sampler=sampler)
+        sgd_sequences.enumerate_sequences(tiny, "dgd", MIXING, lr=0.1, steps=9, sampler=sampler)
     large = _scalar_problem(sizes=(13, 13))
     with pytest.raises(ValueError, match="only up to Qm"):
         sgd_stability.dense_operator(large, "dgd", MIXING, 0.1, sampling.fixed_size(large, 2))

@@ -43,8 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -55,11 +53,10 @@ from companion.problem import Problem
 from companion.sampling import Sampler
 from companion.trajectory import SaveAt
 
-__all__ = ["NOISES", "Operators", "SGDMoments", "enumerate_sequences", "moments", "realizations"]
+__all__ = ["NOISES", "Operators", "SGDMoments", "check_sampler", "moments"]
 
 NOISES = ("exact", "fixed", "ignored")
 SECOND_MOMENT_LIMIT = 4000  # largest Q m whose (Q m)^2 second moment is propagated
-ENUMERATION_LIMIT = 50_000  # most batch sequences summed by enumerate_sequences
 
 
 class Operators:
@@ -272,7 +269,7 @@ def moments(
             f"the second moment is a (Q m + 1)^2 matrix, Q m = {size} here; it is propagated "
             f"only up to Q m = {SECOND_MOMENT_LIMIT}: use fewer agents, samples or classes"
         )
-    _check_sampler(problem, sampler)
+    check_sampler(problem, sampler)
     ops = Operators(problem, algorithm, mixing, lr, sampler)
     saved = (save_at or SaveAt()).resolve(steps)
     moment, rows = ops.start(), []
@@ -288,105 +285,12 @@ def moments(
     return SGDMoments(saved, noise, *fields)  # type: ignore[arg-type]
 
 
-def _check_sampler(problem: Problem, sampler: Sampler) -> None:
+def check_sampler(problem: Problem, sampler: Sampler) -> None:
+    """Refuse anything but a :class:`companion.sampling.Sampler` built from ``problem``'s
+    partition (the same rows per agent)."""
     sizes = tuple(len(rows) for rows in problem.partition)
     if not isinstance(sampler, Sampler) or sampler.sizes != sizes:
         raise ValueError(
             f"sampler must be a companion.sampling.Sampler built from this problem (agent "
             f"sizes {sizes}), got {sampler!r}"
         )
-
-
-def realizations(
-    problem: Problem,
-    algorithm: str | algorithms.Algorithm,
-    mixing: np.ndarray,
-    *,
-    lr: float,
-    batches: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The linearized dynamics on given batch sequences, one per row of ``batches``
-    (S, steps, Q, L) (:meth:`companion.sampling.Sampler.sequences`): each agent's training
-    and test predictions after every step, (S, steps + 1, Q, n, C) and (S, steps + 1, Q,
-    n_test, C) or None. Each realization is exact for its sequence (linearized training
-    with the same batches gives the same predictions)."""
-    algorithm, lr = algorithms.get(algorithm), check_lr_value(lr)
-    q, (n, c) = problem.num_agents, problem.targets.shape
-    mixing = validate_mixing(mixing, num_agents=q, require_connected=False)
-    batches = np.asarray(batches, dtype=float)
-    if batches.ndim != 4 or batches.shape[2:] != problem.own_rows[0].shape:
-        raise ValueError(
-            f"batches must be (S, steps, Q, L) = (S, steps, {q}, {problem.own_rows[0].shape[1]}"
-            f") row weights, got shape {batches.shape}: use Sampler.sequences"
-        )
-    select = np.zeros((q, problem.own_outputs[0].shape[1], n * c))
-    index, weight = problem.own_outputs
-    agents, slots = np.nonzero(weight > 0)
-    select[agents, slots, index[weight > 0]] = 1.0
-    kernel_own, offset_own = (
-        select @ problem.kernel,
-        select @ (problem.f0 - problem.targets).ravel(),
-    )
-    alpha = np.zeros((len(batches), q, n * c))
-    states = [alpha]
-    for k in range(batches.shape[1]):
-        step_weights = np.repeat(batches[:, k], c, axis=2)
-
-        def gradient(state, w=step_weights):
-            residual = np.einsum("qlm,sqm->sql", kernel_own, state) + offset_own
-            return np.einsum("sql,qlm->sqm", w * residual, select)
-
-        alpha = algorithm.update(
-            alpha,
-            mix=lambda s: np.einsum("qr,srm->sqm", mixing, s),
-            gradient=gradient,
-            step=lambda s, g: s - lr * g,
-        )
-        states.append(alpha)
-    stacked = np.stack(states, 1)
-    train = problem.f0.ravel() + stacked @ problem.kernel
-    test = None
-    if problem.kernel_test is not None and problem.f0_test is not None:
-        test = (problem.f0_test.ravel() + stacked @ problem.kernel_test.T).reshape(
-            *stacked.shape[:3], *problem.f0_test.shape
-        )
-    return train.reshape(*stacked.shape[:3], n, c), test
-
-
-def enumerate_sequences(
-    problem: Problem,
-    algorithm: str | algorithms.Algorithm,
-    mixing: np.ndarray,
-    *,
-    lr: float,
-    steps: int,
-    sampler: Sampler,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``E[F]`` and ``E[F^2]`` (steps + 1, Q, n, C) by summing :func:`realizations` over
-    every batch sequence with its probability, for tiny problems (a check of
-    :func:`moments` that shares none of its algebra).
-
-    Raises:
-        ValueError: above ``ENUMERATION_LIMIT`` sequences.
-    """
-    _check_sampler(problem, sampler)
-    steps = check_steps(steps)
-    per_agent = [sampler.support(a) for a in range(problem.num_agents)]
-    joint = []
-    for choice in itertools.product(*per_agent):
-        weights = np.zeros(problem.own_rows[0].shape)
-        for a, (_, w) in enumerate(choice):
-            weights[a, : len(w)] = w
-        joint.append((float(np.prod([p for p, _ in choice])), weights))
-    count = len(joint) ** steps
-    if count > ENUMERATION_LIMIT:
-        raise ValueError(
-            f"{count} batch sequences ({len(joint)} per step, {steps} steps) exceed "
-            f"{ENUMERATION_LIMIT}: enumerate fewer steps, agents or rows"
-        )
-    sequences: Sequence[tuple] = list(itertools.product(joint, repeat=steps))
-    probabilities = np.array([np.prod([p for p, _ in seq]) for seq in sequences])
-    batches = np.array([[w for _, w in seq] for seq in sequences])
-    train, _ = realizations(problem, algorithm, mixing, lr=lr, batches=batches)
-    mean = np.einsum("s,s...->...", probabilities, train)
-    return mean, np.einsum("s,s...->...", probabilities, train**2)

@@ -11,27 +11,37 @@ credit:
 - :func:`costs`: steps, messages and gradient evaluations to a target ``E[L(theta_bar)]``
   by batch size, predicted by the exact expected loss and measured on the ensemble's mean
   loss; the rival "SGD noise ignored" predicts them from the full-batch closed form.
+
+:func:`band_by_width` measures many ensembles (:func:`companion.sgd_sequences.ensemble`, one
+per width and initialization) and reduces them over initializations; :func:`batch_costs`
+runs the cost comparison in the setting of one of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from companion import cost, dynamics, sampling
+from companion import cost, dynamics, rivals, sampling, simulate
 from companion.problem import Problem
 from companion.sampling import Sampler
 from companion.sgd_moments import SGDMoments, moments
+from companion.sgd_sequences import Ensemble
 from companion.trajectory import Trajectory
 from companion.tune.grid import messages_per_step
 
 __all__ = [
+    "BandByWidth",
     "BandErrors",
     "Cost",
+    "band_by_width",
     "band_errors",
     "band_summary",
+    "batch_costs",
+    "cost_margin",
     "cost_summary",
     "costs",
     "mean_average_loss",
@@ -267,3 +277,116 @@ def step_seconds(problem: Problem, algorithm, mixing: np.ndarray, *, steps: int 
     form = dynamics.closed_form(problem, algorithm, mixing, lr=lr, check=False)
     closed = cost.median_seconds(lambda: form.steps(10 * steps), repeats=1)
     return {"second_moment": second.median / steps, "closed_form": closed.median / (10 * steps)}
+
+
+@dataclasses.dataclass(frozen=True)
+class BandByWidth:
+    """Band errors by width, medians over initializations (:func:`band_summary`).
+
+    Attributes:
+        exact, fixed, floor: the exact moments', the fixed-noise rival's and the noise
+            floor, by width.
+        margin: the exact moments against the rival at the largest width, paired over
+            initializations (:func:`companion.rivals.margin`).
+    """
+
+    exact: dict[int, float]
+    fixed: dict[int, float]
+    floor: dict[int, float]
+    margin: rivals.Margin
+
+    @property
+    def falls(self) -> bool:
+        """Whether the exact moments' error is smaller at the largest width than at the
+        smallest."""
+        return bool(self.exact[max(self.exact)] < self.exact[min(self.exact)])
+
+    def value(self) -> dict[str, float]:
+        """The errors by width (keys ``"<width>"``) and the floors (``"floor_<width>"``)."""
+        return {str(w): v for w, v in self.exact.items()} | {
+            f"floor_{w}": v for w, v in self.floor.items()
+        }
+
+    def rival_value(self) -> dict[str, float]:
+        """The rival's errors by width (keys ``"<width>"``)."""
+        return {str(w): v for w, v in self.fixed.items()}
+
+    def fields(self) -> dict[str, object]:
+        """The rival's keyword arguments of :func:`companion.book.report.record`: its errors
+        by width (``rival_value``) and the margin at the largest width."""
+        interval = list(self.margin.interval)
+        return {
+            "rival_value": self.rival_value(),
+            "margin": self.margin.margin,
+            "margin_interval": interval,
+        }
+
+    def table(self) -> dict[str, dict[int, float]]:
+        """The three columns by width, ready for ``pandas.DataFrame``."""
+        return {"exact": self.exact, "fixed": self.fixed, "floor": self.floor}
+
+
+def band_by_width(ensembles: Mapping[tuple[int, int], Ensemble]) -> BandByWidth:
+    """:func:`band_errors` of every ``ensembles[width, init]`` against its exact and
+    fixed-noise moments, reduced by :func:`band_summary` (widths in their first order), with
+    the margin at the largest width paired over its initializations in order.
+
+    Raises:
+        ValueError: without ensembles.
+
+    Example:
+        >>> from companion import sgd_sequences
+        >>> p = Problem(targets=np.arange(4.0)[:, None], partition=[np.arange(2),
+        ...     np.arange(2, 4)], inputs=np.eye(4), apply_fn=lambda p, x: x @ p["a"],
+        ...     params={"a": np.zeros((4, 1))})
+        >>> runs = {(4, i): sgd_sequences.ensemble(p, "dgd", np.full((2, 2), 0.5),
+        ...     fraction=0.5, batch=1, steps=4, members=40) for i in range(3)}
+        >>> band = band_by_width(runs)
+        >>> list(band.exact), bool(band.exact[4] < band.fixed[4]), band.margin.units
+        ([4], True, 3)
+    """
+    if not ensembles:
+        raise ValueError("ensembles is empty: give {(width, init): Ensemble} for at least one")
+    errors = {
+        key: {noise: band_errors(m, e.runs) for noise, m in e.predicted.items()}
+        for key, e in ensembles.items()
+    }
+    widths = list(dict.fromkeys(w for w, _ in ensembles))
+    band = band_summary(errors, widths)
+    top = [e for (w, _), e in errors.items() if w == max(widths)]
+    margin = rivals.margin(*([e[n].median() for e in top] for n in ("exact", "fixed")))
+    return BandByWidth(band["exact"], band["fixed"], band["floor"], margin)
+
+
+def batch_costs(base: Ensemble, batches: Sequence[int]) -> Cost:
+    """:func:`costs` with fixed-size batches of each size (labels ``"b<size>"``) in the
+    setting of ``base`` (as many members; ``base``'s own runs where its batch is one of
+    them), against the full-batch closed form's ``L(theta_bar)``."""
+    p, algorithm, mixing = base.problem, base.algorithm, base.mixing
+    samplers = {f"b{b}": sampling.fixed_size(p, b) for b in batches}
+    options: dict[str, Any] = dict(lr=base.lr, steps=base.steps, save_at=base.save_at)
+    predicted: dict[str, SGDMoments] = {}
+    trained: dict[str, Sequence[Trajectory]] = {}
+    for label, s in samplers.items():
+        if (s.kind, s.batches) == (base.sampler.kind, base.sampler.batches):
+            predicted[label], trained[label] = base.predicted["exact"], base.runs
+            continue
+        predicted[label] = moments(p, algorithm, mixing, sampler=s, **options)
+        trained[label] = simulate.train_batches(
+            p,
+            algorithm,
+            mixing,
+            sampler=s,
+            seeds=range(len(base.runs)),
+            progress=False,
+            **options,
+        )
+    form = dynamics.closed_form(p, algorithm, mixing, lr=base.lr)
+    full = form.steps(base.steps, save_at=base.save_at).average_loss
+    return costs(samplers, predicted, dict.fromkeys(samplers, full), trained, mixing)
+
+
+def cost_margin(runs: Sequence[Cost]) -> rivals.Margin:
+    """:attr:`Cost.error` against :attr:`Cost.rival_error`, paired over ``runs``
+    (initializations) by :func:`companion.rivals.margin`."""
+    return rivals.margin([c.error for c in runs], [c.rival_error for c in runs])

@@ -28,6 +28,9 @@ method; :func:`radius` at the result is 1 to rounding (the chapter checks it).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.optimize
 import scipy.sparse.linalg
@@ -39,12 +42,14 @@ from companion.sampling import Sampler
 from companion.sgd_moments import Operators
 
 __all__ = [
+    "BatchThresholds",
     "dense_operator",
     "mean_square_lr",
     "noise_gain",
     "operator",
     "radius",
     "stability_map",
+    "thresholds_by_batch",
 ]
 
 DENSE_SIZE = 24  # largest Qm whose (Qm)^2 square operator is built densely
@@ -241,3 +246,95 @@ def stability_map(
             for b in batches
         ]
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchThresholds:
+    """The exact mean-square threshold of every algorithm by batch size, over its full-batch
+    threshold, keyed ``"<algorithm>_b<batch>"`` (algorithms in
+    :data:`companion.algorithms.ALGORITHMS` order, then batch sizes).
+
+    Attributes:
+        ratios: the threshold over the full-batch one, for every key.
+        radius_gap: ``|rho(T) - 1|`` at the threshold, for every key but the full batch's
+            (whose threshold is :func:`companion.stability.max_stable_lr`'s, exactly).
+        full: the keys of the full batch.
+    """
+
+    ratios: dict[str, float]
+    radius_gap: dict[str, float]
+    full: tuple[str, ...]
+
+    @property
+    def largest_gap(self) -> float:
+        """The largest ``|rho(T) - 1|`` over the thresholds checked (0 if none was)."""
+        return max(self.radius_gap.values(), default=0.0)
+
+    @property
+    def largest_ratio(self) -> float:
+        """The largest threshold over its full-batch threshold (at most 1 in theory)."""
+        return max(self.ratios.values())
+
+    @property
+    def full_batch_recovered(self) -> bool:
+        """Whether every full batch's ratio is exactly 1."""
+        return all(self.ratios[key] == 1 for key in self.full)
+
+    def consistent(self, tol: float, slack: float = 1e-12) -> bool:
+        """What theory requires of the thresholds: ``rho(T)`` is 1 at each to ``tol``, none
+        exceeds its full-batch threshold by more than ``slack``, and the full batch gives
+        that threshold back exactly."""
+        return (
+            self.largest_gap <= tol
+            and self.largest_ratio <= 1 + slack
+            and self.full_batch_recovered
+        )
+
+    def by_algorithm(self) -> dict[str, dict[int, float]]:
+        """``{algorithm: {batch: ratio}}``, the right panel of the stability map."""
+        out: dict[str, dict[int, float]] = {}
+        for key, ratio in self.ratios.items():
+            name, batch = key.rsplit("_b", 1)
+            out.setdefault(name, {})[int(batch)] = ratio
+        return out
+
+    def table(self) -> dict[str, dict[str, float]]:
+        """The two columns, ready for ``pandas.DataFrame``."""
+        return {"threshold / full batch": self.ratios, "|rho(T) - 1| there": self.radius_gap}
+
+
+def thresholds_by_batch(
+    problem: Problem, mixing: np.ndarray, batches: Sequence[int]
+) -> BatchThresholds:
+    """:func:`mean_square_lr` with :func:`companion.sampling.fixed_size` batches of each
+    size (the same for every agent), for every algorithm, over
+    :func:`companion.stability.max_stable_lr`; and :func:`radius` at each threshold below
+    the full batch, which must be 1 there.
+
+    Raises:
+        ValueError: without batch sizes (and from the sampler, for a size it cannot draw).
+
+    Example:
+        >>> p = Problem(targets=np.ones((4, 1)), partition=[np.arange(2), np.arange(2, 4)],
+        ...             kernel=np.eye(4), f0=np.zeros((4, 1)))
+        >>> found = thresholds_by_batch(p, np.full((2, 2), 0.5), [1, 2])
+        >>> round(found.ratios["dgd_b1"], 6), found.ratios["dgd_b2"], found.full_batch_recovered
+        (0.651388, 1.0, True)
+        >>> found.consistent(1e-10), found.by_algorithm()["dgd"] == {
+        ...     1: found.ratios["dgd_b1"], 2: 1.0}
+        (True, True)
+    """
+    if len(batches) == 0:
+        raise ValueError("batches is empty: give at least one batch size, e.g. [1, 2]")
+    ratios, radius_gap, full_keys = {}, {}, []
+    for name in algorithms.ALGORITHMS:
+        full = stability.max_stable_lr(problem, name, mixing)
+        for b in batches:
+            sampler, key = sampling.fixed_size(problem, b), f"{name}_b{b}"
+            threshold = mean_square_lr(problem, name, mixing, sampler)
+            ratios[key] = threshold / full
+            if sampler.is_full:  # the full batch's threshold is stability's, exactly
+                full_keys.append(key)
+                continue
+            radius_gap[key] = abs(radius(problem, name, mixing, threshold, sampler) - 1)
+    return BatchThresholds(ratios, radius_gap, tuple(full_keys))
