@@ -25,18 +25,18 @@
 # Then we count what the devices send each other, and time it.
 
 # %% tags=["parameters"]
-# fmt: off
 quick = False  # small sizes for CI
-emulated_devices = 8  # CPU devices emulated in a fresh process; 0 uses this machine's own [min: 0]
+# CPU devices emulated in a fresh process; 0 uses this machine's own
+emulated_devices = 8  # [min: 0]
 num_agents = 16  # agents Q of the drawn plans; 8 devices must divide it [min: 8]
 max_agents = 256  # the traffic table's Q run over powers of two from 8 to this [min: 8]
-width = 1024  # hidden width of the 3-layer MLP whose parameters each agent sends [min: 1]
+# hidden width of the 3-layer MLP whose parameters each agent sends
+width = 1024  # [min: 1]
 all_cases = True  # every equality case; False runs two [quick: False]
 timing_agents = 8  # agents of the timed DGD run (a cycle) [min: 2]
 timing_width = 128  # hidden width of the timed run [quick: 16] [min: 1]
 timing_steps = 100  # steps of the timed run [quick: 5] [min: 1]
 repeats = 3  # warm repetitions per timing (the median is reported) [quick: 1] [min: 1]
-# fmt: on
 
 # %% [markdown]
 # We import the helper package (float64 throughout) and the plot theme.
@@ -147,6 +147,15 @@ row_floats = cost.mlp_parameters(width, 3, 64, 10)  # one agent's parameters
 sizes = [2**k for k in range(3, max_agents.bit_length())]  # 8, 16, ..., max_agents
 args = ["--sizes", ",".join(map(str, sizes)), "--row-floats", str(row_floats)]
 args += ["--timing", f"{timing_agents},{timing_width},{timing_steps},{repeats}"]
+
+# %% [markdown]
+# The arguments name what the subprocess measures beyond the equality cases: the numbers
+# of agents of the traffic table (powers of two up to `max_agents`), the floats each agent
+# sends (`row_floats`, the parameters of an MLP with 3 hidden layers of width `width` on
+# 64 inputs and 10 outputs), and the timed run. The chapter needs at least two devices
+# and stops with an error if the subprocess found fewer:
+
+# %%
 measured = check.emulated(emulated_devices, args + ([] if all_cases else ["--quick"]))
 devices = measured["devices"]
 if devices < 2:
@@ -236,6 +245,9 @@ traffic[["devices", "ppermutes", "megabytes", "ratio", "auto"]].round(4)
 # %%
 timing = measured["timing"]
 speed = {k: timing[k] * 1e3 for k in ("sharded", "one_device")}
+print({k: f"{v:.2f} ms per step" for k, v in speed.items()})
+
+# %% tags=["remove-input"]
 report.record(
     "sharded.step_ms",
     speed | {"cores": os.cpu_count() or 1},
@@ -248,7 +260,6 @@ report.record(
     "accelerators a failure is a speedup)",
     section="devices-time",
 )
-print({k: f"{v:.2f} ms per step" for k, v in speed.items()})
 
 # %% [markdown]
 # {claim}`sharded.step_ms:value.sharded` ms per step sharded against
@@ -280,9 +291,16 @@ print({k: f"{v:.2f} ms per step" for k, v in speed.items()})
 # First the equality (exact: rounding only, with the path graph as control), over the
 # graphs, algorithms and kinds this run compared:
 
-# %% tags=["nbval-check-output"]
+# %%
 levels = cases.index.names  # graph, algorithm, kind
 ran = "; ".join(", ".join(sorted(set(cases.index.get_level_values(k)))) for k in levels)
+
+# %% [markdown]
+# The claim's statement says how many runs were compared and what they covered (`ran`:
+# the graphs, algorithms and kinds of the cases above), so a quick run's record says that
+# it compared two cases, not 13:
+
+# %% tags=["nbval-check-output"]
 report.record(
     "sharded.max_abs_diff",
     max_abs_diff,
@@ -301,9 +319,16 @@ print(f"sharded equals one-device to 1e-12: {max_abs_diff <= 1e-12}")
 # relative difference; the control scores the compiled matchings against the
 # all-gather's count:
 
-# %% tags=["nbval-check-output"]
+# %%
 counted = traffic[["counted_bytes", "allgather_bytes"]].to_numpy()
 compiled = traffic[["measured_bytes", "allgather_measured_bytes"]].to_numpy()
+
+# %% [markdown]
+# Each row of `counted` and `compiled` is one graph and $Q$ of the traffic table, its two
+# columns the matchings and the all-gather; the count is exact, so the claim asks for
+# equality to rounding, and the control pairs the compiled matchings with the wrong count:
+
+# %% tags=["nbval-check-output"]
 report.record(
     "sharded.compiled_bytes_equal_count",
     float(np.max(np.abs(compiled - counted) / counted)),
@@ -321,13 +346,19 @@ print(f"compiled bytes equal the count: {np.array_equal(compiled, counted)}")
 # König's bound (theorem: the arcs form a bipartite sender-receiver graph, and a device
 # takes one buffer per round) holds for every plan the chapter built:
 
-# %% tags=["nbval-check-output"]
+# %%
 plans = [p for _, p, _ in shown.values()]
 plans += [
     matchings.plan(graphs.mixing_matrix(check.connected_graph(g, q)), d, "matchings")
     for (g, q), d in traffic["devices"].items()
 ]
 konig = all(p.degree == p.schedule.collectives for p in plans)
+
+# %% [markdown]
+# That is the three drawn plans and, rebuilt here from the same graphs, the matchings of
+# every row of the traffic table: each plan's ppermutes against its largest device degree.
+
+# %% tags=["nbval-check-output"]
 report.record(
     "sharded.ppermutes_equal_max_degree",
     konig,
@@ -343,10 +374,17 @@ print(f"ppermutes = largest device degree: {konig}")
 # And the cycle's measured ratio to the all-gather is the counted $2/((D-1)A)$ (theorem:
 # the count of {ref}`devices-traffic`):
 
-# %% tags=["nbval-check-output"]
+# %%
 cycle = traffic.loc["cycle"]
 formula = 2 / ((cycle["devices"] - 1) * cycle.index / cycle["devices"])
 ratios = dict(zip(cycle.index.astype(str), cycle["ratio"].round(6), strict=True))
+
+# %% [markdown]
+# `formula` is $2/((D-1)A)$ with $A = Q/D$ for each $Q$ of the table; the recorded value
+# is the measured ratio by $Q$, rounded to six digits, and the claim holds when the two
+# agree to a relative $10^{-12}$:
+
+# %% tags=["nbval-check-output"]
 report.record(
     "sharded.cycle_bytes_vs_allgather",
     ratios,

@@ -22,7 +22,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from companion import (
     metrics,
     models,
     outputs,
+    rivals,
     simulate,
     stability,
     userdata,
@@ -44,7 +45,7 @@ from companion._checks import check_lr_value, check_steps
 from companion.problem import Problem
 from companion.trajectory import SaveAt, Trajectory
 
-__all__ = ["RIVAL_FACTOR", "Prediction", "check_outputs", "memory_limit", "predict"]
+__all__ = ["RIVAL_FACTOR", "Prediction", "check_outputs", "memory_limit", "predict", "rival_margin"]
 
 #: The rival prediction's step size, relative to the trained one.
 RIVAL_FACTOR = 1.2
@@ -192,6 +193,28 @@ def check_outputs(
         paths["--save-kernel"] = kernel
     suffixes = {"-o": ".json", "the figure": ".png", "--save-kernel": ".npz"}
     return outputs.check_paths(paths, suffixes)
+
+
+def rival_margin(
+    predictions: Sequence[Prediction], metric: str = "final_loss_rel_err"
+) -> rivals.Margin:
+    """One agreement metric (:data:`METRICS`) of the closed form against the rival's, paired
+    over trained predictions (one per seed, each made with ``train=True``):
+    :func:`companion.rivals.margin`, lower is better."""
+    if metric not in METRICS:
+        raise ValueError(f"metric {metric!r} is not reported: use one of {list(METRICS)}")
+    scores = [p.agreement() for p in predictions]
+    if not scores or any(s is None for s in scores):
+        raise ValueError(
+            f"rival_margin needs trained predictions, got {len(scores)} of which "
+            f"{sum(s is None for s in scores)} untrained: predict with train=True"
+        )
+    ours, rival = ([s[who][metric] for s in scores if s] for who in ("closed form", "rival"))
+    if any(v is None for v in ours + rival):
+        raise ValueError(f"{metric} is not defined for these predictions: give them a test set")
+    return rivals.margin(
+        [float(v) for v in ours if v is not None], [float(v) for v in rival if v is not None]
+    )
 
 
 def _curves(run: Trajectory) -> dict[str, Any]:
