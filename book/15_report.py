@@ -28,9 +28,7 @@
 # machine and versions that produced the numbers are on the page {doc}`status`.
 
 # %% tags=["parameters"]
-# fmt: off
 quick = False  # small sizes for CI (this page has nothing to shrink)
-# fmt: on
 
 # %% tags=["hide-input"]
 import os
