@@ -82,12 +82,17 @@ def test_page_renders_offline(browser, base_url, page):
         "() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))"
         ".map(i => i.src)"
     )
+    overflowing = tab.evaluate(  # a parameters cell wraps rather than scrolls
+        "() => [...document.querySelectorAll('.tag_parameters pre')]"
+        ".filter(p => p.scrollWidth > p.clientWidth + 1).length"
+    )
     context.close()
     assert not errors, f"console errors on {page}: {errors}"
     assert not foreign, f"{page} requested off-site resources: {foreign}"
     assert not failed, f"{page} had failed requests: {failed}"
     assert not broken, f"{page} has images that did not load: {broken}"
     assert merrors == 0, f"{page} has {merrors} MathJax errors"
+    assert overflowing == 0, f"{page}: {overflowing} parameters cells scroll sideways"
     if page in MATH_PAGES:
         assert has_math and math > 0, f"{page}: no typeset math (MathJax did not run)"
 
