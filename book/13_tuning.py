@@ -72,12 +72,12 @@ COST_BOUND = 50  # how many times cheaper than training predicting must be
 #
 # Every step size of the grid is a fraction of its own configuration's exact stability
 # threshold, so the tuner computes many thresholds, with `stability.max_stable_lr`
-# (derived in {ref}`stability-exact-threshold`). Where the threshold is the step size at which $-1$ becomes
-# an eigenvalue of the iteration matrix (DGD on a symmetric doubly stochastic $W$; ATC
-# and CTA on a positive semidefinite one) it is one symmetric $m \times m$ eigenvalue,
-# $m = nC$, whatever the number of agents (`stability.minus_one_crossing`); elsewhere
-# `max_stable_lr` bisects the dense spectral radius, and refuses when $Qm$ is too large
-# to do so.
+# (derived in {ref}`the stability chapter <stability-exact-threshold>`). Where the
+# threshold is the step size at which $-1$ becomes an eigenvalue of the iteration matrix
+# (DGD on a symmetric doubly stochastic $W$; ATC and CTA on a positive semidefinite one)
+# it is one symmetric $m \times m$ eigenvalue, $m = nC$, whatever the number of agents
+# (`stability.minus_one_crossing`); elsewhere `max_stable_lr` bisects the dense spectral
+# radius, and refuses when $Qm$ is too large to do so.
 #
 # We check that reduced threshold on a small digits problem. For every topology, rule and
 # algorithm it covers, the metric (`stability.crossing_error`) is the larger of
