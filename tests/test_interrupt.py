@@ -74,11 +74,18 @@ def _build(root: Path, pause: float = 0.0, sigint_ignored: bool = False) -> subp
     )  # fmt: skip
 
 
-def _wait_for(path: Path, seconds: float) -> None:
+def _wait_for(path: Path, seconds: float, build: subprocess.Popen) -> None:
+    """Waits for ``path``; if it does not appear, stops ``build`` and shows what it said."""
     deadline = time.monotonic() + seconds
     while not path.exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path} did not appear within {seconds} s")
+        if time.monotonic() > deadline or build.poll() is not None:
+            if build.poll() is None:
+                os.killpg(build.pid, signal.SIGKILL)
+            out, err = build.communicate(timeout=60)
+            raise TimeoutError(
+                f"{path} did not appear within {seconds} s (build exit {build.returncode}):\n"
+                f"{(out + err)[-3000:]}"
+            )
         time.sleep(0.1)
 
 
@@ -119,7 +126,9 @@ def test_an_interrupted_build_leaves_the_previous_book(toy, how, to_group, sigin
     previous = _previous_book(toy)
     build = _build(toy, pause=120, sigint_ignored=sigint_ignored)
     try:
-        _wait_for(toy / "pids" / "02_slow", 120)  # the slow chapter has recorded one claim
+        # the slow chapter has recorded one claim (a readiness wait: a loaded machine may
+        # take minutes to start two kernels; a passing run waits seconds)
+        _wait_for(toy / "pids" / "02_slow", 300, build)
         kernel = int((toy / "pids" / "02_slow").read_text())
         if to_group:
             os.killpg(build.pid, how)
