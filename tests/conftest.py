@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 from jax.flatten_util import ravel_pytree
 
@@ -131,9 +132,48 @@ def start_up_noise(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if any(n in line for n in START_UP_NOISE)]
 
 
+def synthetic_confirmation(predicted, observed, *, messages: int = 4):
+    """A tuning confirmation with one array of scores per seed in ``predicted`` and
+    ``observed`` (final losses; messages to target are ``messages`` times them), whose
+    rivals' columns rank the configurations by their index: the step size and the spectral
+    gap fall with it, the fraction grows with it."""
+    from companion import tune
+
+    n = len(predicted[0])
+    configs = tuple(
+        tune.Configuration("cycle", "lazy", "dgd", 0.1 * (i + 1), 8, 4) for i in range(n)
+    )
+    columns = {
+        "lr": np.arange(n, 0, -1.0),
+        "lr_fraction": 0.1 * np.arange(1, n + 1),
+        "spectral_gap": np.arange(n, 0, -1.0),
+        "messages_per_step": np.full(n, messages),
+    }
+    frames = [
+        pd.DataFrame({"final_loss": p, "messages_to_target": messages * p, **columns})
+        for p in predicted
+    ]
+    seen = [pd.DataFrame({"final_loss": o, "messages_to_target": messages * o}) for o in observed]
+    seeds = len(predicted)
+    return tune.Confirmation(
+        configs,
+        tuple(range(seeds)),
+        tuple(frames),
+        tuple(seen),
+        (1.0,) * seeds,
+        (60.0,) * seeds,
+        12,
+    )
+
+
 @pytest.fixture(scope="session", name="start_up_noise")
 def _start_up_noise_fixture():
     return start_up_noise
+
+
+@pytest.fixture(scope="session", name="synthetic_confirmation")
+def _synthetic_confirmation_fixture():
+    return synthetic_confirmation
 
 
 @pytest.fixture(scope="session", name="make_problem")

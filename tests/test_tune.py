@@ -129,32 +129,12 @@ def test_closed_form_steps_save_only_the_requested_steps(family):
     np.testing.assert_array_equal(saved.average_loss, full.average_loss[[0, 4, 8, 10]])
 
 
-def _confirmation(predicted, observed):
-    n = len(predicted[0])
-    configs = tuple(
-        tune.Configuration("cycle", "lazy", "dgd", 0.1 * (i + 1), 8, 4) for i in range(n)
-    )
-    # the rivals' columns: the step size grows with the index, the gap falls with it
-    columns = {
-        "lr": np.arange(n, 0, -1.0),
-        "lr_fraction": 0.1 * np.arange(1, n + 1),
-        "spectral_gap": np.arange(n, 0, -1.0),
-        "messages_per_step": np.full(n, 4),
-    }
-    frame = [pd.DataFrame({"final_loss": p, **columns}) for p in predicted]
-    seen = [pd.DataFrame({"final_loss": o}) for o in observed]
-    return tune.Confirmation(
-        configs, tuple(range(len(predicted))), tuple(frame), tuple(seen),
-        (1.0,) * len(predicted), (60.0,) * len(predicted), 12,
-    )  # fmt: skip
-
-
-def test_confirmation_metrics_on_known_rankings():
+def test_confirmation_metrics_on_known_rankings(synthetic_confirmation):
     observed = np.linspace(1.0, 2.0, 20)
-    same = _confirmation([observed * 0.9] * 3, [observed] * 3)
+    same = synthetic_confirmation([observed * 0.9] * 3, [observed] * 3)
     assert same.rank_correlation("final_loss").tolist() == [1.0] * 3
     assert same.best_in_top("final_loss").all() and (same.regret("final_loss") == 0).all()
-    reversed_ = _confirmation([observed[::-1]] * 3, [observed] * 3)
+    reversed_ = synthetic_confirmation([observed[::-1]] * 3, [observed] * 3)
     np.testing.assert_allclose(reversed_.rank_correlation("final_loss"), -1.0)
     assert not reversed_.best_in_top("final_loss").any()
     np.testing.assert_allclose(reversed_.regret("final_loss"), 1.0)  # picks 2.0 over 1.0
@@ -172,15 +152,15 @@ def test_confirmation_metrics_on_known_rankings():
     np.testing.assert_allclose(same.cost_ratio, 60.0)
 
 
-def test_a_tie_up_to_rounding_counts_as_the_best():
+def test_a_tie_up_to_rounding_counts_as_the_best(synthetic_confirmation):
     observed = np.array([1.0, 1.0 + 1e-13, 2.0, 3.0])
-    picks_second = _confirmation([np.array([0.5, 0.4, 2.0, 3.0])] * 3, [observed] * 3)
+    picks_second = synthetic_confirmation([np.array([0.5, 0.4, 2.0, 3.0])] * 3, [observed] * 3)
     assert picks_second.best_in_top("final_loss", fraction=0.25).all()
 
 
-def test_a_diverged_run_ranks_last():
+def test_a_diverged_run_ranks_last(synthetic_confirmation):
     observed = np.array([1.0, np.nan, 2.0])
-    confirmation = _confirmation([np.array([1.0, 3.0, 2.0])] * 3, [observed] * 3)
+    confirmation = synthetic_confirmation([np.array([1.0, 3.0, 2.0])] * 3, [observed] * 3)
     np.testing.assert_allclose(confirmation.rank_correlation("final_loss"), 1.0)
 
 

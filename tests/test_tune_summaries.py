@@ -31,36 +31,6 @@ def confirmed(family):
     return table, tune.confirm(family, configs, seeds=range(SEEDS), progress=False, **TINY)
 
 
-def _synthetic(observed, predicted, *, messages=4):
-    """A confirmation with one array of scores per seed in ``observed`` and ``predicted``,
-    whose rivals' columns (step size falling with the index) rank the configurations in
-    the index's order."""
-    n = len(observed[0])
-    configs = tuple(
-        tune.Configuration("cycle", "lazy", "dgd", 0.1 * (i + 1), 8, 4) for i in range(n)
-    )
-    columns = {
-        "lr": np.arange(n, 0, -1.0),
-        "lr_fraction": 0.1 * np.arange(1, n + 1),
-        "spectral_gap": np.arange(n, 0, -1.0),
-        "messages_per_step": np.full(n, messages),
-    }
-    frames = [
-        pd.DataFrame({"final_loss": p, "messages_to_target": messages * p, **columns})
-        for p in predicted
-    ]
-    seen = [pd.DataFrame({"final_loss": o, "messages_to_target": messages * o}) for o in observed]
-    return tune.Confirmation(
-        configs,
-        tuple(range(len(predicted))),
-        tuple(frames),
-        tuple(seen),
-        (1.0,) * len(predicted),
-        (60.0,) * len(predicted),
-        12,
-    )
-
-
 def test_the_reduced_threshold_is_where_the_dense_radius_reaches_one(family):
     small = family.problem(16, 4)
     rules = ["metropolis", "lazy"]
@@ -100,9 +70,11 @@ def test_no_eigenvalue_is_refused():
         tune.thresholds.largest_eigenvalues(pair, "atc", swap, 0.1, count=0)
 
 
-def test_a_verdict_becomes_the_fields_of_an_empirical_claim():
+def test_a_verdict_becomes_the_fields_of_an_empirical_claim(synthetic_confirmation):
     observed = np.linspace(1.0, 2.0, 12)
-    confirmation = _synthetic([observed] * 5, [observed[::-1]] * 5)  # the closed form is wrong
+    confirmation = synthetic_confirmation(
+        [observed[::-1]] * 5, [observed] * 5
+    )  # the closed form is wrong
     verdicts = tune.compare.verdicts(confirmation, {"rank": ("final_loss", "rank correlation")})
     verdict = verdicts["rank"]
     fields = verdict.claim_fields(at_least=0.8)
@@ -119,10 +91,10 @@ def test_a_verdict_becomes_the_fields_of_an_empirical_claim():
 
 @pytest.mark.bad_input
 @pytest.mark.parametrize("judge", [{}, {"at_least": 0.8, "bound": 0.1}])
-def test_a_claim_needs_exactly_one_judge(judge):
+def test_a_claim_needs_exactly_one_judge(judge, synthetic_confirmation):
     observed = np.linspace(1.0, 2.0, 12)
-    verdict = tune.compare.versus(_synthetic([observed] * 5, [observed] * 5), "final_loss",
-                                  "rank correlation")  # fmt: skip
+    same = synthetic_confirmation([observed] * 5, [observed] * 5)
+    verdict = tune.compare.versus(same, "final_loss", "rank correlation")
     with pytest.raises(ValueError, match="exactly one of at_least and bound"):
         verdict.claim_fields(**judge)
 
@@ -186,9 +158,9 @@ def test_timing_outside_the_confirmed_configurations_is_refused(family, confirme
         tune.timing.measure(family, table, confirmation, timed=timed, save_every=3)
 
 
-def test_the_messages_table_takes_medians_and_the_maximum_over_seeds():
+def test_the_messages_table_takes_medians_and_the_maximum_over_seeds(synthetic_confirmation):
     observed = [np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, np.inf]), np.array([2.0] * 3)]
-    confirmation = _synthetic(observed, [np.array([1.0, 2.0, 3.0])] * 3, messages=4)
+    confirmation = synthetic_confirmation([np.array([1.0, 2.0, 3.0])] * 3, observed, messages=4)
     table = tune.messages.table(confirmation)
     assert list(table.index) == [tune.messages.label(c) for c in confirmation.configurations]
     np.testing.assert_array_equal(table["predicted, median"], [4.0, 8.0, 12.0])
